@@ -1,0 +1,116 @@
+# driftd build. `make` builds build/driftd and build/kafka-local; `make test` runs every test;
+# `make demo` runs the end-to-end demo. SANITIZE=address,undefined builds an instrumented tree
+# in build-san/. WERROR=1 (set by CI) turns warnings into errors.
+
+PKGS      := rdkafka libuv apr-1 apr-util-1 openblas lapacke sqlite3 libcurl yaml-0.1 jansson
+TEST_PKGS := cmocka
+
+# Run scripts/install-deps once when pkg-config cannot find a library, so a fresh Debian 12
+# machine needs nothing beyond `make`.
+ifeq ($(filter clean format,$(MAKECMDGOALS)),)
+DEPS_OK := $(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && command -v kcat >/dev/null && echo yes)
+ifneq ($(DEPS_OK),yes)
+$(info make: some dependencies are missing; running scripts/install-deps)
+DEPS_RC := $(shell ./scripts/install-deps >&2; echo $$?)
+ifneq ($(DEPS_RC),0)
+$(error scripts/install-deps failed; install the packages it listed and re-run make)
+endif
+endif
+endif
+
+CC      ?= cc
+ifeq ($(origin CC),default)
+CC      := cc
+endif
+SANITIZE ?=
+ifneq ($(SANITIZE),)
+BUILD   := build-san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT     := -O1
+else
+BUILD   := build
+SANFLAGS :=
+OPT     := -O2
+endif
+WARN    := -Wall -Wextra -Wshadow -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN    += -Werror
+endif
+ifneq ($(CI),)
+WARN    += -Werror
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  := -std=c11 $(OPT) -g $(WARN) $(SANFLAGS) -D_GNU_SOURCE -Ioperators -Iengine $(PKG_CFLAGS)
+LDLIBS  := $(PKG_LIBS) -lm -lpthread
+LDFLAGS := $(SANFLAGS)
+
+OP_SRC   := $(shell find operators -name '*.c' | sort)
+ENG_SRC  := $(filter-out engine/main.c,$(wildcard engine/*.c))
+LIB_SRC  := $(OP_SRC) $(ENG_SRC)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/demo_yaml.o
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all test unit integration demo bench clean format sanitize
+all: $(BUILD)/driftd $(BUILD)/kafka-local
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# The demo config is compiled into the binary so `driftd demo` works from any directory.
+$(BUILD)/gen/demo_yaml.c: configs/demo.yaml
+	@mkdir -p $(dir $@)
+	@{ echo '/* generated from configs/demo.yaml by make */'; \
+	   echo '#include <stddef.h>'; \
+	   echo 'const char drift_demo_yaml[] = {'; \
+	   od -An -v -tx1 $< | sed -e 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	   echo '0x00 };'; \
+	   echo 'const size_t drift_demo_yaml_len = sizeof(drift_demo_yaml) - 1;'; } > $@
+$(BUILD)/obj/gen/demo_yaml.o: $(BUILD)/gen/demo_yaml.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libdriftd.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/driftd: $(BUILD)/obj/engine/main.o $(BUILD)/libdriftd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/kafka-local: $(BUILD)/obj/scripts/kafka-local.o $(BUILD)/libdriftd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdriftd.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do \
+	    echo "== $$t"; OPENBLAS_NUM_THREADS=1 $$t || fail=1; done; \
+	    exit $$fail
+
+integration: all
+	@BUILD=$(BUILD) tests/integration/run
+
+test: all unit integration
+	@echo "make test: all tests passed ($(BUILD))"
+
+sanitize:
+	$(MAKE) test SANITIZE=address,undefined
+
+demo: all
+	./$(BUILD)/driftd demo
+
+bench: all
+	./scripts/bench
+
+format:
+	clang-format -i $$(find engine operators tests scripts -name '*.[ch]')
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

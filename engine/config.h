@@ -1,0 +1,131 @@
+/*
+ * Configuration: the YAML deployment file, parsed into plain structs.
+ *
+ * The loader walks libyaml events into a small node tree that remembers every node's position,
+ * then checks it against one declarative table per section. Unknown keys and bad values are
+ * errors that carry file:line:column; every error is reported, not just the first, and a
+ * config with any error is never used. All memory belongs to the pool given to the loader.
+ */
+#ifndef DRIFT_CONFIG_H
+#define DRIFT_CONFIG_H
+
+#include <apr_pools.h>
+#include <stddef.h>
+
+enum drift_feature_type { DRIFT_FEATURE_NUMERIC = 0, DRIFT_FEATURE_CATEGORICAL = 1 };
+enum drift_window_type { DRIFT_WINDOW_TUMBLING = 0, DRIFT_WINDOW_SLIDING = 1 };
+enum drift_ref_source { DRIFT_REF_WARMUP = 0, DRIFT_REF_FILE = 1 };
+enum drift_log_level { DRIFT_LOG_ERROR = 0, DRIFT_LOG_WARN, DRIFT_LOG_INFO, DRIFT_LOG_DEBUG };
+
+struct drift_pos {
+    int line, col;  /* 1-based; 0 when unknown */
+};
+
+struct drift_feature_conf {
+    const char *name;
+    int type;  /* enum drift_feature_type */
+    struct drift_pos pos;
+};
+
+struct drift_kv {
+    const char *key, *value;
+};
+
+struct drift_stream_conf {
+    const char *name;
+    const char *topic;
+    int partitions;  /* partitions the embedded cluster creates for the topic (default 4) */
+    struct drift_feature_conf *features;
+    int nfeatures;
+    const char *label;       /* field holding the 0/1 label, or NULL */
+    const char *id_field;    /* optional record id field, or NULL */
+    const char *time_field;  /* optional event time field (epoch seconds or ms), or NULL */
+    int max_message_bytes;   /* larger messages are skipped as "too_large" (default 1 MiB) */
+
+    struct {
+        int type;   /* enum drift_window_type (default tumbling) */
+        int size;   /* events per window (default 1000, >= 10) */
+        int slide;  /* sliding only: events between evaluations; divides size (default size/2) */
+    } window;
+
+    struct {
+        int source;        /* enum drift_ref_source (default warmup) */
+        int size;          /* warmup: first N events (default 5000, >= 10) */
+        const char *path;  /* file: CSV with a header row */
+        int bins;          /* histogram bins from reference quantiles (default 10, 2..1000) */
+    } reference;
+
+    struct {
+        int psi;             /* PSI enabled (default 1) */
+        double psi_threshold;  /* default 0.2 */
+        int ks;              /* KS enabled for numeric features (default 1) */
+        double ks_alpha;     /* drift when p < alpha (default 0.01) */
+        double share;        /* dataset drift when drifted/total >= share (default 0.5) */
+        const char *rule;    /* which verdicts make a feature drifted: "any" (default) or "all" */
+    } drift;
+
+    struct {
+        int enabled;           /* default 1 when a webhook is configured */
+        int consecutive;       /* dataset-drift windows in a row required (default 2) */
+        int cooldown_windows;  /* windows after a trigger during which none fires (default 10) */
+        const char *name;      /* trigger rule name (default "retrain") */
+    } trigger;
+
+    struct {
+        const char *url;       /* NULL: no webhook */
+        int timeout_ms;        /* whole request (default 5000) */
+        int max_attempts;      /* 0 = unlimited (bounded by max_age) (default 0) */
+        int max_age_s;         /* entry marked dead after this (default 86400) */
+        int backoff_base_ms;   /* first retry delay cap (default 500) */
+        int backoff_max_ms;    /* retry delay cap (default 60000) */
+    } webhook;
+
+    struct {
+        int enabled;
+        const char *kind;      /* "logistic" */
+        double learning_rate;  /* default 0.05 */
+        double l2;             /* default 0 */
+        int publish_every;     /* updates between published weights (default 1000) */
+        const char *topic;     /* Kafka topic for model updates (default "<stream>.model") */
+    } learner;
+
+    struct drift_pos pos;
+};
+
+struct drift_config {
+    const char *path;  /* file name used in messages */
+    struct {
+        const char *brokers;  /* "embedded" or a bootstrap list */
+        int embedded;         /* 1 when brokers == "embedded" */
+        int embedded_brokers; /* brokers in the embedded cluster (default 1) */
+        const char *group;    /* consumer group id (default "driftd") */
+        const char *offset_reset; /* auto.offset.reset for new groups (default "earliest") */
+        int batch_max;        /* messages per consume call (default 1024) */
+        struct drift_kv *properties;  /* passed through to librdkafka */
+        int nproperties;
+    } kafka;
+    struct {
+        const char *path;  /* SQLite file (default "driftd.db") */
+    } store;
+    struct {
+        int level;   /* enum drift_log_level (default info) */
+        int json;    /* 0 = logfmt (default), 1 = JSON lines */
+    } log;
+    struct drift_stream_conf *streams;
+    int nstreams;
+};
+
+/* Called once per error with "FILE:LINE:COL: message" (no newline). */
+typedef void (*drift_config_error_fn)(void *ctx, const char *msg);
+
+/* Loads and validates the file at path. On success returns 0 and sets *out (allocated in pool).
+ * On failure calls errfn for every error found and returns the number of errors as a negative
+ * count (e.g. -3); *out is left NULL. A file that cannot be read is one error. */
+int drift_config_load(apr_pool_t *pool, const char *path, struct drift_config **out,
+                      drift_config_error_fn errfn, void *errctx);
+/* The same from a buffer; name is used in messages in place of the path. */
+int drift_config_load_buffer(apr_pool_t *pool, const char *name, const char *buf, size_t len,
+                             struct drift_config **out, drift_config_error_fn errfn,
+                             void *errctx);
+
+#endif

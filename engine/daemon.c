@@ -1,0 +1,485 @@
+/*
+ * The daemon: Kafka in, pipelines, store, outbox, producer, all on one libuv loop.
+ *
+ * The consumer hands over batches of messages; each message is routed to its stream's pipeline
+ * by topic, decoded straight into that pipeline's column-major batch, and the batch is pushed
+ * when full and at the end of the Kafka batch. Malformed messages are counted by reason and
+ * logged at most once per reason per 10 s with the count of those suppressed; they never stop
+ * the stream. Offsets are stored by the consumer only after this callback returns.
+ *
+ * A trigger from a pipeline is written to SQLite with its signals and outbox rows in one
+ * transaction, then the outbox is kicked; delivery happens asynchronously on the same loop.
+ */
+#include "daemon.h"
+
+#include <apr_strings.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drift_op.h"
+#include "kafka.h"
+#include "log.h"
+#include "store.h"
+
+#define BAD_LOG_INTERVAL_MS 10000 /* one log line per malformed-message reason per 10 s */
+#define STATS_INTERVAL_MS 30000   /* per-stream stats line; DRIFTD_STATS_INTERVAL_MS overrides */
+
+struct drift_daemon {
+    uv_loop_t *loop;
+    apr_pool_t *pool;
+    const struct drift_config *cfg;
+    struct drift_daemon_obs obs;
+    struct drift_mock *mock;
+    const char *brokers;
+    struct drift_store *store;
+    struct drift_outbox *outbox;
+    struct drift_producer *producer;
+    struct drift_consumer *consumer;
+    struct drift_pipeline **pipes;
+    int npipes;
+    uv_timer_t stats_timer;
+    void (*done)(void *ctx);
+    void *done_ctx;
+    int stopping;
+};
+
+/* One info line per stream with its counters: what an operator greps for, and what tests wait
+ * on. */
+static void log_stats(struct drift_daemon *d, const char *msg)
+{
+    for (int i = 0; i < d->npipes; i++) {
+        struct drift_pipeline_stats ps;
+        drift_pipeline_stats(d->pipes[i], &ps);
+        uint64_t bad = 0;
+        char reasons[256];
+        size_t o = 0;
+        reasons[0] = '\0';
+        for (int r = 0; r < DRIFT_BAD_COUNT; r++) {
+            bad += ps.bad[r];
+            if (ps.bad[r] && o < sizeof(reasons) - 40) {
+                o += (size_t)snprintf(reasons + o, sizeof(reasons) - o, " bad_%s=%llu",
+                                      drift_bad_names[r], (unsigned long long)ps.bad[r]);
+            }
+        }
+        DRIFT_INFO(msg, "stream=%s consumed=%llu events=%llu malformed=%llu%s reference=%s "
+                   "windows=%llu drift_windows=%llu triggers=%llu model_updates=%llu "
+                   "pending_deliveries=%d",
+                   drift_pipeline_conf(d->pipes[i])->name,
+                   d->consumer ? drift_consumer_count(d->consumer) : 0ull,
+                   (unsigned long long)ps.events, (unsigned long long)bad, reasons,
+                   ps.reference_ready ? "ready" : "warming_up", (unsigned long long)ps.windows,
+                   (unsigned long long)ps.drift_windows, (unsigned long long)ps.triggers,
+                   (unsigned long long)ps.model_updates,
+                   d->store ? drift_store_outbox_count(d->store, "pending") : -1);
+    }
+}
+
+static void on_stats_timer(uv_timer_t *t)
+{
+    log_stats(t->data, "stream stats");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Pipeline hooks
+ * -------------------------------------------------------------------------------------------*/
+static uint64_t hook_now(void *ctx)
+{
+    return drift_wall_ms();
+}
+
+static void hook_reference(void *ctx, const char *stream, uint64_t events)
+{
+    struct drift_daemon *d = ctx;
+    DRIFT_INFO("reference profile ready", "stream=%s events=%llu", stream,
+               (unsigned long long)events);
+    if (d->obs.reference_ready) {
+        d->obs.reference_ready(d->obs.ctx, stream, events);
+    }
+}
+
+static void hook_window(void *ctx, const struct drift_window_report *w)
+{
+    struct drift_daemon *d = ctx;
+    if (w->dataset_drift && drift_log_enabled(DRIFT_LOG_INFO)) {
+        char names[512];
+        size_t o = 0;
+        names[0] = '\0';
+        for (int i = 0; i < w->nfeatures && o < sizeof(names) - 64; i++) {
+            if (w->features[i].drifted) {
+                o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", o ? "," : "",
+                                      w->features[i].name);
+            }
+        }
+        DRIFT_INFO("dataset drift", "stream=%s window=%llu events=%llu-%llu share=%.3f drifted=%s",
+                   w->stream, (unsigned long long)w->index, (unsigned long long)w->first_seq,
+                   (unsigned long long)w->last_seq, w->share, names);
+    } else {
+        DRIFT_DEBUG("window closed", "stream=%s window=%llu share=%.3f", w->stream,
+                    (unsigned long long)w->index, w->share);
+    }
+    if (d->obs.window) {
+        d->obs.window(d->obs.ctx, w);
+    }
+}
+
+static void hook_trigger(void *ctx, const struct drift_trigger *t)
+{
+    struct drift_daemon *d = ctx;
+    const struct drift_stream_conf *sc = NULL;
+    for (int i = 0; i < d->cfg->nstreams; i++) {
+        if (strcmp(d->cfg->streams[i].name, t->stream) == 0) {
+            sc = &d->cfg->streams[i];
+        }
+    }
+    struct drift_signal_row *sig = calloc((size_t)t->window->nfeatures * 2 + 1, sizeof(*sig));
+    size_t nsig = 0;
+    if (sig == NULL) {
+        DRIFT_ERROR("out of memory recording trigger", "key=%s", t->idem_key);
+        return;
+    }
+    for (int i = 0; i < t->window->nfeatures; i++) {
+        const struct drift_feature_report *f = &t->window->features[i];
+        if (!isnan(f->psi)) {
+            sig[nsig++] = (struct drift_signal_row){f->name, "psi", f->psi, NAN,
+                                                    sc ? sc->drift.psi_threshold : NAN,
+                                                    f->psi_drift};
+        }
+        if (!isnan(f->ks)) {
+            sig[nsig++] = (struct drift_signal_row){f->name, "ks", f->ks, f->ks_p,
+                                                    sc ? sc->drift.ks_alpha : NAN, f->ks_drift};
+        }
+    }
+    sig[nsig++] = (struct drift_signal_row){"*", "share", t->window->share, NAN,
+                                            t->window->share_threshold, 1};
+    struct drift_trigger_row row = {
+        .idem_key = t->idem_key,
+        .stream = t->stream,
+        .rule = t->rule,
+        .kind = t->kind,
+        .created_ms = (int64_t)drift_wall_ms(),
+        .payload = t->payload,
+    };
+    const char *targets[1];
+    size_t ntargets = 0;
+    if (sc != NULL && sc->webhook.url != NULL) {
+        targets[ntargets++] = sc->webhook.url;
+    }
+    int64_t id = 0;
+    char err[256];
+    int rc = drift_store_trigger_add(d->store, &row, sig, nsig, targets, ntargets, &id, err,
+                                     sizeof(err));
+    free(sig);
+    int recorded = rc == 0;
+    if (rc == 0) {
+        DRIFT_INFO("retraining trigger recorded", "stream=%s rule=%s key=%s trigger_id=%lld "
+                   "window=%llu deliveries=%zu",
+                   t->stream, t->rule, t->idem_key, (long long)id,
+                   (unsigned long long)t->window->index, ntargets);
+        if (ntargets > 0) {
+            drift_outbox_kick(d->outbox);
+        }
+    } else if (rc == DRIFT_EEXIST) {
+        DRIFT_INFO("trigger already recorded; not queued again", "stream=%s key=%s", t->stream,
+                   t->idem_key);
+    } else {
+        DRIFT_ERROR("cannot record trigger", "stream=%s key=%s error=\"%s\"", t->stream,
+                    t->idem_key, err);
+    }
+    if (d->obs.trigger) {
+        d->obs.trigger(d->obs.ctx, t, recorded);
+    }
+}
+
+static void hook_model(void *ctx, const char *stream, const char *topic, const char *json)
+{
+    struct drift_daemon *d = ctx;
+    if (d->producer != NULL && topic != NULL) {
+        int rc = drift_producer_send(d->producer, topic, stream, strlen(stream), json,
+                                     strlen(json), NULL);
+        if (rc != 0) {
+            DRIFT_WARN("model update not published", "stream=%s topic=%s error=\"%s\"", stream,
+                       topic, drift_strerror(rc));
+        } else {
+            DRIFT_DEBUG("model update published", "stream=%s topic=%s", stream, topic);
+        }
+    }
+    if (d->obs.model_update) {
+        d->obs.model_update(d->obs.ctx, stream, json);
+    }
+}
+
+static void on_delivery(void *ctx, const struct drift_outbox_row *r, const char *status,
+                        int http_status, const char *error)
+{
+    struct drift_daemon *d = ctx;
+    if (strcmp(status, "done") == 0) {
+        DRIFT_INFO("webhook delivered", "outbox_id=%lld target=%s status=%d attempts=%d",
+                   (long long)r->id, r->target, http_status, r->attempts + 1);
+    } else if (strcmp(status, "dead") == 0) {
+        DRIFT_ERROR("webhook delivery failed permanently", "outbox_id=%lld target=%s status=%d "
+                    "attempts=%d error=\"%s\"",
+                    (long long)r->id, r->target, http_status, r->attempts + 1,
+                    error ? error : "");
+    } else {
+        DRIFT_WARN("webhook delivery failed; will retry", "outbox_id=%lld target=%s status=%d "
+                   "attempts=%d error=\"%s\"",
+                   (long long)r->id, r->target, http_status, r->attempts + 1,
+                   error ? error : "");
+    }
+    if (d->obs.delivery) {
+        d->obs.delivery(d->obs.ctx, r, status, http_status, error);
+    }
+}
+
+static void on_dr(void *ctx, void *opaque, int err, const char *errstr)
+{
+    if (err != 0) {
+        DRIFT_WARN("produce failed", "error=\"%s\"", errstr ? errstr : "");
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Consumer batches
+ * -------------------------------------------------------------------------------------------*/
+static void on_batch(void *ctx, rd_kafka_message_t **msgs, size_t n)
+{
+    struct drift_daemon *d = ctx;
+    struct drift_pipeline *last = NULL;
+    const char *last_topic = NULL;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = msgs[i];
+        const char *topic = rd_kafka_topic_name(m->rkt);
+        struct drift_pipeline *p = last;
+        if (last_topic == NULL || strcmp(topic, last_topic) != 0) {
+            p = NULL;
+            for (int s = 0; s < d->npipes; s++) {
+                if (strcmp(drift_pipeline_conf(d->pipes[s])->topic, topic) == 0) {
+                    p = d->pipes[s];
+                    break;
+                }
+            }
+            last = p;
+            last_topic = topic;
+        }
+        if (p == NULL) {
+            continue;
+        }
+        struct drift_batch *b = drift_pipeline_batch(p);
+        size_t row = b->n;
+        int bad;
+        const char *detail;
+        if (drift_decode(drift_pipeline_decoder(p), m->payload, m->len, b, &bad, &detail) != 0) {
+            drift_pipeline_count_bad(p, bad);
+            uint64_t suppressed;
+            if (drift_log_ratelimit(drift_bad_names[bad], BAD_LOG_INTERVAL_MS, &suppressed)) {
+                DRIFT_WARN("skipped malformed message", "stream=%s reason=%s topic=%s partition=%d "
+                           "offset=%lld detail=\"%s\" suppressed_since_last=%llu",
+                           drift_pipeline_conf(p)->name, drift_bad_names[bad], topic,
+                           (int)m->partition, (long long)m->offset, detail,
+                           (unsigned long long)suppressed);
+            }
+            continue;
+        }
+        b->part[row] = m->partition;
+        b->off[row] = m->offset;
+        if (b->n == b->cap) {
+            drift_pipeline_push(p);
+        }
+    }
+    for (int s = 0; s < d->npipes; s++) {
+        if (drift_pipeline_batch(d->pipes[s])->n > 0) {
+            drift_pipeline_push(d->pipes[s]);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Open and stop
+ * -------------------------------------------------------------------------------------------*/
+int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_config *cfg,
+                      const char *base_dir, const struct drift_daemon_obs *obs,
+                      struct drift_daemon **out, char *err, size_t errlen)
+{
+    struct drift_daemon *d = apr_pcalloc(pool, sizeof(*d));
+    int rc;
+    d->loop = loop;
+    d->pool = pool;
+    d->cfg = cfg;
+    if (obs != NULL) {
+        d->obs = *obs;
+    }
+    *out = NULL;
+
+    /* The Kafka cluster: embedded or external. */
+    if (cfg->kafka.embedded) {
+        struct drift_mock_topic *topics =
+            apr_pcalloc(pool, (size_t)(cfg->nstreams * 2 + 1) * sizeof(*topics));
+        int nt = 0;
+        for (int i = 0; i < cfg->nstreams; i++) {
+            const struct drift_stream_conf *sc = &cfg->streams[i];
+            topics[nt++] = (struct drift_mock_topic){sc->topic, sc->partitions > 0 ? sc->partitions
+                                                                                  : 4};
+            if (sc->learner.enabled && sc->learner.topic != NULL) {
+                topics[nt++] = (struct drift_mock_topic){sc->learner.topic, 1};
+            }
+        }
+        d->mock = drift_mock_create(cfg->kafka.embedded_brokers > 0 ? cfg->kafka.embedded_brokers
+                                                                    : 1,
+                                    topics, nt, err, errlen);
+        if (d->mock == NULL) {
+            return DRIFT_EFAULT;
+        }
+        d->brokers = apr_pstrdup(pool, drift_mock_bootstraps(d->mock));
+        DRIFT_INFO("embedded Kafka cluster started", "bootstrap=%s brokers=%d", d->brokers,
+                   cfg->kafka.embedded_brokers > 0 ? cfg->kafka.embedded_brokers : 1);
+    } else {
+        d->brokers = cfg->kafka.brokers;
+    }
+
+    d->store = drift_store_open(cfg->store.path ? cfg->store.path : "driftd.db", err, errlen);
+    if (d->store == NULL) {
+        rc = DRIFT_EFAULT;
+        goto fail;
+    }
+    /* The outbox takes the first stream's delivery settings; they are per webhook in later
+     * versions (issue 5). */
+    struct drift_outbox_conf oc = {5000, 0, 86400, 500, 60000, 4};
+    if (cfg->nstreams > 0) {
+        const struct drift_stream_conf *sc = &cfg->streams[0];
+        oc.timeout_ms = sc->webhook.timeout_ms;
+        oc.max_attempts = sc->webhook.max_attempts;
+        oc.max_age_s = sc->webhook.max_age_s;
+        oc.backoff_base_ms = sc->webhook.backoff_base_ms;
+        oc.backoff_max_ms = sc->webhook.backoff_max_ms;
+    }
+    rc = drift_outbox_open(loop, d->store, &oc, on_delivery, d, &d->outbox, err, errlen);
+    if (rc != 0) {
+        goto fail;
+    }
+
+    int need_producer = 0;
+    for (int i = 0; i < cfg->nstreams; i++) {
+        need_producer |= cfg->streams[i].learner.enabled;
+    }
+    if (need_producer) {
+        rc = drift_producer_open(loop, d->brokers, cfg->kafka.properties, cfg->kafka.nproperties,
+                                 on_dr, d, &d->producer, err, errlen);
+        if (rc != 0) {
+            goto fail;
+        }
+    }
+
+    struct drift_pipeline_hooks hooks = {
+        .ctx = d,
+        .reference_ready = hook_reference,
+        .window = hook_window,
+        .trigger = hook_trigger,
+        .model_update = hook_model,
+        .now_ms = hook_now,
+    };
+    d->npipes = cfg->nstreams;
+    d->pipes = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(*d->pipes));
+    const char **topics = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(char *));
+    size_t batch_max = cfg->kafka.batch_max > 0 ? (size_t)cfg->kafka.batch_max : 1024;
+    for (int i = 0; i < cfg->nstreams; i++) {
+        d->pipes[i] =
+            drift_pipeline_create(pool, &cfg->streams[i], batch_max, base_dir, &hooks, err, errlen);
+        if (d->pipes[i] == NULL) {
+            rc = DRIFT_EINVAL;
+            goto fail;
+        }
+        topics[i] = cfg->streams[i].topic;
+    }
+    rc = drift_consumer_open(loop, d->brokers, cfg->kafka.group ? cfg->kafka.group : "driftd",
+                             cfg->kafka.offset_reset ? cfg->kafka.offset_reset : "earliest",
+                             cfg->kafka.properties, cfg->kafka.nproperties, topics, cfg->nstreams,
+                             (int)batch_max, on_batch, d, &d->consumer, err, errlen);
+    if (rc != 0) {
+        goto fail;
+    }
+    uint64_t every = STATS_INTERVAL_MS;
+    const char *env = getenv("DRIFTD_STATS_INTERVAL_MS");
+    if (env != NULL && atoll(env) > 0) {
+        every = (uint64_t)atoll(env);
+    }
+    uv_timer_init(loop, &d->stats_timer);
+    d->stats_timer.data = d;
+    uv_timer_start(&d->stats_timer, on_stats_timer, every, every);
+    DRIFT_INFO("consuming", "bootstrap=%s group=%s streams=%d", d->brokers,
+               cfg->kafka.group ? cfg->kafka.group : "driftd", cfg->nstreams);
+    *out = d;
+    return 0;
+fail:
+    /* Nothing was started on the loop that outlives this call except outbox/producer handles;
+     * stop them the ordinary way. */
+    d->stopping = 1;
+    drift_producer_close(d->producer, 0);
+    d->producer = NULL;
+    if (d->outbox != NULL) {
+        drift_outbox_close(d->outbox, 0, NULL, NULL);
+        d->outbox = NULL;
+    }
+    if (d->store != NULL) {
+        drift_store_close(d->store);
+    }
+    if (d->mock != NULL) {
+        drift_mock_destroy(d->mock);
+    }
+    return rc;
+}
+
+const char *drift_daemon_bootstraps(const struct drift_daemon *d)
+{
+    return d->brokers;
+}
+
+unsigned long long drift_daemon_consumed(const struct drift_daemon *d)
+{
+    return d->consumer ? drift_consumer_count(d->consumer) : 0;
+}
+
+void drift_daemon_stats(const struct drift_daemon *d, int stream, struct drift_pipeline_stats *out)
+{
+    drift_pipeline_stats(d->pipes[stream], out);
+}
+
+int drift_daemon_pending(const struct drift_daemon *d)
+{
+    return drift_store_outbox_count(d->store, "pending");
+}
+
+static void on_outbox_closed(void *ctx)
+{
+    struct drift_daemon *d = ctx;
+    d->outbox = NULL;
+    drift_producer_close(d->producer, 2000);
+    d->producer = NULL;
+    drift_store_close(d->store);
+    d->store = NULL;
+    if (d->mock != NULL) {
+        drift_mock_destroy(d->mock);
+        d->mock = NULL;
+    }
+    DRIFT_INFO("stopped", "%s", "");
+    if (d->done) {
+        d->done(d->done_ctx);
+    }
+}
+
+void drift_daemon_stop(struct drift_daemon *d, int drain_ms, void (*done)(void *ctx), void *ctx)
+{
+    if (d->stopping) {
+        return;
+    }
+    d->stopping = 1;
+    d->done = done;
+    d->done_ctx = ctx;
+    uv_timer_stop(&d->stats_timer);
+    uv_close((uv_handle_t *)&d->stats_timer, NULL);
+    log_stats(d, "final stream stats");
+    drift_consumer_close(d->consumer);
+    d->consumer = NULL;
+    drift_outbox_close(d->outbox, drain_ms, on_outbox_closed, d);
+}

@@ -1,0 +1,651 @@
+/*
+ * The message decoder: one flat JSON object → one row of a column-major batch.
+ *
+ * This is the hottest code in driftd (every event of every stream passes here), so it is a
+ * single forward scan with no allocation and no tree: keys are looked up in a small
+ * open-addressing table of the schema's fields, unknown keys are skipped (their values may be
+ * nested), numbers go through an exact fast path (Clinger: a mantissa below 2^53 scaled by an
+ * exact power of ten is correctly rounded) and fall back to strtod otherwise.
+ *
+ * Rules (docs/config.md, "Messages"): a missing or null feature is a missing value; NaN,
+ * Infinity and -Infinity (as Python's json writes them) are missing values; true/false are 1/0
+ * for numeric features and the label; numbers and booleans for a categorical feature are
+ * categories spelled as their JSON text; a string for a numeric feature is a wrong_type error;
+ * the last occurrence of a duplicated key wins; a message with none of the schema's features is
+ * skipped as no_features.
+ */
+#include <apr_strings.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drift_op.h"
+#include "stream.h"
+
+const char *const drift_bad_names[DRIFT_BAD_COUNT] = {
+    "invalid_json", "not_an_object", "wrong_type", "too_large",
+    "empty",        "no_features",   "bad_label",
+};
+
+enum { F_NONE = 0, F_NUM, F_CAT, F_LABEL, F_TIME, F_ID };
+
+struct field {
+    const char *name;
+    size_t len;
+    uint32_t hash;
+    int kind;
+    int idx;
+};
+
+struct catdict {
+    int n;                 /* codes in use */
+    int frozen;
+    uint32_t slots_mask;   /* open addressing over codes+1 (0 = empty) */
+    int32_t *slots;
+    char **names;          /* DRIFT_MAX_CATEGORIES */
+    size_t *lens;
+    apr_pool_t *pool;
+};
+
+struct drift_decoder {
+    const struct drift_stream_conf *sc;
+    struct field *table;   /* open addressing, size mask+1 */
+    uint32_t mask;
+    int d, k;
+    int *num_of_feature;   /* feature index → numeric column or -1 */
+    int *cat_of_feature;
+    struct catdict *dicts; /* k */
+    int frozen;
+    size_t max_bytes;
+    char detail[96];
+    char keybuf[256];      /* unescaped key */
+    char valbuf[1024];     /* unescaped string value */
+};
+
+static uint32_t fnv1a(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static void table_put(struct drift_decoder *dec, const char *name, int kind, int idx)
+{
+    if (name == NULL) {
+        return;
+    }
+    size_t len = strlen(name);
+    uint32_t h = fnv1a(name, len);
+    for (uint32_t i = h & dec->mask;; i = (i + 1) & dec->mask) {
+        if (dec->table[i].kind == F_NONE) {
+            dec->table[i] = (struct field){name, len, h, kind, idx};
+            return;
+        }
+    }
+}
+
+static const struct field *table_get(const struct drift_decoder *dec, const char *s, size_t n)
+{
+    uint32_t h = fnv1a(s, n);
+    for (uint32_t i = h & dec->mask;; i = (i + 1) & dec->mask) {
+        const struct field *f = &dec->table[i];
+        if (f->kind == F_NONE) {
+            return NULL;
+        }
+        if (f->hash == h && f->len == n && memcmp(f->name, s, n) == 0) {
+            return f;
+        }
+    }
+}
+
+struct drift_decoder *drift_decoder_create(apr_pool_t *pool, const struct drift_stream_conf *sc)
+{
+    struct drift_decoder *dec = apr_pcalloc(pool, sizeof(*dec));
+    dec->sc = sc;
+    int nf = sc->nfeatures;
+    uint32_t size = 16;
+    while (size < (uint32_t)(nf + 3) * 4) {
+        size <<= 1;
+    }
+    dec->mask = size - 1;
+    dec->table = apr_pcalloc(pool, size * sizeof(struct field));
+    dec->num_of_feature = apr_pcalloc(pool, (size_t)nf * sizeof(int) + 1);
+    dec->cat_of_feature = apr_pcalloc(pool, (size_t)nf * sizeof(int) + 1);
+    for (int i = 0; i < nf; i++) {
+        if (sc->features[i].type == DRIFT_FEATURE_NUMERIC) {
+            dec->num_of_feature[i] = dec->d;
+            dec->cat_of_feature[i] = -1;
+            table_put(dec, sc->features[i].name, F_NUM, dec->d++);
+        } else {
+            dec->num_of_feature[i] = -1;
+            dec->cat_of_feature[i] = dec->k;
+            table_put(dec, sc->features[i].name, F_CAT, dec->k++);
+        }
+    }
+    table_put(dec, sc->label, F_LABEL, 0);
+    table_put(dec, sc->time_field, F_TIME, 0);
+    table_put(dec, sc->id_field, F_ID, 0);
+    dec->dicts = apr_pcalloc(pool, (size_t)dec->k * sizeof(struct catdict) + 1);
+    for (int j = 0; j < dec->k; j++) {
+        struct catdict *cd = &dec->dicts[j];
+        cd->pool = pool;
+        cd->slots_mask = 4 * DRIFT_MAX_CATEGORIES - 1;
+        cd->slots = apr_pcalloc(pool, 4 * DRIFT_MAX_CATEGORIES * sizeof(int32_t));
+        cd->names = apr_pcalloc(pool, DRIFT_MAX_CATEGORIES * sizeof(char *));
+        cd->lens = apr_pcalloc(pool, DRIFT_MAX_CATEGORIES * sizeof(size_t));
+    }
+    dec->max_bytes = sc->max_message_bytes > 0 ? (size_t)sc->max_message_bytes : (1u << 20);
+    return dec;
+}
+
+int32_t drift_decoder_category(struct drift_decoder *dec, int j, const char *s, size_t len)
+{
+    struct catdict *cd = &dec->dicts[j];
+    uint32_t h = fnv1a(s, len);
+    uint32_t i = h & cd->slots_mask;
+    for (;; i = (i + 1) & cd->slots_mask) {
+        int32_t c = cd->slots[i];
+        if (c == 0) {
+            break;
+        }
+        c -= 1;
+        if (cd->lens[c] == len && memcmp(cd->names[c], s, len) == 0) {
+            return c;
+        }
+    }
+    if (cd->frozen || dec->frozen || cd->n >= DRIFT_MAX_CATEGORIES) {
+        return DRIFT_MAX_CATEGORIES;
+    }
+    int32_t c = cd->n++;
+    cd->names[c] = apr_pstrmemdup(cd->pool, s, len);
+    cd->lens[c] = len;
+    cd->slots[i] = c + 1;
+    return c;
+}
+
+void drift_decoder_freeze(struct drift_decoder *dec)
+{
+    dec->frozen = 1;
+}
+
+int drift_decoder_ncategories(const struct drift_decoder *dec, int j)
+{
+    return dec->dicts[j].n;
+}
+
+const char *drift_decoder_category_name(const struct drift_decoder *dec, int j, int32_t code)
+{
+    if (code >= 0 && code < dec->dicts[j].n) {
+        return dec->dicts[j].names[code];
+    }
+    return "(unseen)";
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Numbers
+ * -------------------------------------------------------------------------------------------*/
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+size_t drift_parse_number(const char *s, size_t len, double *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (i < len && (s[i] == '-' || s[i] == '+')) {
+        neg = s[i] == '-';
+        i++;
+    }
+    uint64_t m = 0;
+    int digits = 0, exp10 = 0, any = 0;
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        if (digits < 19) {
+            m = m * 10 + (uint64_t)(s[i] - '0');
+            if (m) {
+                digits++;
+            }
+        } else {
+            exp10++;
+        }
+        any = 1;
+        i++;
+    }
+    if (i < len && s[i] == '.') {
+        i++;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            if (digits < 19) {
+                m = m * 10 + (uint64_t)(s[i] - '0');
+                if (m) {
+                    digits++;
+                }
+                exp10--;
+            }
+            any = 1;
+            i++;
+        }
+    }
+    if (!any) {
+        return 0;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        size_t j = i + 1;
+        int eneg = 0, e = 0, edig = 0;
+        if (j < len && (s[j] == '-' || s[j] == '+')) {
+            eneg = s[j] == '-';
+            j++;
+        }
+        while (j < len && s[j] >= '0' && s[j] <= '9') {
+            if (e < 100000) {
+                e = e * 10 + (s[j] - '0');
+            }
+            edig = 1;
+            j++;
+        }
+        if (!edig) {
+            return 0;
+        }
+        exp10 += eneg ? -e : e;
+        i = j;
+    }
+    if (m == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return i;
+    }
+    if (digits <= 19 && m <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
+        double v = (double)m;
+        v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
+        *out = neg ? -v : v;
+        return i;
+    }
+    /* Slow path: exact via strtod on a NUL-terminated copy. */
+    char tmp[128];
+    if (i >= sizeof(tmp)) {
+        return 0;
+    }
+    memcpy(tmp, s, i);
+    tmp[i] = '\0';
+    *out = strtod(tmp, NULL);
+    return i;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The scanner
+ * -------------------------------------------------------------------------------------------*/
+static inline size_t skip_ws(const char *s, size_t i, size_t n)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) {
+        i++;
+    }
+    return i;
+}
+
+/* Scans a string starting after its opening quote. Returns the index after the closing quote,
+ * or 0 on error; *esc says whether it held escapes. */
+static size_t scan_string(const char *s, size_t i, size_t n, int *esc)
+{
+    *esc = 0;
+    while (i < n) {
+        const char *q = memchr(s + i, '"', n - i);
+        if (q == NULL) {
+            return 0;
+        }
+        size_t j = (size_t)(q - s);
+        /* Count backslashes before the quote. */
+        size_t b = j;
+        while (b > i && s[b - 1] == '\\') {
+            b--;
+        }
+        if (memchr(s + i, '\\', j - i) != NULL) {
+            *esc = 1;
+        }
+        if (((j - b) & 1) == 0) {
+            return j + 1;
+        }
+        i = j + 1;
+    }
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* Unescapes s[0..n) into out (cap bytes). Returns the length or -1. */
+static long unescape(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\\') {
+            if (++i >= n) {
+                return -1;
+            }
+            switch (s[i]) {
+            case '"': c = '"'; break;
+            case '\\': c = '\\'; break;
+            case '/': c = '/'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            case 'u': {
+                if (i + 4 >= n) {
+                    return -1;
+                }
+                unsigned cp = 0;
+                for (int k = 1; k <= 4; k++) {
+                    int h = hexval(s[i + (size_t)k]);
+                    if (h < 0) {
+                        return -1;
+                    }
+                    cp = cp * 16 + (unsigned)h;
+                }
+                i += 4;
+                /* Encode as UTF-8 (surrogate pairs are kept as two 3-byte sequences: a category
+                 * name only needs to be stable, not canonical). */
+                if (o + 3 >= cap) {
+                    return -1;
+                }
+                if (cp < 0x80) {
+                    out[o++] = (char)cp;
+                } else if (cp < 0x800) {
+                    out[o++] = (char)(0xC0 | (cp >> 6));
+                    out[o++] = (char)(0x80 | (cp & 0x3F));
+                } else {
+                    out[o++] = (char)(0xE0 | (cp >> 12));
+                    out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                    out[o++] = (char)(0x80 | (cp & 0x3F));
+                }
+                continue;
+            }
+            default:
+                return -1;
+            }
+        }
+        if (o + 1 >= cap) {
+            return -1;
+        }
+        out[o++] = c;
+    }
+    return (long)o;
+}
+
+/* Skips a nested value (object or array) starting at s[i] == '{' or '['. Returns the index
+ * after it, or 0. */
+static size_t skip_nested(const char *s, size_t i, size_t n)
+{
+    int depth = 0;
+    while (i < n) {
+        char c = s[i];
+        if (c == '"') {
+            int esc;
+            i = scan_string(s, i + 1, n, &esc);
+            if (i == 0) {
+                return 0;
+            }
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (++depth > 64) {
+                return 0;
+            }
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0) {
+                return i + 1;
+            }
+        }
+        i++;
+    }
+    return 0;
+}
+
+static int fail(struct drift_decoder *dec, int reason, int *bad, const char **detail,
+                const char *what, const char *field, size_t flen)
+{
+    *bad = reason;
+    if (field != NULL) {
+        int fl = flen > 48 ? 48 : (int)flen;
+        snprintf(dec->detail, sizeof(dec->detail), "%s '%.*s'", what, fl, field);
+    } else {
+        snprintf(dec->detail, sizeof(dec->detail), "%s", what);
+    }
+    *detail = dec->detail;
+    return DRIFT_EPARSE;
+}
+
+int drift_decode(struct drift_decoder *dec, const char *s, size_t n, struct drift_batch *b,
+                 int *bad, const char **detail)
+{
+    size_t row = b->n;
+    const size_t cap = b->cap;
+    if (n == 0) {
+        return fail(dec, DRIFT_BAD_EMPTY, bad, detail, "empty message", NULL, 0);
+    }
+    if (n > dec->max_bytes) {
+        return fail(dec, DRIFT_BAD_TOO_LARGE, bad, detail, "message larger than max_message_bytes",
+                    NULL, 0);
+    }
+    for (int j = 0; j < dec->d; j++) {
+        b->x[(size_t)j * cap + row] = NAN;
+    }
+    for (int j = 0; j < dec->k; j++) {
+        b->cat[(size_t)j * cap + row] = -1;
+    }
+    b->label[row] = NAN;
+    b->ts[row] = NAN;
+    int seen = 0;
+
+    size_t i = skip_ws(s, 0, n);
+    if (i >= n) {
+        return fail(dec, DRIFT_BAD_EMPTY, bad, detail, "blank message", NULL, 0);
+    }
+    if (s[i] != '{') {
+        if (s[i] == '[' || s[i] == '"' || s[i] == '-' || (s[i] >= '0' && s[i] <= '9') ||
+            s[i] == 't' || s[i] == 'f' || s[i] == 'n') {
+            return fail(dec, DRIFT_BAD_NOT_OBJECT, bad, detail, "message is not a JSON object",
+                        NULL, 0);
+        }
+        return fail(dec, DRIFT_BAD_INVALID_JSON, bad, detail, "invalid JSON at byte 0", NULL, 0);
+    }
+    i = skip_ws(s, i + 1, n);
+    if (i < n && s[i] == '}') {
+        i++;
+        goto done;
+    }
+    for (;;) {
+        if (i >= n || s[i] != '"') {
+            goto invalid;
+        }
+        int esc;
+        size_t kend = scan_string(s, i + 1, n, &esc);
+        if (kend == 0) {
+            goto invalid;
+        }
+        const char *key = s + i + 1;
+        size_t klen = kend - i - 2;
+        if (esc) {
+            long u = unescape(key, klen, dec->keybuf, sizeof(dec->keybuf));
+            if (u < 0) {
+                goto invalid;
+            }
+            key = dec->keybuf;
+            klen = (size_t)u;
+        }
+        const struct field *f = table_get(dec, key, klen);
+        i = skip_ws(s, kend, n);
+        if (i >= n || s[i] != ':') {
+            goto invalid;
+        }
+        i = skip_ws(s, i + 1, n);
+        if (i >= n) {
+            goto invalid;
+        }
+        char c = s[i];
+        double num = NAN;
+        int vtype; /* 0 number, 1 string, 2 bool, 3 null, 4 nested, 5 nan/inf */
+        const char *sv = NULL;
+        size_t svlen = 0;
+        if (c == '"') {
+            size_t vend = scan_string(s, i + 1, n, &esc);
+            if (vend == 0) {
+                goto invalid;
+            }
+            sv = s + i + 1;
+            svlen = vend - i - 2;
+            if (esc && f != NULL && f->kind == F_CAT) {
+                long u = unescape(sv, svlen, dec->valbuf, sizeof(dec->valbuf));
+                if (u < 0) {
+                    goto invalid;
+                }
+                sv = dec->valbuf;
+                svlen = (size_t)u;
+            }
+            vtype = 1;
+            i = vend;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            if (c == '-' && i + 1 < n && s[i + 1] == 'I') {
+                if (n - i >= 9 && memcmp(s + i, "-Infinity", 9) == 0) {
+                    vtype = 5;
+                    sv = s + i;
+                    svlen = 9;
+                    i += 9;
+                } else {
+                    goto invalid;
+                }
+            } else {
+                size_t used = drift_parse_number(s + i, n - i, &num);
+                if (used == 0) {
+                    goto invalid;
+                }
+                sv = s + i;
+                svlen = used;
+                vtype = 0;
+                i += used;
+            }
+        } else if (c == 't' && n - i >= 4 && memcmp(s + i, "true", 4) == 0) {
+            vtype = 2;
+            num = 1;
+            sv = s + i;
+            svlen = 4;
+            i += 4;
+        } else if (c == 'f' && n - i >= 5 && memcmp(s + i, "false", 5) == 0) {
+            vtype = 2;
+            num = 0;
+            sv = s + i;
+            svlen = 5;
+            i += 5;
+        } else if (c == 'n' && n - i >= 4 && memcmp(s + i, "null", 4) == 0) {
+            vtype = 3;
+            i += 4;
+        } else if (c == 'N' && n - i >= 3 && memcmp(s + i, "NaN", 3) == 0) {
+            vtype = 5;
+            sv = s + i;
+            svlen = 3;
+            i += 3;
+        } else if (c == 'I' && n - i >= 8 && memcmp(s + i, "Infinity", 8) == 0) {
+            vtype = 5;
+            sv = s + i;
+            svlen = 8;
+            i += 8;
+        } else if (c == '{' || c == '[') {
+            i = skip_nested(s, i, n);
+            if (i == 0) {
+                goto invalid;
+            }
+            vtype = 4;
+        } else {
+            goto invalid;
+        }
+        if (f != NULL) {
+            switch (f->kind) {
+            case F_NUM:
+                seen = 1;
+                if (vtype == 0 || vtype == 2) {
+                    b->x[(size_t)f->idx * cap + row] = isfinite(num) ? num : NAN;
+                } else if (vtype == 1 || vtype == 4) {
+                    return fail(dec, DRIFT_BAD_WRONG_TYPE, bad, detail,
+                                "expected a number for numeric feature", f->name, f->len);
+                }
+                break;
+            case F_CAT:
+                seen = 1;
+                if (vtype == 0 || vtype == 1 || vtype == 2) {
+                    b->cat[(size_t)f->idx * cap + row] =
+                        drift_decoder_category(dec, f->idx, sv, svlen);
+                } else if (vtype == 4) {
+                    return fail(dec, DRIFT_BAD_WRONG_TYPE, bad, detail,
+                                "expected a string for categorical feature", f->name, f->len);
+                }
+                break;
+            case F_LABEL:
+                if (vtype == 0 || vtype == 2) {
+                    if (num != 0 && num != 1) {
+                        return fail(dec, DRIFT_BAD_BAD_LABEL, bad, detail,
+                                    "label must be 0 or 1 in field", f->name, f->len);
+                    }
+                    b->label[row] = num;
+                } else if (vtype == 1 || vtype == 4) {
+                    return fail(dec, DRIFT_BAD_BAD_LABEL, bad, detail,
+                                "label must be 0, 1, true or false in field", f->name, f->len);
+                }
+                break;
+            case F_TIME:
+                if (vtype == 0) {
+                    /* Epoch seconds, or milliseconds when the value is too large for seconds. */
+                    b->ts[row] = num > 1e11 ? num / 1000.0 : num;
+                } else if (vtype == 1 || vtype == 4 || vtype == 2) {
+                    return fail(dec, DRIFT_BAD_WRONG_TYPE, bad, detail,
+                                "expected epoch seconds or milliseconds in", f->name, f->len);
+                }
+                break;
+            default:
+                break;
+            }
+        }
+        i = skip_ws(s, i, n);
+        if (i >= n) {
+            goto invalid;
+        }
+        if (s[i] == ',') {
+            i = skip_ws(s, i + 1, n);
+            continue;
+        }
+        if (s[i] == '}') {
+            i++;
+            break;
+        }
+        goto invalid;
+    }
+done:
+    i = skip_ws(s, i, n);
+    if (i != n && !(i + 1 == n && s[i] == '\0')) {
+        return fail(dec, DRIFT_BAD_INVALID_JSON, bad, detail, "trailing bytes after the object",
+                    NULL, 0);
+    }
+    if (!seen && dec->sc->nfeatures > 0) {
+        return fail(dec, DRIFT_BAD_NO_FEATURES, bad, detail, "none of the stream's features present",
+                    NULL, 0);
+    }
+    b->n = row + 1;
+    return 0;
+invalid:
+    *bad = DRIFT_BAD_INVALID_JSON;
+    snprintf(dec->detail, sizeof(dec->detail), "invalid JSON at byte %zu", i);
+    *detail = dec->detail;
+    return DRIFT_EPARSE;
+}

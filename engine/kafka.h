@@ -1,0 +1,90 @@
+/*
+ * Kafka on the loop: a consumer-group consumer woken through its queue's event fd, a producer
+ * served from a timer, and the local Kafka-protocol cluster (librdkafka's mock cluster) that
+ * the demo, the tests and `kafka.brokers: embedded` use.
+ *
+ * The consumer forwards librdkafka's main queue to the consumer queue
+ * (rd_kafka_poll_set_consumer), enables the queue's io event on a non-blocking pipe, and
+ * polls the pipe's read end with uv_poll. When readable it drains the pipe and consumes with
+ * timeout 0 in batches until the queue is empty, handing each batch to the caller's callback.
+ * Offsets are stored (enable.auto.offset.store=false) only after the callback returns, so a
+ * batch is committed only once processed. A slow timer also serves the queue so rebalances
+ * and errors are handled even when no message arrives.
+ */
+#ifndef DRIFT_KAFKA_H
+#define DRIFT_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "config.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Local cluster
+ * -------------------------------------------------------------------------------------------*/
+struct drift_mock;
+
+struct drift_mock_topic {
+    const char *name;
+    int partitions;
+};
+
+/* Starts a mock cluster of nbrokers brokers on loopback (it runs on librdkafka's threads) and
+ * creates the topics. Returns NULL and fills err on failure. Free with drift_mock_destroy. */
+struct drift_mock *drift_mock_create(int nbrokers, const struct drift_mock_topic *topics,
+                                     int ntopics, char *err, size_t errlen);
+/* The bootstrap.servers list for clients, owned by the mock. */
+const char *drift_mock_bootstraps(const struct drift_mock *m);
+/* Creates one more topic. Returns 0 or DRIFT_EFAULT. */
+int drift_mock_topic_create(struct drift_mock *m, const char *name, int partitions);
+/* Takes broker id (1..n, or -1 for all) down or up, for fault tests. */
+int drift_mock_broker_set_up(struct drift_mock *m, int broker_id, int up);
+void drift_mock_destroy(struct drift_mock *m);
+
+/* ---------------------------------------------------------------------------------------------
+ * Consumer
+ * -------------------------------------------------------------------------------------------*/
+struct drift_consumer;
+
+/* Receives one batch of n >= 1 messages, all without error (errors are handled and logged by
+ * the consumer). The messages are valid only during the call. */
+typedef void (*drift_consumer_batch_fn)(void *ctx, rd_kafka_message_t **msgs, size_t n);
+
+/* Creates a consumer in group `group` subscribed to topics, bootstrapped from brokers, with the
+ * extra librdkafka properties props. Starts polling on loop. Returns 0 and *out, or a negative
+ * code with err filled; on failure the callback never runs. */
+int drift_consumer_open(uv_loop_t *loop, const char *brokers, const char *group,
+                        const char *offset_reset, const struct drift_kv *props, int nprops,
+                        const char *const *topics, int ntopics, int batch_max,
+                        drift_consumer_batch_fn fn, void *ctx, struct drift_consumer **out,
+                        char *err, size_t errlen);
+/* Messages consumed so far (all, including those later skipped as malformed). */
+unsigned long long drift_consumer_count(const struct drift_consumer *c);
+/* 1 when at least one partition is assigned. */
+int drift_consumer_assigned(const struct drift_consumer *c);
+/* Stops polling, commits stored offsets, leaves the group and frees everything. Blocks for at
+ * most a few seconds (consumer close). Safe on NULL. */
+void drift_consumer_close(struct drift_consumer *c);
+
+/* ---------------------------------------------------------------------------------------------
+ * Producer
+ * -------------------------------------------------------------------------------------------*/
+struct drift_producer;
+
+/* Delivery report: err is 0 on success. opaque is the per-message opaque given to produce. */
+typedef void (*drift_producer_dr_fn)(void *ctx, void *opaque, int err, const char *errstr);
+
+int drift_producer_open(uv_loop_t *loop, const char *brokers, const struct drift_kv *props,
+                        int nprops, drift_producer_dr_fn dr, void *ctx,
+                        struct drift_producer **out, char *err, size_t errlen);
+/* Copies key and value and queues the message. Returns 0, DRIFT_EAGAIN (queue full) or
+ * DRIFT_EFAULT. */
+int drift_producer_send(struct drift_producer *p, const char *topic, const void *key,
+                        size_t keylen, const void *val, size_t len, void *opaque);
+/* Messages queued but not yet delivered. */
+int drift_producer_outq(const struct drift_producer *p);
+/* Flushes for at most timeout_ms, then frees. Safe on NULL. */
+void drift_producer_close(struct drift_producer *p, int timeout_ms);
+
+#endif

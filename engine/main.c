@@ -1,0 +1,527 @@
+/*
+ * driftd's command line: run, check, replay, demo, gen.
+ *
+ * main owns the root APR pool and is the only place that exits. Each command loads the config
+ * through the same loader (so `check` says exactly what `run` would refuse) and drives the same
+ * pipeline code; replay differs from run only in where events come from and where the results
+ * go.
+ */
+#include <apr_general.h>
+#include <apr_getopt.h>
+#include <apr_strings.h>
+#include <cblas.h>
+#include <errno.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "drift_op.h"
+#include "gen.h"
+#include "log.h"
+#include "stream.h"
+
+#define DRIFTD_VERSION "0.1.0"
+
+int drift_demo_main(apr_pool_t *pool, int argc, const char *const *argv);
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "driftd %s — stream drift detection and retraining triggers\n"
+            "\n"
+            "usage:\n"
+            "  driftd run CONFIG                     run the daemon\n"
+            "  driftd check CONFIG                   validate a config; every error with its position\n"
+            "  driftd replay CONFIG --from FILE      backtest over a JSON-lines file; prints the\n"
+            "        [--stream NAME]                 drift timeline as JSON lines\n"
+            "  driftd demo [CONFIG]                  local cluster, synthetic drift, webhook\n"
+            "  driftd gen [--events N] [--drift-at K] [--seed S] [--dims D] [--bad-every M]\n"
+            "        [--key]                         synthetic JSON-lines stream on stdout\n"
+            "  driftd version\n"
+            "\n"
+            "Docs: README.md, docs/config.md, docs/architecture.md, docs/operators.md\n",
+            DRIFTD_VERSION);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Config loading shared by the commands
+ * -------------------------------------------------------------------------------------------*/
+static void print_config_error(void *ctx, const char *msg)
+{
+    int *count = ctx;
+    (*count)++;
+    fprintf(stderr, "%s\n", msg);
+}
+
+static struct drift_config *load_config(apr_pool_t *pool, const char *path)
+{
+    struct drift_config *cfg = NULL;
+    int count = 0;
+    int rc = drift_config_load(pool, path, &cfg, print_config_error, &count);
+    if (rc != 0) {
+        fprintf(stderr, "%s: %d error%s; nothing started\n", path, count, count == 1 ? "" : "s");
+        return NULL;
+    }
+    return cfg;
+}
+
+static const char *dir_of(apr_pool_t *pool, const char *path)
+{
+    char *copy = apr_pstrdup(pool, path);
+    return apr_pstrdup(pool, dirname(copy));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * check
+ * -------------------------------------------------------------------------------------------*/
+static int cmd_check(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: driftd check CONFIG\n");
+        return 2;
+    }
+    struct drift_config *cfg = load_config(pool, argv[2]);
+    if (cfg == NULL) {
+        return 1;
+    }
+    int nf = 0;
+    for (int i = 0; i < cfg->nstreams; i++) {
+        nf += cfg->streams[i].nfeatures;
+    }
+    printf("%s: ok (%d stream%s, %d feature%s, brokers %s)\n", argv[2], cfg->nstreams,
+           cfg->nstreams == 1 ? "" : "s", nf, nf == 1 ? "" : "s", cfg->kafka.brokers);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * run
+ * -------------------------------------------------------------------------------------------*/
+struct run_ctx {
+    struct drift_daemon *daemon;
+    uv_signal_t sigterm, sigint, sighup;
+    int stopping;
+};
+
+static void run_done(void *ctx)
+{
+    struct run_ctx *r = ctx;
+    uv_close((uv_handle_t *)&r->sigterm, NULL);
+    uv_close((uv_handle_t *)&r->sigint, NULL);
+    uv_close((uv_handle_t *)&r->sighup, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct run_ctx *r = h->data;
+    if (signum == SIGHUP) {
+        DRIFT_WARN("SIGHUP: configuration reload is not supported yet; restart to apply changes",
+                   "%s", "");
+        return;
+    }
+    if (r->stopping) {
+        return;
+    }
+    r->stopping = 1;
+    DRIFT_INFO("signal received; shutting down", "signal=%d", signum);
+    drift_daemon_stop(r->daemon, 5000, run_done, r);
+}
+
+static int cmd_run(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: driftd run CONFIG\n");
+        return 2;
+    }
+    struct drift_config *cfg = load_config(pool, argv[2]);
+    if (cfg == NULL) {
+        return 1;
+    }
+    drift_log_setup(cfg->log.level, cfg->log.json);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct run_ctx r = {0};
+    char err[512];
+    int rc = drift_daemon_open(&loop, pool, cfg, dir_of(pool, argv[2]), NULL, &r.daemon, err,
+                               sizeof(err));
+    if (rc != 0) {
+        DRIFT_ERROR("cannot start", "config=%s error=\"%s\"", argv[2], err);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    DRIFT_INFO("driftd started", "version=%s config=%s pid=%d", DRIFTD_VERSION, argv[2],
+               (int)getpid());
+    uv_signal_init(&loop, &r.sigterm);
+    uv_signal_init(&loop, &r.sigint);
+    uv_signal_init(&loop, &r.sighup);
+    r.sigterm.data = r.sigint.data = r.sighup.data = &r;
+    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&r.sigint, on_signal, SIGINT);
+    uv_signal_start(&r.sighup, on_signal, SIGHUP);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0) {
+        DRIFT_WARN("event loop closed with handles still open", "%s", "");
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * replay
+ * -------------------------------------------------------------------------------------------*/
+static json_t *jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static void emit(json_t *o)
+{
+    char *s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(8));
+    if (s != NULL) {
+        fputs(s, stdout);
+        fputc('\n', stdout);
+        free(s);
+    }
+    json_decref(o);
+}
+
+static void replay_reference(void *ctx, const char *stream, uint64_t events)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("reference"));
+    json_object_set_new(o, "stream", json_string(stream));
+    json_object_set_new(o, "events", json_integer((json_int_t)events));
+    emit(o);
+}
+
+static void replay_window(void *ctx, const struct drift_window_report *w)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("window"));
+    json_object_set_new(o, "stream", json_string(w->stream));
+    json_object_set_new(o, "index", json_integer((json_int_t)w->index));
+    json_object_set_new(o, "first_event", json_integer((json_int_t)w->first_seq));
+    json_object_set_new(o, "last_event", json_integer((json_int_t)w->last_seq));
+    json_object_set_new(o, "share", json_real(w->share));
+    json_object_set_new(o, "dataset_drift", json_boolean(w->dataset_drift));
+    json_object_set_new(o, "consecutive", json_integer(w->consecutive));
+    json_t *dr = json_array(), *fs = json_object();
+    for (int i = 0; i < w->nfeatures; i++) {
+        const struct drift_feature_report *f = &w->features[i];
+        if (f->drifted) {
+            json_array_append_new(dr, json_string(f->name));
+        }
+        json_t *fo = json_object();
+        json_object_set_new(fo, "psi", jnum(f->psi));
+        if (!f->categorical) {
+            json_object_set_new(fo, "ks", jnum(f->ks));
+            json_object_set_new(fo, "ks_pvalue", jnum(f->ks_p));
+        }
+        json_object_set_new(fo, "drifted", json_boolean(f->drifted));
+        json_object_set_new(fs, f->name, fo);
+    }
+    json_object_set_new(o, "drifted", dr);
+    json_object_set_new(o, "features", fs);
+    emit(o);
+}
+
+static void replay_trigger(void *ctx, const struct drift_trigger *t)
+{
+    json_error_t je;
+    json_t *payload = json_loads(t->payload, 0, &je);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("trigger"));
+    json_object_set_new(o, "stream", json_string(t->stream));
+    json_object_set_new(o, "window", json_integer((json_int_t)t->window->index));
+    json_object_set_new(o, "idempotency_key", json_string(t->idem_key));
+    json_object_set_new(o, "payload", payload ? payload : json_null());
+    emit(o);
+}
+
+static void replay_model(void *ctx, const char *stream, const char *topic, const char *js)
+{
+    json_error_t je;
+    json_t *m = json_loads(js, 0, &je);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("model_update"));
+    json_object_set_new(o, "stream", json_string(stream));
+    json_object_set_new(o, "model", m ? m : json_null());
+    emit(o);
+}
+
+static int cmd_replay(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    static const apr_getopt_option_t opts[] = {
+        {"from", 'f', 1, "JSON-lines file to replay ('-' = stdin)"},
+        {"stream", 's', 1, "stream to replay into (default: the first)"},
+        {NULL, 0, 0, NULL},
+    };
+    if (argc < 3 || argv[2][0] == '-') {
+        fprintf(stderr, "usage: driftd replay CONFIG --from FILE [--stream NAME]\n");
+        return 2;
+    }
+    const char *config = argv[2], *from = NULL, *stream = NULL;
+    apr_getopt_t *os;
+    apr_getopt_init(&os, pool, argc - 2, argv + 2);
+    os->errfn = NULL;
+    int opt;
+    const char *arg;
+    apr_status_t st;
+    while ((st = apr_getopt_long(os, opts, &opt, &arg)) == APR_SUCCESS) {
+        if (opt == 'f') {
+            from = arg;
+        } else if (opt == 's') {
+            stream = arg;
+        }
+    }
+    if (st != APR_EOF || os->ind != os->argc || from == NULL) {
+        fprintf(stderr, "usage: driftd replay CONFIG --from FILE [--stream NAME]\n");
+        return 2;
+    }
+    struct drift_config *cfg = load_config(pool, config);
+    if (cfg == NULL) {
+        return 1;
+    }
+    drift_log_setup(cfg->log.level < DRIFT_LOG_WARN ? cfg->log.level : DRIFT_LOG_WARN,
+                    cfg->log.json);
+    const struct drift_stream_conf *sc = &cfg->streams[0];
+    if (stream != NULL) {
+        sc = NULL;
+        for (int i = 0; i < cfg->nstreams; i++) {
+            if (strcmp(cfg->streams[i].name, stream) == 0) {
+                sc = &cfg->streams[i];
+            }
+        }
+        if (sc == NULL) {
+            fprintf(stderr, "replay: no stream named '%s' in %s\n", stream, config);
+            return 2;
+        }
+    }
+    FILE *in = strcmp(from, "-") == 0 ? stdin : fopen(from, "r");
+    if (in == NULL) {
+        fprintf(stderr, "replay: cannot open %s: %s\n", from, strerror(errno));
+        return 1;
+    }
+    struct drift_pipeline_hooks hooks = {
+        .reference_ready = replay_reference,
+        .window = replay_window,
+        .trigger = replay_trigger,
+        .model_update = replay_model,
+    };
+    char err[512];
+    size_t batch_max = cfg->kafka.batch_max > 0 ? (size_t)cfg->kafka.batch_max : 1024;
+    struct drift_pipeline *p =
+        drift_pipeline_create(pool, sc, batch_max, dir_of(pool, config), &hooks, err, sizeof(err));
+    if (p == NULL) {
+        fprintf(stderr, "replay: %s\n", err);
+        if (in != stdin) {
+            fclose(in);
+        }
+        return 1;
+    }
+    struct drift_batch *b = drift_pipeline_batch(p);
+    struct drift_decoder *dec = drift_pipeline_decoder(p);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long long lineno = 0;
+    while ((len = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) {
+            len--;
+        }
+        size_t row = b->n;
+        int bad;
+        const char *detail;
+        if (drift_decode(dec, line, (size_t)len, b, &bad, &detail) != 0) {
+            drift_pipeline_count_bad(p, bad);
+            uint64_t suppressed;
+            if (drift_log_ratelimit(drift_bad_names[bad], 10000, &suppressed)) {
+                DRIFT_WARN("skipped malformed line", "file=%s line=%lld reason=%s detail=\"%s\"",
+                           from, lineno, drift_bad_names[bad], detail);
+            }
+            continue;
+        }
+        b->part[row] = -1;
+        b->off[row] = lineno;
+        if (b->n == b->cap) {
+            drift_pipeline_push(p);
+        }
+    }
+    if (b->n > 0) {
+        drift_pipeline_push(p);
+    }
+    free(line);
+    int ioerr = ferror(in);
+    if (in != stdin) {
+        fclose(in);
+    }
+    struct drift_pipeline_stats ps;
+    drift_pipeline_stats(p, &ps);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("summary"));
+    json_object_set_new(o, "stream", json_string(sc->name));
+    json_object_set_new(o, "lines", json_integer(lineno));
+    json_object_set_new(o, "events", json_integer((json_int_t)ps.events));
+    json_t *bad = json_object();
+    uint64_t nbad = 0;
+    for (int i = 0; i < DRIFT_BAD_COUNT; i++) {
+        if (ps.bad[i]) {
+            json_object_set_new(bad, drift_bad_names[i], json_integer((json_int_t)ps.bad[i]));
+            nbad += ps.bad[i];
+        }
+    }
+    json_object_set_new(o, "malformed", json_integer((json_int_t)nbad));
+    json_object_set_new(o, "malformed_by_reason", bad);
+    json_object_set_new(o, "reference_events", json_integer((json_int_t)ps.reference_events));
+    json_object_set_new(o, "windows", json_integer((json_int_t)ps.windows));
+    json_object_set_new(o, "drift_windows", json_integer((json_int_t)ps.drift_windows));
+    json_object_set_new(o, "triggers", json_integer((json_int_t)ps.triggers));
+    json_object_set_new(o, "model_updates", json_integer((json_int_t)ps.model_updates));
+    emit(o);
+    fflush(stdout);
+    if (ioerr) {
+        fprintf(stderr, "replay: read error on %s\n", from);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * gen
+ * -------------------------------------------------------------------------------------------*/
+static int parse_u64(const char *s, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || s[0] == '-' || s[0] == '\0') {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int cmd_gen(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    static const apr_getopt_option_t opts[] = {
+        {"events", 'n', 1, "events to write (default 20000)"},
+        {"drift-at", 'a', 1, "first drifted event (default: never)"},
+        {"seed", 's', 1, "random seed (default 1)"},
+        {"dims", 'd', 1, "numeric features f0..f{D-1} (default: the demo schema)"},
+        {"bad-every", 'b', 1, "make every M-th line malformed (default: none)"},
+        {"key", 'k', 0, "prefix each line with a key and a tab (for kcat -K'\\t')"},
+        {"ts-start", 't', 1, "event time of the first event, epoch ms (default 1700000000000)"},
+        {NULL, 0, 0, NULL},
+    };
+    unsigned long long events = 20000, drift_at = UINT64_MAX, seed = 1, dims = 0, bad_every = 0;
+    unsigned long long ts0 = 1700000000000ull;
+    int key = 0;
+    apr_getopt_t *os;
+    apr_getopt_init(&os, pool, argc - 1, argv + 1);
+    int opt;
+    const char *arg;
+    apr_status_t st;
+    while ((st = apr_getopt_long(os, opts, &opt, &arg)) == APR_SUCCESS) {
+        unsigned long long *dst = NULL;
+        switch (opt) {
+        case 'n': dst = &events; break;
+        case 'a': dst = &drift_at; break;
+        case 's': dst = &seed; break;
+        case 'd': dst = &dims; break;
+        case 'b': dst = &bad_every; break;
+        case 't': dst = &ts0; break;
+        case 'k': key = 1; break;
+        default: break;
+        }
+        if (dst != NULL && parse_u64(arg, dst) != 0) {
+            fprintf(stderr, "gen: --%c needs a non-negative integer, got '%s'\n", opt, arg);
+            return 2;
+        }
+    }
+    if (st != APR_EOF || os->ind != os->argc || dims > 4096) {
+        fprintf(stderr, "usage: driftd gen [--events N] [--drift-at K] [--seed S] [--dims D<=4096]"
+                        " [--bad-every M] [--key] [--ts-start MS]\n");
+        return 2;
+    }
+    struct drift_gen g;
+    drift_gen_init(&g, seed, (int)dims, drift_at);
+    size_t cap = 64 + dims * 40 + 512;
+    char *buf = malloc(cap);
+    if (buf == NULL) {
+        return 1;
+    }
+    static const char *const bad_lines[] = {
+        "{\"amount\": 12.5, \"country\": ",       /* truncated */
+        "not json at all",                          /* invalid */
+        "[1, 2, 3]",                                /* not an object */
+        "{\"amount\": \"twelve\", \"f0\": \"x\"}",  /* wrong type */
+        "",                                         /* empty */
+    };
+    for (unsigned long long i = 0; i < events; i++) {
+        if (key) {
+            printf("%llu\t", i);
+        }
+        if (bad_every > 0 && (i + 1) % bad_every == 0) {
+            puts(bad_lines[(i / bad_every) % 5]);
+            continue;
+        }
+        size_t n = drift_gen_next(&g, buf, cap, (double)(ts0 + i));
+        fwrite(buf, 1, n, stdout);
+        fputc('\n', stdout);
+    }
+    free(buf);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * main
+ * -------------------------------------------------------------------------------------------*/
+int main(int argc, const char *const *argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("driftd %s (librdkafka %s, libuv %s)\n", DRIFTD_VERSION,
+               rd_kafka_version_str(), uv_version_string());
+        return 0;
+    }
+    /* OpenBLAS's own threads would fight librdkafka's and the loop for 2 cores; the matrices
+     * here are small enough that one thread is the fast choice. */
+    openblas_set_num_threads(1);
+    apr_app_initialize(&argc, &argv, NULL);
+    apr_pool_t *pool;
+    apr_pool_create(&pool, NULL);
+    int rc;
+    if (strcmp(cmd, "run") == 0) {
+        rc = cmd_run(pool, argc, argv);
+    } else if (strcmp(cmd, "check") == 0) {
+        rc = cmd_check(pool, argc, argv);
+    } else if (strcmp(cmd, "replay") == 0) {
+        rc = cmd_replay(pool, argc, argv);
+    } else if (strcmp(cmd, "gen") == 0) {
+        rc = cmd_gen(pool, argc, argv);
+    } else if (strcmp(cmd, "demo") == 0) {
+        rc = drift_demo_main(pool, argc, argv);
+    } else {
+        fprintf(stderr, "driftd: unknown command '%s'\n\n", cmd);
+        usage(stderr);
+        rc = 2;
+    }
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return rc;
+}

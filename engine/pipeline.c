@@ -1,0 +1,1160 @@
+/*
+ * The stream pipeline: reference profile, count windows, drift statistics, trigger policy and
+ * the online learner, driven one decoded batch at a time.
+ *
+ * Windows are built from panes. A tumbling window of size W is one pane of W events; a sliding
+ * window of size W evaluated every S events is W/S panes of S events each. A pane holds what the
+ * statistics need in bounded memory (bin counts on the reference edges, category counts,
+ * mean/covariance updated per batch through BLAS, event-time and offset bounds) and panes merge,
+ * so closing a sliding window costs W/S merges rather than a rescan. Raw values of the last W
+ * events live in a ring for the sample tests (KS). Nothing here allocates after creation.
+ *
+ * The reference is the first N events (warm-up) or a CSV file; it fixes the bin edges
+ * (reference quantiles), the category dictionary and the standardisation of the learner.
+ *
+ * The policy counts consecutive windows with dataset drift; after `consecutive` of them, and
+ * outside the cooldown, it fires a trigger whose idempotency key is derived from the stream, the
+ * rule and the window's offset ranges only, so the same data gives the same key.
+ */
+#include <apr_strings.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "drift_op.h"
+#include "stream.h"
+
+#define NCODES (DRIFT_MAX_CATEGORIES + 1) /* category codes incl. the unseen code */
+#define REF_FILE_MAX_ROWS 2000000         /* rows read from a reference file */
+
+struct pane {
+    uint64_t events;
+    uint64_t first_seq, last_seq;
+    double ts_min, ts_max;
+    uint64_t *hist;         /* d * B */
+    uint64_t *missing;      /* d */
+    uint64_t *cat;          /* k * NCODES */
+    uint64_t *cat_missing;  /* k */
+    struct drift_moments mom;
+    int64_t *first_off;     /* DRIFT_MAX_PARTITIONS, -1 = none */
+    int64_t *last_off;
+};
+
+struct drift_pipeline {
+    apr_pool_t *pool;
+    const struct drift_stream_conf *sc;
+    struct drift_pipeline_hooks hooks;
+    struct drift_decoder *dec;
+    struct drift_batch b;
+    int d, k, B;
+    const char **num_names, **cat_names;
+    int *num_feature, *cat_feature; /* column → feature index */
+
+    /* Reference. */
+    int ref_ready;
+    uint64_t ref_events;
+    size_t warm_cap, warm_n;
+    double *warm_x;     /* warm_cap * d, column-major */
+    int32_t *warm_cat;  /* warm_cap * k */
+    double **ref_sorted;
+    size_t *ref_nvalid;
+    double *edges;      /* d * (B-1) */
+    int *nedges;
+    uint64_t *ref_hist, *ref_missing, *ref_cat, *ref_cat_missing;
+    double *ref_mean, *ref_std;
+
+    /* Windows. */
+    size_t W, S, npanes;
+    struct pane *panes;
+    uint64_t seq;          /* events seen since start (warm-up included) */
+    uint64_t win_events;   /* events since the reference was fixed */
+    uint64_t win_index;
+    double *ring;          /* W * d raw values */
+    double *sorted;        /* W scratch */
+    uint64_t *sum_hist, *sum_missing, *sum_cat, *sum_cat_missing, *catbuf, *refcatbuf;
+    struct drift_moments sum_mom;
+    int32_t *rep_parts;
+    int64_t *rep_first, *rep_last;
+    struct drift_feature_report *rep;
+
+    /* Statistics and policy. */
+    const struct drift_stat_ops *psi, *ks;
+    int consecutive, cooldown;
+
+    /* Learner. */
+    const struct drift_learner_ops *lops;
+    struct drift_learner *learner;
+    uint64_t last_published;
+    double loss_sum;
+    uint64_t loss_n;
+    double *wbuf;
+
+    struct drift_pipeline_stats st;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Helpers
+ * -------------------------------------------------------------------------------------------*/
+static void sort_doubles(double *a, size_t n)
+{
+    while (n > 16) {
+        /* Median of three, Hoare partition. */
+        double x = a[0], y = a[n / 2], z = a[n - 1];
+        double p = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (a[i] < p) {
+                i++;
+            }
+            while (a[j] > p) {
+                j--;
+            }
+            if (i >= j) {
+                break;
+            }
+            double t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+            i++;
+            j--;
+        }
+        /* Recurse into the smaller side, loop on the larger. */
+        size_t left = j + 1;
+        if (left < n - left) {
+            sort_doubles(a, left);
+            a += left;
+            n -= left;
+        } else {
+            sort_doubles(a + left, n - left);
+            n = left;
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        double v = a[i];
+        size_t j = i;
+        while (j > 0 && a[j - 1] > v) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = v;
+    }
+}
+
+static void *zalloc(apr_pool_t *pool, size_t n)
+{
+    return apr_pcalloc(pool, n ? n : 1);
+}
+
+static void pane_init(apr_pool_t *pool, struct pane *pn, int d, int k, int B, size_t max_rows)
+{
+    pn->hist = zalloc(pool, (size_t)d * (size_t)B * sizeof(uint64_t));
+    pn->missing = zalloc(pool, (size_t)d * sizeof(uint64_t));
+    pn->cat = zalloc(pool, (size_t)k * NCODES * sizeof(uint64_t));
+    pn->cat_missing = zalloc(pool, (size_t)k * sizeof(uint64_t));
+    drift_moments_init(&pn->mom, d, max_rows, zalloc(pool, drift_moments_size(d, max_rows)));
+    pn->first_off = zalloc(pool, DRIFT_MAX_PARTITIONS * sizeof(int64_t));
+    pn->last_off = zalloc(pool, DRIFT_MAX_PARTITIONS * sizeof(int64_t));
+}
+
+static void pane_reset(struct pane *pn, int d, int k, int B)
+{
+    pn->events = 0;
+    pn->ts_min = NAN;
+    pn->ts_max = NAN;
+    memset(pn->hist, 0, (size_t)d * (size_t)B * sizeof(uint64_t));
+    memset(pn->missing, 0, (size_t)d * sizeof(uint64_t));
+    memset(pn->cat, 0, (size_t)k * NCODES * sizeof(uint64_t));
+    memset(pn->cat_missing, 0, (size_t)k * sizeof(uint64_t));
+    drift_moments_reset(&pn->mom);
+    for (int i = 0; i < DRIFT_MAX_PARTITIONS; i++) {
+        pn->first_off[i] = -1;
+        pn->last_off[i] = -1;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Creation
+ * -------------------------------------------------------------------------------------------*/
+static int load_reference_file(struct drift_pipeline *p, const char *path, char *err,
+                               size_t errlen);
+
+struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct drift_stream_conf *sc,
+                                             size_t batch_max, const char *base_dir,
+                                             const struct drift_pipeline_hooks *hooks, char *err,
+                                             size_t errlen)
+{
+    apr_pool_t *pool;
+    if (apr_pool_create(&pool, parent) != APR_SUCCESS) {
+        drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    struct drift_pipeline *p = apr_pcalloc(pool, sizeof(*p));
+    p->pool = pool;
+    p->sc = sc;
+    if (hooks != NULL) {
+        p->hooks = *hooks;
+    }
+    p->dec = drift_decoder_create(pool, sc);
+    p->B = sc->reference.bins > 1 ? sc->reference.bins : 10;
+    for (int i = 0; i < sc->nfeatures; i++) {
+        if (sc->features[i].type == DRIFT_FEATURE_NUMERIC) {
+            p->d++;
+        } else {
+            p->k++;
+        }
+    }
+    int d = p->d, k = p->k, B = p->B;
+    p->num_names = zalloc(pool, (size_t)d * sizeof(char *));
+    p->cat_names = zalloc(pool, (size_t)k * sizeof(char *));
+    p->num_feature = zalloc(pool, (size_t)d * sizeof(int));
+    p->cat_feature = zalloc(pool, (size_t)k * sizeof(int));
+    for (int i = 0, a = 0, c = 0; i < sc->nfeatures; i++) {
+        if (sc->features[i].type == DRIFT_FEATURE_NUMERIC) {
+            p->num_feature[a] = i;
+            p->num_names[a++] = sc->features[i].name;
+        } else {
+            p->cat_feature[c] = i;
+            p->cat_names[c++] = sc->features[i].name;
+        }
+    }
+
+    /* Batch. */
+    size_t cap = batch_max > 0 ? batch_max : 1024;
+    p->b.cap = cap;
+    p->b.d = d;
+    p->b.k = k;
+    p->b.x = zalloc(pool, cap * (size_t)d * sizeof(double));
+    p->b.cat = zalloc(pool, cap * (size_t)k * sizeof(int32_t));
+    p->b.label = zalloc(pool, cap * sizeof(double));
+    p->b.ts = zalloc(pool, cap * sizeof(double));
+    p->b.part = zalloc(pool, cap * sizeof(int32_t));
+    p->b.off = zalloc(pool, cap * sizeof(int64_t));
+
+    /* Reference storage. */
+    p->ref_sorted = zalloc(pool, (size_t)d * sizeof(double *));
+    p->ref_nvalid = zalloc(pool, (size_t)d * sizeof(size_t));
+    p->edges = zalloc(pool, (size_t)d * (size_t)(B - 1) * sizeof(double));
+    p->nedges = zalloc(pool, (size_t)d * sizeof(int));
+    p->ref_hist = zalloc(pool, (size_t)d * (size_t)B * sizeof(uint64_t));
+    p->ref_missing = zalloc(pool, (size_t)d * sizeof(uint64_t));
+    p->ref_cat = zalloc(pool, (size_t)k * NCODES * sizeof(uint64_t));
+    p->ref_cat_missing = zalloc(pool, (size_t)k * sizeof(uint64_t));
+    p->ref_mean = zalloc(pool, (size_t)d * sizeof(double));
+    p->ref_std = zalloc(pool, (size_t)d * sizeof(double));
+
+    /* Windows. */
+    p->W = (size_t)(sc->window.size > 0 ? sc->window.size : 1000);
+    p->S = sc->window.type == DRIFT_WINDOW_SLIDING && sc->window.slide > 0
+               ? (size_t)sc->window.slide
+               : p->W;
+    if (p->W % p->S != 0) {
+        drift_seterr(err, errlen, DRIFT_EINVAL,
+                     "stream %s: window.slide (%zu) must divide window.size (%zu)", sc->name, p->S,
+                     p->W);
+        apr_pool_destroy(pool);
+        return NULL;
+    }
+    p->npanes = p->W / p->S;
+    p->panes = zalloc(pool, p->npanes * sizeof(struct pane));
+    for (size_t i = 0; i < p->npanes; i++) {
+        pane_init(pool, &p->panes[i], d, k, B, cap);
+        pane_reset(&p->panes[i], d, k, B);
+    }
+    p->ring = zalloc(pool, p->W * (size_t)d * sizeof(double));
+    p->sorted = zalloc(pool, p->W * sizeof(double));
+    p->sum_hist = zalloc(pool, (size_t)d * (size_t)B * sizeof(uint64_t));
+    p->sum_missing = zalloc(pool, (size_t)d * sizeof(uint64_t));
+    p->sum_cat = zalloc(pool, (size_t)k * NCODES * sizeof(uint64_t));
+    p->sum_cat_missing = zalloc(pool, (size_t)k * sizeof(uint64_t));
+    p->catbuf = zalloc(pool, NCODES * sizeof(uint64_t));
+    p->refcatbuf = zalloc(pool, NCODES * sizeof(uint64_t));
+    drift_moments_init(&p->sum_mom, d, 0, zalloc(pool, drift_moments_size(d, 0)));
+    p->rep_parts = zalloc(pool, DRIFT_MAX_PARTITIONS * sizeof(int32_t));
+    p->rep_first = zalloc(pool, DRIFT_MAX_PARTITIONS * sizeof(int64_t));
+    p->rep_last = zalloc(pool, DRIFT_MAX_PARTITIONS * sizeof(int64_t));
+    p->rep = zalloc(pool, (size_t)sc->nfeatures * sizeof(struct drift_feature_report));
+
+    p->psi = sc->drift.psi ? drift_stat_find("psi") : NULL;
+    p->ks = sc->drift.ks ? drift_stat_find("ks") : NULL;
+    p->wbuf = zalloc(pool, ((size_t)d + 1) * sizeof(double));
+
+    if (sc->learner.enabled) {
+        p->lops = drift_learner_find(sc->learner.kind ? sc->learner.kind : "logistic");
+        if (p->lops == NULL) {
+            drift_seterr(err, errlen, DRIFT_EINVAL, "stream %s: unknown learner.kind '%s'",
+                         sc->name, sc->learner.kind);
+            apr_pool_destroy(pool);
+            return NULL;
+        }
+    }
+
+    if (sc->reference.source == DRIFT_REF_FILE) {
+        const char *path = sc->reference.path;
+        if (path != NULL && path[0] != '/' && base_dir != NULL && base_dir[0] != '\0') {
+            path = apr_pstrcat(pool, base_dir, "/", path, NULL);
+        }
+        if (load_reference_file(p, path, err, errlen) != 0) {
+            apr_pool_destroy(pool);
+            return NULL;
+        }
+    } else {
+        p->warm_cap = (size_t)(sc->reference.size > 0 ? sc->reference.size : 5000);
+        p->warm_x = zalloc(pool, p->warm_cap * (size_t)d * sizeof(double));
+        p->warm_cat = zalloc(pool, p->warm_cap * (size_t)k * sizeof(int32_t));
+    }
+    return p;
+}
+
+struct drift_batch *drift_pipeline_batch(struct drift_pipeline *p)
+{
+    return &p->b;
+}
+
+struct drift_decoder *drift_pipeline_decoder(struct drift_pipeline *p)
+{
+    return p->dec;
+}
+
+const struct drift_stream_conf *drift_pipeline_conf(const struct drift_pipeline *p)
+{
+    return p->sc;
+}
+
+void drift_pipeline_count_bad(struct drift_pipeline *p, int bad)
+{
+    if (bad >= 0 && bad < DRIFT_BAD_COUNT) {
+        p->st.bad[bad]++;
+    }
+}
+
+void drift_pipeline_stats(const struct drift_pipeline *p, struct drift_pipeline_stats *out)
+{
+    *out = p->st;
+    out->reference_ready = p->ref_ready;
+    out->reference_events = p->ref_events;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reference profile
+ * -------------------------------------------------------------------------------------------*/
+
+/* The learner is malloc'd by its operator; it joins the pipeline pool's lifetime here. */
+static apr_status_t learner_cleanup(void *data)
+{
+    struct drift_pipeline *p = data;
+    if (p->learner != NULL) {
+        p->lops->destroy(p->learner);
+        p->learner = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+/* Builds the reference from n rows of x (column-major, leading dimension ld) and cat. */
+static void reference_build(struct drift_pipeline *p, const double *x, size_t ld,
+                            const int32_t *cat, size_t ldc, size_t n)
+{
+    int d = p->d, k = p->k, B = p->B;
+    for (int j = 0; j < d; j++) {
+        const double *col = x + (size_t)j * ld;
+        double *v = zalloc(p->pool, (n ? n : 1) * sizeof(double));
+        size_t m = 0;
+        double sum = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!isnan(col[i])) {
+                v[m++] = col[i];
+                sum += col[i];
+            }
+        }
+        sort_doubles(v, m);
+        p->ref_sorted[j] = v;
+        p->ref_nvalid[j] = m;
+        p->ref_missing[j] = n - m;
+        double *e = p->edges + (size_t)j * (size_t)(B - 1);
+        p->nedges[j] = m > 0 ? drift_hist_edges(v, m, B, e) : 0;
+        uint64_t *h = p->ref_hist + (size_t)j * (size_t)B;
+        for (size_t i = 0; i < m; i++) {
+            h[drift_hist_bin(e, p->nedges[j], v[i])]++;
+        }
+        double mean = m ? sum / (double)m : NAN, ss = 0;
+        for (size_t i = 0; i < m; i++) {
+            ss += (v[i] - mean) * (v[i] - mean);
+        }
+        p->ref_mean[j] = mean;
+        p->ref_std[j] = m > 1 ? sqrt(ss / (double)m) : NAN;
+    }
+    for (int j = 0; j < k; j++) {
+        for (size_t i = 0; i < n; i++) {
+            int32_t c = cat[(size_t)j * ldc + i];
+            if (c < 0) {
+                p->ref_cat_missing[j]++;
+            } else {
+                p->ref_cat[(size_t)j * NCODES + (size_t)c]++;
+            }
+        }
+    }
+    drift_decoder_freeze(p->dec);
+    p->ref_ready = 1;
+    p->ref_events = n;
+    if (p->lops != NULL) {
+        struct drift_learner_params lp = {
+            .learning_rate = p->sc->learner.learning_rate > 0 ? p->sc->learner.learning_rate : 0.05,
+            .l2 = p->sc->learner.l2,
+            .center = p->ref_mean,
+            .scale = p->ref_std,
+        };
+        char lerr[160];
+        p->learner = p->lops->create(d, &lp, lerr, sizeof(lerr));
+        if (p->learner != NULL) {
+            apr_pool_cleanup_register(p->pool, p, learner_cleanup, apr_pool_cleanup_null);
+        }
+    }
+    if (p->hooks.reference_ready) {
+        p->hooks.reference_ready(p->hooks.ctx, p->sc->name, n);
+    }
+}
+
+/* Splits one CSV line in place into at most max fields (quotes honoured, "" inside quotes is a
+ * quote). Returns the field count. */
+static int csv_split(char *line, char **fields, int max)
+{
+    int nf = 0;
+    char *s = line;
+    for (;;) {
+        if (nf == max) {
+            return nf;
+        }
+        char *out = s;
+        fields[nf++] = out;
+        if (*s == '"') {
+            s++;
+            for (;;) {
+                if (*s == '\0') {
+                    break;
+                }
+                if (*s == '"') {
+                    if (s[1] == '"') {
+                        *out++ = '"';
+                        s += 2;
+                        continue;
+                    }
+                    s++;
+                    break;
+                }
+                *out++ = *s++;
+            }
+            while (*s && *s != ',') {
+                s++;
+            }
+        } else {
+            while (*s && *s != ',') {
+                *out++ = *s++;
+            }
+        }
+        int end = *s == '\0';
+        *out = '\0';
+        if (end) {
+            return nf;
+        }
+        s++;
+    }
+}
+
+static int is_missing_text(const char *s)
+{
+    return s[0] == '\0' || strcasecmp(s, "na") == 0 || strcasecmp(s, "nan") == 0 ||
+           strcasecmp(s, "null") == 0 || strcasecmp(s, "none") == 0;
+}
+
+static int load_reference_file(struct drift_pipeline *p, const char *path, char *err,
+                               size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        return drift_seterr(err, errlen, DRIFT_EIO, "stream %s: reference.path %s: %s",
+                            p->sc->name, path, strerror(errno));
+    }
+    int rc = 0;
+    char *line = NULL;
+    size_t linecap = 0;
+    ssize_t len;
+    enum { MAXF = 4096 };
+    char **fields = malloc(MAXF * sizeof(char *));
+    int *colmap = NULL; /* csv column → feature index or -1 */
+    int ncols = 0;
+    size_t cap = 4096, n = 0;
+    double *x = NULL;
+    int32_t *cat = NULL;
+    long lineno = 0;
+    if (fields == NULL) {
+        rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* Header. */
+    if ((len = getline(&line, &linecap, f)) <= 0) {
+        rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s: empty file, expected a header row", path);
+        goto out;
+    }
+    lineno = 1;
+    line[strcspn(line, "\r\n")] = '\0';
+    ncols = csv_split(line, fields, MAXF);
+    colmap = malloc((size_t)ncols * sizeof(int));
+    if (colmap == NULL) {
+        rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+        goto out;
+    }
+    int found = 0;
+    for (int c = 0; c < ncols; c++) {
+        colmap[c] = -1;
+        for (int i = 0; i < p->sc->nfeatures; i++) {
+            if (strcmp(fields[c], p->sc->features[i].name) == 0) {
+                colmap[c] = i;
+                found++;
+            }
+        }
+    }
+    for (int i = 0; i < p->sc->nfeatures; i++) {
+        int have = 0;
+        for (int c = 0; c < ncols; c++) {
+            have |= colmap[c] == i;
+        }
+        if (!have) {
+            rc = drift_seterr(err, errlen, DRIFT_EPARSE,
+                              "%s:1: header has no column for feature '%s'", path,
+                              p->sc->features[i].name);
+            goto out;
+        }
+    }
+    (void)found;
+    /* Column index of each numeric/categorical column. */
+    int *colidx = zalloc(p->pool, (size_t)p->sc->nfeatures * sizeof(int));
+    for (int a = 0; a < p->d; a++) {
+        colidx[p->num_feature[a]] = a;
+    }
+    for (int c = 0; c < p->k; c++) {
+        colidx[p->cat_feature[c]] = c;
+    }
+    /* Rows: stored row-major while reading (unknown count), transposed once at the end. */
+    x = malloc(cap * (size_t)(p->d ? p->d : 1) * sizeof(double));
+    cat = malloc(cap * (size_t)(p->k ? p->k : 1) * sizeof(int32_t));
+    if (x == NULL || cat == NULL) {
+        rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+        goto out;
+    }
+    while ((len = getline(&line, &linecap, f)) > 0) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0') {
+            continue;
+        }
+        if (n == REF_FILE_MAX_ROWS) {
+            break;
+        }
+        int nf = csv_split(line, fields, MAXF);
+        if (nf != ncols) {
+            rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s:%ld: %d fields, header has %d", path,
+                              lineno, nf, ncols);
+            goto out;
+        }
+        if (n == cap) {
+            cap *= 2;
+            double *nx = realloc(x, cap * (size_t)(p->d ? p->d : 1) * sizeof(double));
+            if (nx == NULL) {
+                rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+                goto out;
+            }
+            x = nx;
+            int32_t *nc = realloc(cat, cap * (size_t)(p->k ? p->k : 1) * sizeof(int32_t));
+            if (nc == NULL) {
+                rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+                goto out;
+            }
+            cat = nc;
+        }
+        for (int c = 0; c < ncols; c++) {
+            int fi = colmap[c];
+            if (fi < 0) {
+                continue;
+            }
+            const char *v = fields[c];
+            if (p->sc->features[fi].type == DRIFT_FEATURE_NUMERIC) {
+                double val = NAN;
+                if (!is_missing_text(v)) {
+                    char *end;
+                    val = strtod(v, &end);
+                    if (*end != '\0') {
+                        rc = drift_seterr(err, errlen, DRIFT_EPARSE,
+                                          "%s:%ld: column '%s': expected a number, got \"%.40s\"",
+                                          path, lineno, p->sc->features[fi].name, v);
+                        goto out;
+                    }
+                    if (!isfinite(val)) {
+                        val = NAN;
+                    }
+                }
+                x[n * (size_t)p->d + (size_t)colidx[fi]] = val;
+            } else {
+                cat[n * (size_t)p->k + (size_t)colidx[fi]] =
+                    v[0] == '\0' ? -1
+                                 : drift_decoder_category(p->dec, colidx[fi], v, strlen(v));
+            }
+        }
+        n++;
+    }
+    if (n < 2) {
+        rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s: needs at least 2 data rows, has %zu",
+                          path, n);
+        goto out;
+    }
+    {
+        double *xc = malloc(n * (size_t)(p->d ? p->d : 1) * sizeof(double));
+        int32_t *cc = malloc(n * (size_t)(p->k ? p->k : 1) * sizeof(int32_t));
+        if (xc == NULL || cc == NULL) {
+            free(xc);
+            free(cc);
+            rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            for (int j = 0; j < p->d; j++) {
+                xc[(size_t)j * n + i] = x[i * (size_t)p->d + (size_t)j];
+            }
+            for (int j = 0; j < p->k; j++) {
+                cc[(size_t)j * n + i] = cat[i * (size_t)p->k + (size_t)j];
+            }
+        }
+        reference_build(p, xc, n, cc, n, n);
+        free(xc);
+        free(cc);
+    }
+out:
+    free(line);
+    free(fields);
+    free(colmap);
+    free(x);
+    free(cat);
+    fclose(f);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Window close: statistics, policy, trigger
+ * -------------------------------------------------------------------------------------------*/
+static json_t *jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static uint64_t fnv64(uint64_t h, const void *data, size_t n)
+{
+    const unsigned char *c = data;
+    for (size_t i = 0; i < n; i++) {
+        h ^= c[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void iso8601(char *buf, size_t len, double epoch_s)
+{
+    time_t s = (time_t)floor(epoch_s);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03dZ", (int)((epoch_s - floor(epoch_s)) * 1000.0));
+}
+
+static json_t *feature_json(const struct drift_feature_report *r, const struct drift_stream_conf *sc)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "feature", json_string(r->name));
+    json_object_set_new(o, "type", json_string(r->categorical ? "categorical" : "numeric"));
+    json_object_set_new(o, "drifted", json_boolean(r->drifted));
+    if (sc->drift.psi) {
+        json_object_set_new(o, "psi", jnum(r->psi));
+        json_object_set_new(o, "psi_threshold", json_real(sc->drift.psi_threshold));
+    }
+    if (sc->drift.ks && !r->categorical) {
+        json_object_set_new(o, "ks", jnum(r->ks));
+        json_object_set_new(o, "ks_pvalue", jnum(r->ks_p));
+        json_object_set_new(o, "ks_alpha", json_real(sc->drift.ks_alpha));
+    }
+    if (!r->categorical) {
+        json_object_set_new(o, "window_mean", jnum(r->mean));
+        json_object_set_new(o, "reference_mean", jnum(r->ref_mean));
+    }
+    json_object_set_new(o, "missing_share", jnum(r->missing_share));
+    return o;
+}
+
+static json_t *window_json(const struct drift_window_report *w)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "index", json_integer((json_int_t)w->index));
+    json_object_set_new(o, "events", json_integer((json_int_t)w->events));
+    json_object_set_new(o, "first_event", json_integer((json_int_t)w->first_seq));
+    json_object_set_new(o, "last_event", json_integer((json_int_t)w->last_seq));
+    json_t *offs = json_array();
+    for (int i = 0; i < w->nparts; i++) {
+        json_t *r = json_object();
+        json_object_set_new(r, "partition", json_integer(w->parts[i]));
+        json_object_set_new(r, "first", json_integer(w->first_off[i]));
+        json_object_set_new(r, "last", json_integer(w->last_off[i]));
+        json_array_append_new(offs, r);
+    }
+    json_object_set_new(o, "offsets", offs);
+    if (isfinite(w->ts_min)) {
+        char a[40], b[40];
+        iso8601(a, sizeof(a), w->ts_min);
+        iso8601(b, sizeof(b), w->ts_max);
+        json_object_set_new(o, "event_time_start", json_string(a));
+        json_object_set_new(o, "event_time_end", json_string(b));
+    }
+    return o;
+}
+
+static void fire_trigger(struct drift_pipeline *p, const struct drift_window_report *w)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    const char *rule = sc->trigger.name ? sc->trigger.name : "retrain";
+    /* The key covers what identifies the data, never when it was processed. */
+    uint64_t h = 1469598103934665603ull;
+    h = fnv64(h, sc->name, strlen(sc->name) + 1);
+    h = fnv64(h, rule, strlen(rule) + 1);
+    for (int i = 0; i < w->nparts; i++) {
+        h = fnv64(h, &w->parts[i], sizeof(w->parts[i]));
+        h = fnv64(h, &w->first_off[i], sizeof(w->first_off[i]));
+        h = fnv64(h, &w->last_off[i], sizeof(w->last_off[i]));
+    }
+    char key[256];
+    snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
+
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("driftd.trigger"));
+    json_object_set_new(o, "idempotency_key", json_string(key));
+    json_object_set_new(o, "stream", json_string(sc->name));
+    json_object_set_new(o, "trigger", json_string(rule));
+    json_object_set_new(o, "kind", json_string("data_drift"));
+    json_object_set_new(o, "action", json_string("retrain"));
+    if (p->hooks.now_ms != NULL) {
+        char t[40];
+        iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
+        json_object_set_new(o, "detected_at", json_string(t));
+    }
+    json_object_set_new(o, "window", window_json(w));
+    json_t *ref = json_object();
+    json_object_set_new(ref, "source",
+                        json_string(sc->reference.source == DRIFT_REF_FILE ? "file" : "warmup"));
+    json_object_set_new(ref, "events", json_integer((json_int_t)p->ref_events));
+    json_object_set_new(o, "reference", ref);
+    json_t *ds = json_object();
+    json_object_set_new(ds, "drifted_features", json_integer(w->ndrifted));
+    json_object_set_new(ds, "features", json_integer(w->nfeatures));
+    json_object_set_new(ds, "share", json_real(w->share));
+    json_object_set_new(ds, "share_threshold", json_real(w->share_threshold));
+    json_object_set_new(ds, "consecutive_windows", json_integer(w->consecutive));
+    json_object_set_new(o, "dataset", ds);
+    json_t *drifted = json_array(), *all = json_array();
+    for (int i = 0; i < w->nfeatures; i++) {
+        if (w->features[i].drifted) {
+            json_array_append_new(drifted, feature_json(&w->features[i], sc));
+        }
+        json_array_append_new(all, feature_json(&w->features[i], sc));
+    }
+    json_object_set_new(o, "drifted_features", drifted);
+    json_object_set_new(o, "features", all);
+    char *payload = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    if (payload == NULL) {
+        return;
+    }
+    p->st.triggers++;
+    if (p->hooks.trigger) {
+        struct drift_trigger t = {
+            .stream = sc->name,
+            .rule = rule,
+            .kind = "data_drift",
+            .idem_key = key,
+            .payload = payload,
+            .window = w,
+        };
+        p->hooks.trigger(p->hooks.ctx, &t);
+    }
+    free(payload);
+}
+
+static void window_close(struct drift_pipeline *p)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    int d = p->d, k = p->k, B = p->B;
+    /* Merge the panes. */
+    memset(p->sum_hist, 0, (size_t)d * (size_t)B * sizeof(uint64_t));
+    memset(p->sum_missing, 0, (size_t)d * sizeof(uint64_t));
+    memset(p->sum_cat, 0, (size_t)k * NCODES * sizeof(uint64_t));
+    memset(p->sum_cat_missing, 0, (size_t)k * sizeof(uint64_t));
+    drift_moments_reset(&p->sum_mom);
+    struct drift_window_report w = {0};
+    w.stream = sc->name;
+    w.index = p->win_index++;
+    w.first_seq = UINT64_MAX;
+    w.ts_min = NAN;
+    w.ts_max = NAN;
+    int nparts = 0;
+    for (size_t q = 0; q < p->npanes; q++) {
+        struct pane *pn = &p->panes[q];
+        for (size_t i = 0; i < (size_t)d * (size_t)B; i++) {
+            p->sum_hist[i] += pn->hist[i];
+        }
+        for (int j = 0; j < d; j++) {
+            p->sum_missing[j] += pn->missing[j];
+        }
+        for (size_t i = 0; i < (size_t)k * NCODES; i++) {
+            p->sum_cat[i] += pn->cat[i];
+        }
+        for (int j = 0; j < k; j++) {
+            p->sum_cat_missing[j] += pn->cat_missing[j];
+        }
+        drift_moments_merge(&p->sum_mom, &pn->mom);
+        w.events += pn->events;
+        if (pn->first_seq < w.first_seq) {
+            w.first_seq = pn->first_seq;
+        }
+        if (pn->last_seq > w.last_seq) {
+            w.last_seq = pn->last_seq;
+        }
+        if (!isnan(pn->ts_min) && (isnan(w.ts_min) || pn->ts_min < w.ts_min)) {
+            w.ts_min = pn->ts_min;
+        }
+        if (!isnan(pn->ts_max) && (isnan(w.ts_max) || pn->ts_max > w.ts_max)) {
+            w.ts_max = pn->ts_max;
+        }
+    }
+    for (int part = 0; part < DRIFT_MAX_PARTITIONS; part++) {
+        int64_t lo = -1, hi = -1;
+        for (size_t q = 0; q < p->npanes; q++) {
+            struct pane *pn = &p->panes[q];
+            if (pn->first_off[part] >= 0) {
+                if (lo < 0 || pn->first_off[part] < lo) {
+                    lo = pn->first_off[part];
+                }
+                if (pn->last_off[part] > hi) {
+                    hi = pn->last_off[part];
+                }
+            }
+        }
+        if (lo >= 0) {
+            /* Slot 0 holds file input (partition -1) and partition 0; tell them apart by the
+             * stream's source, recorded in rep_parts as -1 for files. */
+            p->rep_parts[nparts] = part == DRIFT_MAX_PARTITIONS - 1 ? -1 : part;
+            p->rep_first[nparts] = lo;
+            p->rep_last[nparts] = hi;
+            nparts++;
+        }
+    }
+    w.nparts = nparts;
+    w.parts = p->rep_parts;
+    w.first_off = p->rep_first;
+    w.last_off = p->rep_last;
+
+    struct drift_stat_params sp = {.threshold = 0, .epsilon = 1e-4};
+    int ndrift = 0, nf = 0;
+    int all_rule = sc->drift.rule != NULL && strcmp(sc->drift.rule, "all") == 0;
+    for (int j = 0; j < d; j++) {
+        struct drift_feature_report *r = &p->rep[p->num_feature[j]];
+        memset(r, 0, sizeof(*r));
+        r->name = p->num_names[j];
+        r->psi = r->ks = r->ks_p = NAN;
+        r->ref_mean = p->ref_mean[j];
+        r->missing_share = w.events ? (double)p->sum_missing[j] / (double)w.events : NAN;
+        /* Window mean from the valid values in the ring. */
+        size_t m = 0;
+        const double *col = p->ring + (size_t)j * p->W;
+        size_t have = w.events < p->W ? (size_t)w.events : p->W;
+        double sum = 0;
+        for (size_t i = 0; i < have; i++) {
+            if (!isnan(col[i])) {
+                p->sorted[m++] = col[i];
+                sum += col[i];
+            }
+        }
+        r->mean = m ? sum / (double)m : NAN;
+        struct drift_colsum ref = {
+            .nbins = p->nedges[j] + 1,
+            .edges = p->edges + (size_t)j * (size_t)(B - 1),
+            .counts = p->ref_hist + (size_t)j * (size_t)B,
+            .missing = p->ref_missing[j],
+            .sorted = p->ref_sorted[j],
+            .nsorted = p->ref_nvalid[j],
+        };
+        struct drift_colsum cur = {
+            .nbins = p->nedges[j] + 1,
+            .edges = ref.edges,
+            .counts = p->sum_hist + (size_t)j * (size_t)B,
+            .missing = p->sum_missing[j],
+            .sorted = p->sorted,
+            .nsorted = m,
+        };
+        int votes = 0, tests = 0;
+        struct drift_stat_result res;
+        if (p->psi != NULL) {
+            sp.threshold = sc->drift.psi_threshold;
+            if (p->psi->compare(&ref, &cur, &sp, &res) == 0) {
+                r->psi = res.statistic;
+                r->psi_drift = res.drifted;
+                votes += res.drifted;
+                tests++;
+            }
+        }
+        if (p->ks != NULL && m > 0) {
+            sort_doubles(p->sorted, m);
+            sp.threshold = sc->drift.ks_alpha;
+            if (p->ks->compare(&ref, &cur, &sp, &res) == 0) {
+                r->ks = res.statistic;
+                r->ks_p = res.pvalue;
+                r->ks_drift = res.drifted;
+                votes += res.drifted;
+                tests++;
+            }
+        }
+        r->drifted = tests > 0 && (all_rule ? votes == tests : votes > 0);
+        ndrift += r->drifted;
+        nf++;
+    }
+    for (int j = 0; j < k; j++) {
+        struct drift_feature_report *r = &p->rep[p->cat_feature[j]];
+        memset(r, 0, sizeof(*r));
+        r->name = p->cat_names[j];
+        r->categorical = 1;
+        r->psi = r->ks = r->ks_p = r->mean = r->ref_mean = NAN;
+        r->missing_share = w.events ? (double)p->sum_cat_missing[j] / (double)w.events : NAN;
+        int nc = drift_decoder_ncategories(p->dec, j);
+        const uint64_t *cc = p->sum_cat + (size_t)j * NCODES;
+        const uint64_t *rc = p->ref_cat + (size_t)j * NCODES;
+        for (int c = 0; c < nc; c++) {
+            p->catbuf[c] = cc[c];
+            p->refcatbuf[c] = rc[c];
+        }
+        p->catbuf[nc] = cc[DRIFT_MAX_CATEGORIES];
+        p->refcatbuf[nc] = rc[DRIFT_MAX_CATEGORIES];
+        struct drift_colsum ref = {.nbins = nc + 1, .counts = p->refcatbuf,
+                                   .missing = p->ref_cat_missing[j]};
+        struct drift_colsum cur = {.nbins = nc + 1, .counts = p->catbuf,
+                                   .missing = p->sum_cat_missing[j]};
+        struct drift_stat_result res;
+        if (p->psi != NULL) {
+            sp.threshold = sc->drift.psi_threshold;
+            if (p->psi->compare(&ref, &cur, &sp, &res) == 0) {
+                r->psi = res.statistic;
+                r->psi_drift = res.drifted;
+                r->drifted = res.drifted;
+            }
+        }
+        ndrift += r->drifted;
+        nf++;
+    }
+    w.nfeatures = nf;
+    w.ndrifted = ndrift;
+    w.share = nf ? (double)ndrift / (double)nf : 0;
+    w.share_threshold = sc->drift.share;
+    w.dataset_drift = nf > 0 && w.share >= sc->drift.share;
+    w.features = p->rep;
+
+    p->st.windows++;
+    if (w.dataset_drift) {
+        p->st.drift_windows++;
+        p->consecutive++;
+    } else {
+        p->consecutive = 0;
+    }
+    w.consecutive = p->consecutive;
+    if (p->hooks.window) {
+        p->hooks.window(p->hooks.ctx, &w);
+    }
+    if (p->cooldown > 0) {
+        p->cooldown--;
+    } else if (sc->trigger.enabled && w.dataset_drift &&
+               p->consecutive >= (sc->trigger.consecutive > 0 ? sc->trigger.consecutive : 1)) {
+        fire_trigger(p, &w);
+        p->cooldown = sc->trigger.cooldown_windows;
+        p->consecutive = 0;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Learner
+ * -------------------------------------------------------------------------------------------*/
+static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
+{
+    if (p->learner == NULL || n == 0) {
+        return;
+    }
+    struct drift_batch *b = &p->b;
+    double loss = 0;
+    size_t learnt = p->lops->learn(p->learner, b->x + start, b->cap, n, b->label + start, &loss);
+    p->st.labelled += learnt;
+    p->loss_sum += loss;
+    p->loss_n += learnt;
+    uint64_t updates = p->lops->updates(p->learner);
+    uint64_t every = p->sc->learner.publish_every > 0 ? (uint64_t)p->sc->learner.publish_every
+                                                      : 1000;
+    if (updates / every == p->last_published / every) {
+        return;
+    }
+    p->last_published = updates;
+    p->st.model_updates++;
+    p->lops->weights(p->learner, p->wbuf, &p->wbuf[p->d]);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("driftd.model_update"));
+    json_object_set_new(o, "stream", json_string(p->sc->name));
+    json_object_set_new(o, "model", json_string(p->lops->name));
+    json_object_set_new(o, "version", json_integer((json_int_t)p->st.model_updates));
+    json_object_set_new(o, "updates", json_integer((json_int_t)updates));
+    json_t *names = json_array(), *wt = json_array();
+    for (int j = 0; j < p->d; j++) {
+        json_array_append_new(names, json_string(p->num_names[j]));
+        json_array_append_new(wt, jnum(p->wbuf[j]));
+    }
+    json_object_set_new(o, "features", names);
+    json_object_set_new(o, "weights", wt);
+    json_object_set_new(o, "bias", jnum(p->wbuf[p->d]));
+    json_t *met = json_object();
+    json_object_set_new(met, "prequential_log_loss",
+                        jnum(p->loss_n ? p->loss_sum / (double)p->loss_n : NAN));
+    json_object_set_new(met, "examples", json_integer((json_int_t)p->loss_n));
+    json_object_set_new(o, "metrics", met);
+    json_object_set_new(o, "trained_through_event", json_integer((json_int_t)(p->seq - 1)));
+    p->loss_sum = 0;
+    p->loss_n = 0;
+    char *js = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    if (js != NULL && p->hooks.model_update) {
+        const char *topic = p->sc->learner.topic;
+        p->hooks.model_update(p->hooks.ctx, p->sc->name, topic, js);
+    }
+    free(js);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Push
+ * -------------------------------------------------------------------------------------------*/
+
+/* Absorbs rows [r0, r1) of the batch into the current pane; they all belong to one pane. */
+static void pane_absorb(struct drift_pipeline *p, struct pane *pn, size_t r0, size_t r1)
+{
+    struct drift_batch *b = &p->b;
+    int d = p->d, k = p->k, B = p->B;
+    size_t cap = b->cap;
+    size_t pos = (size_t)(p->win_events % p->W);
+    for (int j = 0; j < d; j++) {
+        const double *col = b->x + (size_t)j * cap;
+        const double *e = p->edges + (size_t)j * (size_t)(B - 1);
+        int ne = p->nedges[j];
+        uint64_t *h = pn->hist + (size_t)j * (size_t)B;
+        double *ring = p->ring + (size_t)j * p->W;
+        uint64_t miss = 0;
+        for (size_t i = r0, q = pos; i < r1; i++, q++) {
+            double v = col[i];
+            ring[q] = v;
+            if (isnan(v)) {
+                miss++;
+            } else {
+                h[drift_hist_bin(e, ne, v)]++;
+            }
+        }
+        pn->missing[j] += miss;
+    }
+    for (int j = 0; j < k; j++) {
+        const int32_t *col = b->cat + (size_t)j * cap;
+        uint64_t *h = pn->cat + (size_t)j * NCODES;
+        for (size_t i = r0; i < r1; i++) {
+            if (col[i] < 0) {
+                pn->cat_missing[j]++;
+            } else {
+                h[col[i]]++;
+            }
+        }
+    }
+    if (d > 0) {
+        drift_moments_update(&pn->mom, b->x + r0, cap, r1 - r0);
+    }
+    for (size_t i = r0; i < r1; i++) {
+        double t = b->ts[i];
+        if (!isnan(t)) {
+            if (isnan(pn->ts_min) || t < pn->ts_min) {
+                pn->ts_min = t;
+            }
+            if (isnan(pn->ts_max) || t > pn->ts_max) {
+                pn->ts_max = t;
+            }
+        }
+        int32_t part = b->part[i];
+        int slot = part < 0 ? DRIFT_MAX_PARTITIONS - 1
+                            : (part < DRIFT_MAX_PARTITIONS - 1 ? part : -1);
+        if (slot >= 0) {
+            if (pn->first_off[slot] < 0 || b->off[i] < pn->first_off[slot]) {
+                pn->first_off[slot] = b->off[i];
+            }
+            if (b->off[i] > pn->last_off[slot]) {
+                pn->last_off[slot] = b->off[i];
+            }
+        }
+    }
+    if (pn->events == 0) {
+        pn->first_seq = p->seq;
+    }
+    pn->events += r1 - r0;
+    pn->last_seq = p->seq + (r1 - r0) - 1;
+    p->seq += r1 - r0;
+    p->win_events += r1 - r0;
+}
+
+void drift_pipeline_push(struct drift_pipeline *p)
+{
+    struct drift_batch *b = &p->b;
+    size_t n = b->n, r = 0;
+    p->st.events += n;
+    if (!p->ref_ready) {
+        size_t take = p->warm_cap - p->warm_n;
+        if (take > n) {
+            take = n;
+        }
+        for (int j = 0; j < p->d; j++) {
+            memcpy(p->warm_x + (size_t)j * p->warm_cap + p->warm_n, b->x + (size_t)j * b->cap,
+                   take * sizeof(double));
+        }
+        for (int j = 0; j < p->k; j++) {
+            memcpy(p->warm_cat + (size_t)j * p->warm_cap + p->warm_n,
+                   b->cat + (size_t)j * b->cap, take * sizeof(int32_t));
+        }
+        p->warm_n += take;
+        p->seq += take;
+        r = take;
+        if (p->warm_n == p->warm_cap) {
+            reference_build(p, p->warm_x, p->warm_cap, p->warm_cat, p->warm_cap, p->warm_n);
+        }
+    }
+    if (p->ref_ready && r < n) {
+        size_t start = r;
+        while (r < n) {
+            size_t in_pane = (size_t)(p->win_events % p->S);
+            struct pane *pn = &p->panes[(p->win_events / p->S) % p->npanes];
+            if (in_pane == 0) {
+                pane_reset(pn, p->d, p->k, p->B);
+            }
+            size_t chunk = p->S - in_pane;
+            if (chunk > n - r) {
+                chunk = n - r;
+            }
+            pane_absorb(p, pn, r, r + chunk);
+            r += chunk;
+            if (p->win_events % p->S == 0 && p->win_events >= p->W) {
+                window_close(p);
+            }
+        }
+        learner_step(p, start, n - start);
+    }
+    b->n = 0;
+}

@@ -1,0 +1,34 @@
+/*
+ * A small HTTP/1.1 server on the loop that receives webhooks: the demo's local receiver. It
+ * accepts requests on 127.0.0.1, reads the body (Content-Length), answers with a configured
+ * status, and hands each request to a callback. It can fail the first N requests with 503 to
+ * show retries. Not a general web server: one request per connection is enough for libcurl.
+ */
+#ifndef DRIFT_RECEIVER_H
+#define DRIFT_RECEIVER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+struct drift_receiver;
+
+struct drift_request {
+    const char *method;
+    const char *path;
+    const char *idempotency_key;  /* the Idempotency-Key header, or NULL */
+    const char *body;
+    size_t body_len;
+    int status;  /* the status that was answered */
+};
+
+typedef void (*drift_receiver_fn)(void *ctx, const struct drift_request *req);
+
+/* Listens on 127.0.0.1:port (0 = any free port). fail_first requests get 503. Returns 0 and
+ * *out, or a negative code with err filled. */
+int drift_receiver_open(uv_loop_t *loop, int port, int fail_first, drift_receiver_fn fn,
+                        void *ctx, struct drift_receiver **out, char *err, size_t errlen);
+int drift_receiver_port(const struct drift_receiver *r);
+/* Closes the listener and every connection; done_cb fires when all handles are closed. */
+void drift_receiver_close(struct drift_receiver *r, void (*done_cb)(void *ctx), void *ctx);
+
+#endif

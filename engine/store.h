@@ -1,0 +1,73 @@
+/*
+ * The SQLite store: one file per deployment, WAL mode, holding triggers, the signals that
+ * caused them, and the outbox of deliveries. A trigger, its signals and its outbox rows are
+ * written in one BEGIN IMMEDIATE transaction, so a trigger is either fully recorded with its
+ * pending deliveries or not at all. The idempotency key is UNIQUE: recording the same trigger
+ * twice (a replay after a restart) is detected and nothing new is queued.
+ *
+ * Schema versions are tracked in `PRAGMA user_version` and applied as migrations.
+ */
+#ifndef DRIFT_STORE_H
+#define DRIFT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct drift_store;
+
+struct drift_signal_row {
+    const char *feature;    /* feature name, or "*" for the dataset-level signal */
+    const char *statistic;  /* "psi", "ks", "share" */
+    double value;
+    double pvalue;          /* NAN when none */
+    double threshold;
+    int drifted;
+};
+
+struct drift_trigger_row {
+    const char *idem_key;  /* deterministic: stream + rule + window */
+    const char *stream;
+    const char *rule;      /* trigger rule name */
+    const char *kind;      /* "data_drift", ... */
+    int64_t created_ms;    /* wall clock */
+    const char *payload;   /* the JSON body delivered to actions */
+};
+
+struct drift_outbox_row {
+    int64_t id;
+    int64_t trigger_id;
+    char *action;     /* "webhook" */
+    char *target;     /* URL */
+    char *body;       /* payload to send */
+    int attempts;
+    int64_t next_ms;     /* wall clock ms of the next attempt */
+    int64_t created_ms;
+};
+
+/* Opens (creating if needed) the store at path and migrates it. Returns NULL and fills err. */
+struct drift_store *drift_store_open(const char *path, char *err, size_t errlen);
+void drift_store_close(struct drift_store *s);
+
+/* Records a trigger, its signals and one outbox row per target, in one transaction. Returns 0
+ * and the trigger row id in *trigger_id; DRIFT_EEXIST if a trigger with the same idempotency
+ * key exists (nothing written); DRIFT_EFAULT on a database error (err filled, rolled back). */
+int drift_store_trigger_add(struct drift_store *s, const struct drift_trigger_row *t,
+                            const struct drift_signal_row *sig, size_t nsig,
+                            const char *const *targets, size_t ntargets, int64_t *trigger_id,
+                            char *err, size_t errlen);
+
+/* Calls fn for up to max pending outbox rows whose next attempt is <= now_ms, oldest first.
+ * Row strings are valid only during the call. Returns the number of rows or a negative code. */
+int drift_store_outbox_due(struct drift_store *s, int64_t now_ms, int max,
+                           void (*fn)(void *ctx, const struct drift_outbox_row *r), void *ctx);
+/* Earliest next_ms among pending rows, or -1 when none is pending. */
+int64_t drift_store_outbox_next(struct drift_store *s);
+/* Counts rows by status: "pending", "done", "dead". */
+int drift_store_outbox_count(struct drift_store *s, const char *status);
+
+/* Outcome of one delivery attempt. status: "done", "pending" (retry at next_ms) or "dead". */
+int drift_store_outbox_update(struct drift_store *s, int64_t id, const char *status,
+                              int attempts, int64_t next_ms, int http_status,
+                              const char *last_error);
+
+#endif

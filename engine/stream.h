@@ -1,0 +1,152 @@
+/*
+ * A stream's data path: the column-major batch, the flat-JSON decoder that fills it, and the
+ * pipeline that pushes batches through reference profiling, windows, drift statistics, the
+ * trigger policy and the online learner.
+ *
+ * The pipeline does no I/O. What it decides leaves through hooks (a window closed, a trigger
+ * fired, a model update is ready); `driftd run` turns those into SQLite rows, webhooks and Kafka
+ * messages, `driftd replay` into JSON lines, `driftd demo` into a narrated timeline. That is
+ * what makes replay a faithful backtest of run: both call exactly the same code.
+ */
+#ifndef DRIFT_STREAM_H
+#define DRIFT_STREAM_H
+
+#include <apr_pools.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define DRIFT_MAX_CATEGORIES 256 /* distinct categories per feature; more share one code */
+#define DRIFT_MAX_PARTITIONS 256 /* partitions whose offset ranges a window records */
+
+/* ---------------------------------------------------------------------------------------------
+ * Batch: n records, numeric features as one column-major matrix (NaN = missing), categorical
+ * features as codes (-1 = missing), plus label, event time and source position per record.
+ * -------------------------------------------------------------------------------------------*/
+struct drift_batch {
+    size_t n, cap;
+    int d;           /* numeric features */
+    int k;           /* categorical features */
+    double *x;       /* cap*d, column j at x + j*cap */
+    int32_t *cat;    /* cap*k, column j at cat + j*cap */
+    double *label;   /* cap; NaN when absent */
+    double *ts;      /* cap; event time in epoch seconds, NaN when absent */
+    int32_t *part;   /* cap; Kafka partition, or -1 for files */
+    int64_t *off;    /* cap; Kafka offset, or line number for files */
+};
+
+/* Reasons a message is skipped. Counted per stream; names appear in logs, replay summaries and
+ * metrics. */
+enum drift_bad {
+    DRIFT_BAD_INVALID_JSON = 0,
+    DRIFT_BAD_NOT_OBJECT,
+    DRIFT_BAD_WRONG_TYPE,
+    DRIFT_BAD_TOO_LARGE,
+    DRIFT_BAD_EMPTY,
+    DRIFT_BAD_NO_FEATURES,
+    DRIFT_BAD_BAD_LABEL,
+    DRIFT_BAD_COUNT
+};
+extern const char *const drift_bad_names[DRIFT_BAD_COUNT];
+
+/* ---------------------------------------------------------------------------------------------
+ * Decoder: flat JSON object → one batch row
+ * -------------------------------------------------------------------------------------------*/
+struct drift_decoder;
+
+/* Creates a decoder for the stream's schema in pool. */
+struct drift_decoder *drift_decoder_create(apr_pool_t *pool, const struct drift_stream_conf *sc);
+/* Decodes buf[0..len) into row b->n (which must be < b->cap) and, on success, increments b->n.
+ * On failure returns DRIFT_EPARSE, leaves b->n unchanged, and sets *bad and *detail (a short
+ * static or decoder-owned text naming the field or position). */
+int drift_decode(struct drift_decoder *dec, const char *buf, size_t len, struct drift_batch *b,
+                 int *bad, const char **detail);
+/* Category dictionary of categorical feature j: looks up (or, while not frozen, adds) a value. */
+int32_t drift_decoder_category(struct drift_decoder *dec, int j, const char *s, size_t len);
+/* Stops adding categories: unseen values from now on get the feature's "unseen" code. */
+void drift_decoder_freeze(struct drift_decoder *dec);
+/* Number of category codes in use for feature j (excluding the unseen code), and the name of a
+ * code. The unseen code is DRIFT_MAX_CATEGORIES. */
+int drift_decoder_ncategories(const struct drift_decoder *dec, int j);
+const char *drift_decoder_category_name(const struct drift_decoder *dec, int j, int32_t code);
+
+/* Fast, exact JSON number parse of s[0..len): returns chars consumed (0 if none). */
+size_t drift_parse_number(const char *s, size_t len, double *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Pipeline
+ * -------------------------------------------------------------------------------------------*/
+struct drift_pipeline;
+
+/* One feature's verdict in a closed window. */
+struct drift_feature_report {
+    const char *name;
+    int categorical;
+    double psi, ks, ks_p;    /* NAN when not computed */
+    double mean, ref_mean;   /* numeric: window and reference means (NAN if none) */
+    double missing_share;    /* share of missing values in the window */
+    int psi_drift, ks_drift, drifted;
+};
+
+struct drift_window_report {
+    const char *stream;
+    uint64_t index;             /* 0-based window number since the reference */
+    uint64_t first_seq, last_seq; /* 0-based positions of the window's events in the stream */
+    uint64_t events;
+    double ts_min, ts_max;      /* event-time bounds (NaN if no time field) */
+    int nparts;                 /* partitions with offsets in this window */
+    const int32_t *parts;       /* partition ids */
+    const int64_t *first_off, *last_off;
+    int nfeatures, ndrifted;
+    double share, share_threshold;
+    int dataset_drift;
+    int consecutive;            /* dataset-drift windows in a row, this one included */
+    const struct drift_feature_report *features;
+};
+
+struct drift_trigger {
+    const char *stream, *rule, *kind;
+    const char *idem_key;
+    const char *payload;        /* JSON body */
+    const struct drift_window_report *window;
+};
+
+struct drift_pipeline_hooks {
+    void *ctx;
+    void (*reference_ready)(void *ctx, const char *stream, uint64_t events);
+    void (*window)(void *ctx, const struct drift_window_report *w);
+    void (*trigger)(void *ctx, const struct drift_trigger *t);
+    /* A model update: JSON text, ready to publish. */
+    void (*model_update)(void *ctx, const char *stream, const char *topic, const char *json);
+    /* Wall clock in ms for "detected_at" in payloads; NULL leaves it out (replay stays
+     * byte-for-byte deterministic). */
+    uint64_t (*now_ms)(void *ctx);
+};
+
+/* Creates the pipeline of a stream: batch buffers for batch_max records, reference, windows,
+ * statistics, policy and learner, all in a subpool of pool. A file reference (reference.from:
+ * file) is loaded now; base_dir resolves a relative path. Returns NULL and fills err. */
+struct drift_pipeline *drift_pipeline_create(apr_pool_t *pool, const struct drift_stream_conf *sc,
+                                             size_t batch_max, const char *base_dir,
+                                             const struct drift_pipeline_hooks *hooks, char *err,
+                                             size_t errlen);
+/* The batch to fill and the decoder that fills it (b->n is reset by drift_pipeline_push). */
+struct drift_batch *drift_pipeline_batch(struct drift_pipeline *p);
+struct drift_decoder *drift_pipeline_decoder(struct drift_pipeline *p);
+/* Processes the batch's rows. */
+void drift_pipeline_push(struct drift_pipeline *p);
+/* Counts a skipped message. */
+void drift_pipeline_count_bad(struct drift_pipeline *p, int bad);
+const struct drift_stream_conf *drift_pipeline_conf(const struct drift_pipeline *p);
+
+struct drift_pipeline_stats {
+    uint64_t events;            /* decoded records */
+    uint64_t bad[DRIFT_BAD_COUNT];
+    uint64_t windows, drift_windows, triggers, model_updates, labelled;
+    int reference_ready;
+    uint64_t reference_events;
+};
+void drift_pipeline_stats(const struct drift_pipeline *p, struct drift_pipeline_stats *out);
+
+#endif

@@ -1,0 +1,187 @@
+/*
+ * The operator API: the only header an operator includes.
+ *
+ * Operators are the mathematics of driftd (summaries, drift statistics, sequential detectors,
+ * online learners). They are pure: no libuv, librdkafka, SQLite, curl, APR or config parser in
+ * here. Numbers go in, numbers and verdicts come out, and state can be saved to bytes. That
+ * keeps every statistic testable in isolation, deterministic, and reusable offline
+ * (`driftd score`, `driftd replay`). Operators may use BLAS/LAPACKE and libm.
+ *
+ * Conventions: functions return 0 or a negative DRIFT_E* code; constructors take an error
+ * buffer and say what they own; missing values are NaN.
+ */
+#ifndef DRIFT_OP_H
+#define DRIFT_OP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors
+ * -------------------------------------------------------------------------------------------*/
+#define DRIFT_OK 0
+#define DRIFT_EINVAL (-1)   /* invalid argument or parameter */
+#define DRIFT_ENOMEM (-2)   /* allocation failed */
+#define DRIFT_ERANGE (-3)   /* value out of range / too large */
+#define DRIFT_EIO (-4)      /* I/O failure (engine only) */
+#define DRIFT_ESTATE (-5)   /* saved state is corrupt or of another version */
+#define DRIFT_EEXIST (-6)   /* already exists (e.g. duplicate idempotency key) */
+#define DRIFT_ENOENT (-7)   /* not found */
+#define DRIFT_EPARSE (-8)   /* malformed input */
+#define DRIFT_EAGAIN (-9)   /* try again later */
+#define DRIFT_EFAULT (-10)  /* external system failed (broker, HTTP, database) */
+
+/* Returns a static description of a DRIFT_E* code. */
+const char *drift_strerror(int rc);
+
+/* Formats into err (if non-NULL) and returns rc; for one-line error returns. */
+int drift_seterr(char *err, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---------------------------------------------------------------------------------------------
+ * Summaries of one feature over a window or a reference
+ *
+ * A numeric feature is summarised by its bin counts on edges fixed from the reference, a missing
+ * count, and (for KS and other sample tests) its valid values sorted ascending. A categorical
+ * feature is summarised by counts per category code; code k-1 is the "unseen" code for
+ * categories that were not in the reference dictionary.
+ * -------------------------------------------------------------------------------------------*/
+struct drift_colsum {
+    int nbins;             /* number of bins (= number of counts) */
+    const double *edges;   /* nbins-1 interior edges, ascending, numeric only (NULL otherwise) */
+    const uint64_t *counts; /* nbins counts */
+    uint64_t missing;      /* missing (NaN) values, never binned */
+    const double *sorted;  /* valid values sorted ascending, numeric only (NULL if absent) */
+    size_t nsorted;
+};
+
+/* The verdict of one statistic on one feature. */
+struct drift_stat_result {
+    double statistic;  /* the test statistic (PSI value, KS D, ...) */
+    double pvalue;     /* NAN where the statistic has no p-value */
+    double effect;     /* effect size (for PSI and KS: the statistic itself) */
+    double threshold;  /* the threshold the rule compared with */
+    int drifted;       /* 1 when the rule fired */
+    char rule[64];     /* the rule, e.g. "psi >= 0.2" or "p < 0.01" */
+};
+
+/* Parameters shared by the thin statistics of the spine; later families add their own. */
+struct drift_stat_params {
+    double threshold;  /* psi: drift when psi >= threshold; ks: drift when p < threshold */
+    double epsilon;    /* zero-share replacement for PSI/KL (default 1e-4) */
+};
+
+/* A drift statistic: compares a window summary with the reference summary. */
+struct drift_stat_ops {
+    const char *name;         /* the name the config uses: "psi", "ks" */
+    const char *description;
+    int numeric;              /* 1 if defined for numeric features */
+    int categorical;          /* 1 if defined for categorical features */
+    double default_threshold;
+    int (*compare)(const struct drift_colsum *ref, const struct drift_colsum *cur,
+                   const struct drift_stat_params *p, struct drift_stat_result *out);
+};
+
+/* Registry: returns the statistic called name, or NULL. */
+const struct drift_stat_ops *drift_stat_find(const char *name);
+/* NULL-terminated list of all statistics. */
+extern const struct drift_stat_ops *const drift_stats[];
+
+/* ---------------------------------------------------------------------------------------------
+ * Histogram bins (operators/summaries/histogram.c)
+ * -------------------------------------------------------------------------------------------*/
+
+/* Quantile of sorted[0..n-1] at probability q, linear interpolation (numpy's default method). */
+double drift_quantile_sorted(const double *sorted, size_t n, double q);
+
+/* Fills edges with the interior bin edges for nbins bins from sorted reference values: the
+ * quantiles at k/nbins, k=1..nbins-1, with duplicates removed. Returns the number of edges
+ * written (<= nbins-1); the resulting bin count is that plus one. edges must hold nbins-1. */
+int drift_hist_edges(const double *sorted, size_t n, int nbins, double *edges);
+
+/* The bin of x: the number of edges <= x (0..nedges). x must not be NaN. */
+static inline int drift_hist_bin(const double *edges, int nedges, double x)
+{
+    int lo = 0, hi = nedges;
+    while (lo < hi) {
+        int mid = (lo + hi) >> 1;
+        if (edges[mid] <= x) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Streaming mean and covariance (operators/summaries/moments.c), BLAS-backed
+ *
+ * Updated per batch: the batch's own mean (dgemv) and scatter matrix (dsyrk on the centred
+ * rows) are merged into the running state with Chan et al.'s pairwise formula, so moments of two
+ * partitions merge into the moments of their union. Rows with any missing value are skipped
+ * (listwise deletion) and counted.
+ * -------------------------------------------------------------------------------------------*/
+struct drift_moments {
+    int d;
+    uint64_t n;         /* complete rows absorbed */
+    uint64_t skipped;   /* rows skipped for a missing value */
+    double *mean;       /* d */
+    double *m2;         /* d*d column-major scatter matrix; upper triangle valid */
+    double *work;       /* scratch: d*max_rows + d, for centring a batch */
+    size_t max_rows;    /* rows per update call that work can hold */
+};
+
+/* Bytes needed for a drift_moments of dimension d updated with at most max_rows per call
+ * (the struct itself excluded). */
+size_t drift_moments_size(int d, size_t max_rows);
+/* Lays the moments out in mem (drift_moments_size bytes, 8-byte aligned). Never fails. */
+void drift_moments_init(struct drift_moments *m, int d, size_t max_rows, void *mem);
+void drift_moments_reset(struct drift_moments *m);
+/* Absorbs rows [0,n) of the column-major matrix x (leading dimension ld), n <= max_rows. */
+int drift_moments_update(struct drift_moments *m, const double *x, size_t ld, size_t n);
+/* Merges src into dst (same d). */
+int drift_moments_merge(struct drift_moments *dst, const struct drift_moments *src);
+/* Sample covariance entry (i,j) (divisor n-1); NAN when n < 2. */
+double drift_moments_cov(const struct drift_moments *m, int i, int j);
+
+/* ---------------------------------------------------------------------------------------------
+ * Online learners (operators/learners/)
+ * -------------------------------------------------------------------------------------------*/
+struct drift_learner;
+
+struct drift_learner_params {
+    double learning_rate;  /* SGD step size (default 0.05) */
+    double l2;             /* L2 penalty (default 0) */
+    const double *center;  /* d values subtracted from features (reference mean), or NULL */
+    const double *scale;   /* d values features are divided by (reference std), or NULL */
+};
+
+struct drift_learner_ops {
+    const char *name;  /* "logistic" */
+    const char *description;
+    /* Creates a learner for d features; returns NULL and fills err on failure. Caller frees
+     * with destroy. */
+    struct drift_learner *(*create)(int d, const struct drift_learner_params *p, char *err,
+                                    size_t errlen);
+    void (*destroy)(struct drift_learner *l);
+    /* Predicted probability/value for one row (x has stride incx; NaN features count as the
+     * centre, i.e. contribute 0 after standardising). */
+    double (*predict)(const struct drift_learner *l, const double *x, size_t incx);
+    /* Prequential: for each row i of the column-major batch x (ld), predict then learn from
+     * y[i] (rows whose y is NaN are skipped). Returns rows learnt; adds the sum of log-loss of
+     * the predictions made before learning to *loss_sum when non-NULL. */
+    size_t (*learn)(struct drift_learner *l, const double *x, size_t ld, size_t n,
+                    const double *y, double *loss_sum);
+    /* Weights in the model's own feature space (de-standardised): w[0..d-1] and *bias. */
+    void (*weights)(const struct drift_learner *l, double *w, double *bias);
+    uint64_t (*updates)(const struct drift_learner *l);
+    void (*reset)(struct drift_learner *l);
+    /* State to bytes: returns the size needed; writes when buf is large enough. */
+    size_t (*save)(const struct drift_learner *l, void *buf, size_t len);
+    int (*load)(struct drift_learner *l, const void *buf, size_t len);
+};
+
+const struct drift_learner_ops *drift_learner_find(const char *name);
+
+#endif

@@ -1,0 +1,54 @@
+# Shared helpers for integration tests (sourced). Every wait has a deadline; nothing sleeps a
+# fixed time to "let things settle". Background processes started here are killed on exit.
+set -eu
+: "${TESTDIR:=$(mktemp -d)}"
+: "${TMUL:=1}"
+: "${DRIFTD:=$ROOT/build/driftd}"
+: "${KAFKA_LOCAL:=$ROOT/build/kafka-local}"
+PY=/usr/bin/python3
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    for p in $PIDS; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+log() { echo "--- $*"; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND every 0.1 s until it succeeds.
+wait_for() {
+    secs=$(( $1 * TMUL )); what=$2; shift 2
+    end=$(( $(date +%s) + secs ))
+    while ! "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$end" ] || fail "timed out after ${secs}s waiting for: $what"
+        sleep 0.1
+    done
+}
+
+# start_kafka ARGS...: starts kafka-local with ARGS, sets BOOTSTRAP. It stays up until the test
+# exits (its stdin is a fifo held open by this shell).
+start_kafka() {
+    mkfifo "$TESTDIR/kafka.stdin"
+    "$KAFKA_LOCAL" "$@" <"$TESTDIR/kafka.stdin" >"$TESTDIR/kafka.out" 2>"$TESTDIR/kafka.err" &
+    PIDS="$PIDS $!"
+    exec 9>"$TESTDIR/kafka.stdin"
+    wait_for 20 "kafka-local bootstrap list" test -s "$TESTDIR/kafka.out"
+    BOOTSTRAP=$(head -n 1 "$TESTDIR/kafka.out")
+    export BOOTSTRAP
+}
+
+# start_receiver [FAIL_FIRST]: starts the Python webhook receiver, sets RECEIVER_URL. Each
+# request body is appended as one line to $TESTDIR/received.jsonl.
+start_receiver() {
+    $PY "$ROOT/tests/integration/receiver.py" --fail-first "${1:-0}" \
+        --out "$TESTDIR/received.jsonl" --port-file "$TESTDIR/receiver.port" \
+        2>"$TESTDIR/receiver.err" &
+    PIDS="$PIDS $!"
+    wait_for 10 "receiver port" test -s "$TESTDIR/receiver.port"
+    RECEIVER_URL="http://127.0.0.1:$(cat "$TESTDIR/receiver.port")/retrain"
+    export RECEIVER_URL
+}
+
+# count_lines FILE: number of lines (0 if absent).
+count_lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }

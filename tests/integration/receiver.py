@@ -1,0 +1,59 @@
+#!/usr/bin/python3
+"""A webhook receiver for integration tests: a real HTTP server on 127.0.0.1.
+
+Answers 503 to the first --fail-first requests, then 200. Every request is appended to --out as
+one JSON line: {"n": <request number>, "status": <answered>, "idempotency_key": ..., "body":
+<parsed JSON body>}. Writes its port to --port-file once listening. Stops by itself after
+--max-seconds (default 600) so a broken test never leaves it behind.
+"""
+import argparse
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--fail-first", type=int, default=0)
+ap.add_argument("--out", required=True)
+ap.add_argument("--port-file", required=True)
+ap.add_argument("--max-seconds", type=float, default=600)
+args = ap.parse_args()
+
+lock = threading.Lock()
+count = 0
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        global count
+        n = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(n)
+        with lock:
+            count += 1
+            k = count
+            status = 503 if k <= args.fail_first else 200
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = {"unparsed": raw.decode("utf-8", "replace")}
+            rec = {"n": k, "status": status, "path": self.path,
+                   "idempotency_key": self.headers.get("Idempotency-Key"),
+                   "content_type": self.headers.get("Content-Type"), "body": body}
+            with open(args.out, "a") as f:
+                f.write(json.dumps(rec) + "\n")
+        self.send_response(status)
+        if status == 503:
+            self.send_header("Retry-After", "0")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, fmt, *a):
+        pass
+
+
+srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+with open(args.port_file + ".tmp", "w") as f:
+    f.write(str(srv.server_address[1]))
+import os
+os.rename(args.port_file + ".tmp", args.port_file)
+threading.Timer(args.max_seconds, srv.shutdown).start()
+srv.serve_forever()

@@ -1,0 +1,272 @@
+/* Unit tests for the pipeline: reference, tumbling and sliding windows, the drift verdicts, the
+ * trigger policy (consecutive windows, cooldown), deterministic idempotency keys, and the
+ * learner's model updates. No I/O: hooks record what the pipeline decides. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <apr_general.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drift_op.h"
+#include "stream.h"
+
+static apr_pool_t *pool;
+
+struct rec {
+    int windows, drift_windows, triggers, models, refs;
+    int first_drift_window, trigger_windows[16];
+    char keys[16][256];
+    uint64_t last_first_seq, last_last_seq, last_events;
+    int drifted_a, drifted_b, drifted_c;
+};
+
+static void on_ref(void *ctx, const char *s, uint64_t n)
+{
+    ((struct rec *)ctx)->refs++;
+}
+
+static void on_window(void *ctx, const struct drift_window_report *w)
+{
+    struct rec *r = ctx;
+    if (w->dataset_drift && r->drift_windows++ == 0) {
+        r->first_drift_window = (int)w->index;
+    }
+    r->windows++;
+    r->last_first_seq = w->first_seq;
+    r->last_last_seq = w->last_seq;
+    r->last_events = w->events;
+    r->drifted_a += w->features[0].drifted;
+    r->drifted_b += w->features[1].drifted;
+    r->drifted_c += w->features[2].drifted;
+}
+
+static void on_trigger(void *ctx, const struct drift_trigger *t)
+{
+    struct rec *r = ctx;
+    if (r->triggers < 16) {
+        r->trigger_windows[r->triggers] = (int)t->window->index;
+        snprintf(r->keys[r->triggers], sizeof(r->keys[0]), "%s", t->idem_key);
+    }
+    r->triggers++;
+    assert_non_null(strstr(t->payload, t->idem_key));
+    assert_non_null(strstr(t->payload, "\"drifted_features\""));
+}
+
+static void on_model(void *ctx, const char *s, const char *topic, const char *json)
+{
+    ((struct rec *)ctx)->models++;
+    assert_non_null(strstr(json, "\"weights\""));
+}
+
+static struct drift_feature_conf feats[] = {
+    {"a", DRIFT_FEATURE_NUMERIC, {0, 0}},
+    {"b", DRIFT_FEATURE_NUMERIC, {0, 0}},
+    {"c", DRIFT_FEATURE_CATEGORICAL, {0, 0}},
+};
+
+static void conf_init(struct drift_stream_conf *sc)
+{
+    memset(sc, 0, sizeof(*sc));
+    sc->name = "s";
+    sc->topic = "t";
+    sc->features = feats;
+    sc->nfeatures = 3;
+    sc->label = "y";
+    sc->max_message_bytes = 1 << 20;
+    sc->window.type = DRIFT_WINDOW_TUMBLING;
+    sc->window.size = 500;
+    sc->reference.source = DRIFT_REF_WARMUP;
+    sc->reference.size = 2000;
+    sc->reference.bins = 10;
+    sc->drift.psi = 1;
+    sc->drift.psi_threshold = 0.2;
+    sc->drift.ks = 1;
+    sc->drift.ks_alpha = 0.001;
+    sc->drift.share = 0.5;
+    sc->trigger.enabled = 1;
+    sc->trigger.consecutive = 2;
+    sc->trigger.cooldown_windows = 4;
+    sc->trigger.name = "retrain";
+}
+
+static uint64_t rng = 12345;
+static double unif(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return ((rng >> 11) + 0.5) / 9007199254740992.0;
+}
+static double gauss(void)
+{
+    return sqrt(-2 * log(unif())) * cos(6.283185307179586 * unif());
+}
+
+/* Feeds n events in batches of the pipeline's batch size; from event `drift_at` on, a and c
+ * shift. Offsets are the event numbers on partition 0. */
+static void feed(struct drift_pipeline *p, uint64_t *seq, uint64_t n, uint64_t drift_at)
+{
+    struct drift_batch *b = drift_pipeline_batch(p);
+    struct drift_decoder *dec = drift_pipeline_decoder(p);
+    static const char *const cats[] = {"x", "y", "z", "w"};
+    for (uint64_t i = 0; i < n; i++, (*seq)++) {
+        int drift = *seq >= drift_at;
+        double a = gauss() + (drift ? 1.5 : 0), bb = gauss();
+        int c = (int)(unif() * (drift ? 2 : 4));
+        if (drift && unif() < 0.5) {
+            c = 3;
+        }
+        char msg[200];
+        snprintf(msg, sizeof(msg), "{\"a\":%.6f,\"b\":%.6f,\"c\":\"%s\",\"y\":%d}", a, bb, cats[c],
+                 a + bb > 0);
+        size_t row = b->n;
+        int bad;
+        const char *detail;
+        assert_int_equal(drift_decode(dec, msg, strlen(msg), b, &bad, &detail), 0);
+        b->part[row] = 0;
+        b->off[row] = (int64_t)*seq;
+        if (b->n == b->cap) {
+            drift_pipeline_push(p);
+        }
+    }
+    if (b->n) {
+        drift_pipeline_push(p);
+    }
+}
+
+static struct drift_pipeline *make(struct drift_stream_conf *sc, struct rec *r, size_t batch)
+{
+    struct drift_pipeline_hooks h = {r, on_ref, on_window, on_trigger, on_model, NULL};
+    char err[256];
+    struct drift_pipeline *p = drift_pipeline_create(pool, sc, batch, ".", &h, err, sizeof(err));
+    if (p == NULL) {
+        fail_msg("create: %s", err);
+    }
+    return p;
+}
+
+static void test_tumbling_drift_and_policy(void **state)
+{
+    struct drift_stream_conf sc;
+    conf_init(&sc);
+    struct rec r = {0};
+    rng = 1;
+    struct drift_pipeline *p = make(&sc, &r, 256);
+    uint64_t seq = 0;
+    feed(p, &seq, 12000, 7000);
+    assert_int_equal(r.refs, 1);
+    /* (12000 - 2000) / 500 = 20 windows; #10 starts at event 7000. */
+    assert_int_equal(r.windows, 20);
+    assert_int_equal(r.first_drift_window, 10);
+    assert_int_equal(r.last_events, 500);
+    assert_int_equal(r.last_first_seq, 11500);
+    assert_int_equal(r.last_last_seq, 11999);
+    /* a and c drift, b never does; 2 of 3 ≥ 0.5. */
+    assert_int_equal(r.drifted_a, 10);
+    assert_int_equal(r.drifted_c, 10);
+    assert_true(r.drifted_b <= 1);
+    /* Triggers at #11 (2 in a row), then cooldown 4 windows (#12..#15), then #17 (the streak
+     * restarts at #16, fires at #17), cooldown to #21. */
+    assert_int_equal(r.triggers, 2);
+    assert_int_equal(r.trigger_windows[0], 11);
+    assert_int_equal(r.trigger_windows[1], 17);
+    assert_string_not_equal(r.keys[0], r.keys[1]);
+    struct drift_pipeline_stats st;
+    drift_pipeline_stats(p, &st);
+    assert_int_equal(st.events, 12000);
+    assert_int_equal(st.windows, 20);
+    assert_int_equal(st.triggers, 2);
+}
+
+static void test_keys_deterministic_and_batch_independent(void **state)
+{
+    struct drift_stream_conf sc;
+    conf_init(&sc);
+    struct rec r1 = {0}, r2 = {0};
+    rng = 99;
+    uint64_t seq = 0;
+    feed(make(&sc, &r1, 1024), &seq, 9000, 5000);
+    rng = 99;
+    seq = 0;
+    feed(make(&sc, &r2, 37), &seq, 9000, 5000); /* other batch size, same data */
+    assert_int_equal(r1.triggers, r2.triggers);
+    assert_true(r1.triggers >= 1);
+    assert_string_equal(r1.keys[0], r2.keys[0]);
+    assert_int_equal(r1.windows, r2.windows);
+    assert_int_equal(r1.first_drift_window, r2.first_drift_window);
+}
+
+static void test_sliding_windows(void **state)
+{
+    struct drift_stream_conf sc;
+    conf_init(&sc);
+    sc.window.type = DRIFT_WINDOW_SLIDING;
+    sc.window.size = 1000;
+    sc.window.slide = 250;
+    sc.trigger.enabled = 0;
+    struct rec r = {0};
+    rng = 5;
+    uint64_t seq = 0;
+    feed(make(&sc, &r, 100), &seq, 8000, UINT64_MAX);
+    /* Windows close every 250 events once 1000 are in: (8000-2000-1000)/250 + 1 = 21. */
+    assert_int_equal(r.windows, 21);
+    assert_int_equal(r.last_events, 1000);
+    assert_int_equal(r.last_first_seq, 7000);
+    assert_int_equal(r.last_last_seq, 7999);
+    assert_int_equal(r.triggers, 0);
+    assert_int_equal(r.drift_windows, 0);
+}
+
+static void test_learner_publishes(void **state)
+{
+    struct drift_stream_conf sc;
+    conf_init(&sc);
+    sc.learner.enabled = 1;
+    sc.learner.kind = "logistic";
+    sc.learner.learning_rate = 0.05;
+    sc.learner.publish_every = 1000;
+    sc.learner.topic = "t.model";
+    struct rec r = {0};
+    rng = 7;
+    uint64_t seq = 0;
+    struct drift_pipeline *p = make(&sc, &r, 300);
+    feed(p, &seq, 6000, UINT64_MAX);
+    /* 4000 labelled events after the 2000-event reference → 4 updates published. */
+    assert_int_equal(r.models, 4);
+    struct drift_pipeline_stats st;
+    drift_pipeline_stats(p, &st);
+    assert_int_equal(st.labelled, 4000);
+}
+
+static void test_bad_slide_rejected(void **state)
+{
+    struct drift_stream_conf sc;
+    conf_init(&sc);
+    sc.window.type = DRIFT_WINDOW_SLIDING;
+    sc.window.size = 1000;
+    sc.window.slide = 300;
+    char err[256];
+    assert_null(drift_pipeline_create(pool, &sc, 64, ".", NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "window.slide"));
+}
+
+int main(void)
+{
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tumbling_drift_and_policy),
+        cmocka_unit_test(test_keys_deterministic_and_batch_independent),
+        cmocka_unit_test(test_sliding_windows),
+        cmocka_unit_test(test_learner_publishes),
+        cmocka_unit_test(test_bad_slide_rejected),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return rc;
+}
