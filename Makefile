@@ -88,15 +88,22 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdriftd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 unit: $(UNIT_BIN)
-	@fail=0; for t in $(UNIT_BIN); do \
-	    echo "== $$t"; OPENBLAS_NUM_THREADS=1 $$t || fail=1; done; \
-	    exit $$fail
+	@BUILD=$(BUILD) tests/unit/run
 
 integration: all
 	@BUILD=$(BUILD) tests/integration/run
 
-test: all unit integration
-	@echo "make test: all tests passed ($(BUILD))"
+# Unit tests first (fast, pure), then the integration tests against the real binaries.
+test: all $(UNIT_BIN)
+	@BUILD=$(BUILD) tests/unit/run 2>&1 | tee $(BUILD)/unit.log; \
+	 BUILD=$(BUILD) tests/integration/run 2>&1 | tee $(BUILD)/integration.log; \
+	 up=$$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed/\1/p' $(BUILD)/unit.log); \
+	 uf=$$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed/\2/p' $(BUILD)/unit.log); \
+	 ip=$$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed/\1/p' $(BUILD)/integration.log); \
+	 if_=$$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed/\2/p' $(BUILD)/integration.log); \
+	 failed=$$(( $${uf:-1} + $${if_:-1} )); \
+	 echo "tests: $$(( $${up:-0} + $${ip:-0} )) passed, $$failed failed"; \
+	 [ $$failed -eq 0 ]
 
 sanitize:
 	$(MAKE) test SANITIZE=address,undefined
