@@ -54,6 +54,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all test unit integration demo bench clean format sanitize
+.SECONDARY:
 all: $(BUILD)/driftd $(BUILD)/kafka-local
 
 $(BUILD)/obj/%.o: %.c

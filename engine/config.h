@@ -65,7 +65,8 @@ struct drift_stream_conf {
     } drift;
 
     struct {
-        int enabled;           /* default 1 when a webhook is configured */
+        int enabled;           /* default 1: triggers are recorded (and replayed) even without
+                                * a webhook */
         int consecutive;       /* dataset-drift windows in a row required (default 2) */
         int cooldown_windows;  /* windows after a trigger during which none fires (default 10) */
         const char *name;      /* trigger rule name (default "retrain") */

@@ -435,6 +435,11 @@ const char *drift_daemon_bootstraps(const struct drift_daemon *d)
     return d->brokers;
 }
 
+int drift_daemon_assigned(const struct drift_daemon *d)
+{
+    return d->consumer ? drift_consumer_assigned(d->consumer) : 0;
+}
+
 unsigned long long drift_daemon_consumed(const struct drift_daemon *d)
 {
     return d->consumer ? drift_consumer_count(d->consumer) : 0;

@@ -37,6 +37,8 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
                       struct drift_daemon **out, char *err, size_t errlen);
 /* The bootstrap list the consumer uses (the embedded cluster's, when embedded). */
 const char *drift_daemon_bootstraps(const struct drift_daemon *d);
+/* 1 once the consumer has partitions assigned. */
+int drift_daemon_assigned(const struct drift_daemon *d);
 /* Messages consumed so far. */
 unsigned long long drift_daemon_consumed(const struct drift_daemon *d);
 void drift_daemon_stats(const struct drift_daemon *d, int stream, struct drift_pipeline_stats *out);

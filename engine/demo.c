@@ -44,6 +44,7 @@ struct demo {
     uv_timer_t tick, deadline;
     struct drift_gen gen;
     const char *topic;
+    const char *group;
     uint64_t produced;
     uint64_t t_start_ms, t_change_ms, t_detect_ms, t_trigger_ms, t_delivered_ms;
     uint64_t detect_window;
@@ -68,8 +69,8 @@ static void obs_reference(void *ctx, const char *stream, uint64_t events)
 {
     printf("  reference profile built from the first %llu events (bins on reference quantiles)\n\n",
            (unsigned long long)events);
-    printf("  window  events          drifted features                              share\n");
-    printf("  ------  --------------  --------------------------------------------  -----\n");
+    printf("  window  events          drifted features (PSI)                              share\n");
+    printf("  ------  --------------  --------------------------------------------------  -----\n");
     fflush(stdout);
 }
 
@@ -82,7 +83,7 @@ static void obs_window(void *ctx, const struct drift_window_report *w)
     for (int i = 0; i < w->nfeatures; i++) {
         const struct drift_feature_report *f = &w->features[i];
         if (f->drifted && o < sizeof(names) - 48) {
-            o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s (PSI %.2f)", o ? ", " : "",
+            o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s %.2f", o ? ", " : "",
                                   f->name, f->psi);
         }
     }
@@ -90,7 +91,7 @@ static void obs_window(void *ctx, const struct drift_window_report *w)
         snprintf(names, sizeof(names), "-");
     }
     int contains_change = w->last_seq >= DEMO_DRIFT_AT;
-    printf("  #%-5llu  %6llu-%-6llu   %-44.44s  %d/%d%s\n", (unsigned long long)w->index,
+    printf("  #%-5llu  %6llu-%-6llu   %-50.50s  %d/%d%s\n", (unsigned long long)w->index,
            (unsigned long long)w->first_seq, (unsigned long long)w->last_seq, names, w->ndrifted,
            w->nfeatures, w->dataset_drift ? "  << drift" : "");
     if (w->dataset_drift && contains_change && m->t_detect_ms == 0) {
@@ -158,6 +159,16 @@ static void on_tick(uv_timer_t *t)
 {
     struct demo *m = t->data;
     char buf[512], key[32];
+    if (m->t_start_ms == 0) {
+        /* Start the clock once the engine owns its partitions, so the timeline shows detection
+         * latency rather than the consumer group's first join. */
+        if (!drift_daemon_assigned(m->daemon)) {
+            return;
+        }
+        m->t_start_ms = drift_now_ms();
+        printf("  .. the engine joined consumer group '%s'; producing starts\n",
+               m->group ? m->group : "driftd");
+    }
     uint64_t want = (drift_now_ms() - m->t_start_ms) * DEMO_RATE / 1000;
     if (want > DEMO_EVENTS) {
         want = DEMO_EVENTS;
@@ -326,7 +337,7 @@ int drift_demo_main(apr_pool_t *pool, int argc, const char *const *argv)
         uv_loop_close(&loop);
         return 1;
     }
-    m.t_start_ms = drift_now_ms();
+    m.group = cfg->kafka.group;
     uv_timer_init(&loop, &m.tick);
     uv_timer_init(&loop, &m.deadline);
     m.tick.data = m.deadline.data = &m;
@@ -342,7 +353,7 @@ int drift_demo_main(apr_pool_t *pool, int argc, const char *const *argv)
     printf("\n  what the retraining pipeline received (POST %s):\n\n", sc->webhook.url);
     print_payload(m.payload ? m.payload : "{}");
     printf("\n  summary\n");
-    printf("    drift started       event %d, %.1f s into the stream\n", DEMO_DRIFT_AT,
+    printf("    drift started       event %d, %.1f s after producing started\n", DEMO_DRIFT_AT,
            secs(m.t_change_ms - m.t_start_ms));
     if (m.t_detect_ms) {
         printf("    drift noticed       window #%llu, %.2f s after the change\n",
