@@ -75,6 +75,7 @@ struct drift_pipeline {
     uint64_t win_index;
     double *ring;          /* W * d raw values */
     double *sorted;        /* W scratch */
+    uint64_t *keys0, *keys1; /* radix sort scratch, max(W, reference) keys each */
     uint64_t *sum_hist, *sum_missing, *sum_cat, *sum_cat_missing, *catbuf, *refcatbuf;
     struct drift_moments sum_mom;
     int32_t *rep_parts;
@@ -99,40 +100,8 @@ struct drift_pipeline {
 /* ---------------------------------------------------------------------------------------------
  * Helpers
  * -------------------------------------------------------------------------------------------*/
-static void sort_doubles(double *a, size_t n)
+static void sort_small(double *a, size_t n)
 {
-    while (n > 16) {
-        /* Median of three, Hoare partition. */
-        double x = a[0], y = a[n / 2], z = a[n - 1];
-        double p = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
-        size_t i = 0, j = n - 1;
-        for (;;) {
-            while (a[i] < p) {
-                i++;
-            }
-            while (a[j] > p) {
-                j--;
-            }
-            if (i >= j) {
-                break;
-            }
-            double t = a[i];
-            a[i] = a[j];
-            a[j] = t;
-            i++;
-            j--;
-        }
-        /* Recurse into the smaller side, loop on the larger. */
-        size_t left = j + 1;
-        if (left < n - left) {
-            sort_doubles(a, left);
-            a += left;
-            n -= left;
-        } else {
-            sort_doubles(a + left, n - left);
-            n = left;
-        }
-    }
     for (size_t i = 1; i < n; i++) {
         double v = a[i];
         size_t j = i;
@@ -141,6 +110,66 @@ static void sort_doubles(double *a, size_t n)
             j--;
         }
         a[j] = v;
+    }
+}
+
+/* Order-preserving map of a double's bits to an unsigned key (NaN never reaches here). */
+static inline uint64_t dkey(double v)
+{
+    uint64_t u;
+    memcpy(&u, &v, sizeof(u));
+    return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
+}
+
+static inline double dval(uint64_t k)
+{
+    uint64_t u = (k & 0x8000000000000000ull) ? (k & ~0x8000000000000000ull) : ~k;
+    double v;
+    memcpy(&v, &u, sizeof(v));
+    return v;
+}
+
+/* Sorts a[0..n) ascending with an LSD radix sort on 8-bit digits of the order-preserving keys,
+ * skipping digits that are equal across all keys (the high bytes of values of similar
+ * magnitude). O(n) and branch-free in the inner loops: the window sort at every close is on the
+ * hot path. k0 and k1 are scratch of n keys each. */
+static void sort_doubles_radix(double *a, size_t n, uint64_t *k0, uint64_t *k1)
+{
+    if (n < 64) {
+        sort_small(a, n);
+        return;
+    }
+    size_t count[8][256];
+    memset(count, 0, sizeof(count));
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = dkey(a[i]);
+        k0[i] = k;
+        for (int d = 0; d < 8; d++) {
+            count[d][(k >> (8 * d)) & 0xff]++;
+        }
+    }
+    uint64_t *src = k0, *dst = k1;
+    for (int d = 0; d < 8; d++) {
+        size_t *c = count[d];
+        if (c[(src[0] >> (8 * d)) & 0xff] == n) {
+            continue; /* every key has the same digit here */
+        }
+        size_t sum = 0;
+        for (int b = 0; b < 256; b++) {
+            size_t t = c[b];
+            c[b] = sum;
+            sum += t;
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint64_t k = src[i];
+            dst[c[(k >> (8 * d)) & 0xff]++] = k;
+        }
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    for (size_t i = 0; i < n; i++) {
+        a[i] = dval(src[i]);
     }
 }
 
@@ -266,6 +295,8 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
     }
     p->ring = zalloc(pool, p->W * (size_t)d * sizeof(double));
     p->sorted = zalloc(pool, p->W * sizeof(double));
+    p->keys0 = zalloc(pool, p->W * sizeof(uint64_t));
+    p->keys1 = zalloc(pool, p->W * sizeof(uint64_t));
     p->sum_hist = zalloc(pool, (size_t)d * (size_t)B * sizeof(uint64_t));
     p->sum_missing = zalloc(pool, (size_t)d * sizeof(uint64_t));
     p->sum_cat = zalloc(pool, (size_t)k * NCODES * sizeof(uint64_t));
@@ -369,7 +400,19 @@ static void reference_build(struct drift_pipeline *p, const double *x, size_t ld
                 sum += col[i];
             }
         }
-        sort_doubles(v, m);
+        if (m > p->W) {
+            /* Once: the reference is sorted with scratch of its own size. */
+            uint64_t *k0 = malloc(m * sizeof(uint64_t)), *k1 = malloc(m * sizeof(uint64_t));
+            if (k0 != NULL && k1 != NULL) {
+                sort_doubles_radix(v, m, k0, k1);
+            } else {
+                sort_small(v, m);
+            }
+            free(k0);
+            free(k1);
+        } else {
+            sort_doubles_radix(v, m, p->keys0, p->keys1);
+        }
         p->ref_sorted[j] = v;
         p->ref_nvalid[j] = m;
         p->ref_missing[j] = n - m;
@@ -909,7 +952,7 @@ static void window_close(struct drift_pipeline *p)
             }
         }
         if (p->ks != NULL && m > 0) {
-            sort_doubles(p->sorted, m);
+            sort_doubles_radix(p->sorted, m, p->keys0, p->keys1);
             sp.threshold = sc->drift.ks_alpha;
             if (p->ks->compare(&ref, &cur, &sp, &res) == 0) {
                 r->ks = res.statistic;
