@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+"""Golden numbers for the spine's operators, from numpy and scipy (run with Debian's python3).
+
+Writes, next to this script:
+  spine_quantile.txt  n B v1..vn | e1..ek     numpy.quantile edges at k/B (linear), deduplicated
+  spine_ks.txt        method n m a1..an | b1..bm | D p   scipy.stats.ks_2samp(a, b, method=...)
+  spine_psi.txt       k r1..rk | c1..ck | psi   PSI on counts, epsilon 1e-4 (the formula, in numpy)
+  spine_cov.txt       n d x(row-major) | mean | cov(upper, row-major)   numpy.cov(ddof=1)
+Regenerate with: /usr/bin/python3 tests/golden/gen_spine.py
+"""
+import os
+
+import numpy as np
+from scipy import stats
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+rng = np.random.default_rng(20261123)
+
+
+def fmt(v):
+    return " ".join(repr(float(x)) for x in v)
+
+
+with open(os.path.join(HERE, "spine_quantile.txt"), "w") as f:
+    for n, B, kind in [(10, 4, "normal"), (101, 10, "normal"), (1000, 10, "int"), (57, 7, "int"),
+                       (5000, 20, "lognormal"), (3, 10, "normal"), (200, 10, "const")]:
+        if kind == "normal":
+            v = rng.normal(size=n)
+        elif kind == "lognormal":
+            v = rng.lognormal(size=n)
+        elif kind == "const":
+            v = np.full(n, 2.5)
+        else:
+            v = rng.integers(0, 5, size=n).astype(float)
+        v = np.sort(v)
+        edges = np.quantile(v, np.arange(1, B) / B)
+        dedup = [e for i, e in enumerate(edges) if i == 0 or e > edges[i - 1]]
+        f.write(f"{n} {B} {fmt(v)} | {fmt(dedup)}\n")
+
+with open(os.path.join(HERE, "spine_ks.txt"), "w") as f:
+    cases = []
+    for n, m in [(10, 10), (20, 15), (50, 80), (100, 100), (300, 200), (1000, 1000), (37, 1000)]:
+        cases.append(("exact", rng.normal(size=n), rng.normal(0.3, 1, size=m)))
+        cases.append(("exact", rng.integers(0, 6, n).astype(float),
+                      rng.integers(0, 6, m).astype(float)))  # heavy ties
+    same = rng.normal(size=40)
+    cases.append(("exact", same, same.copy()))
+    for n, m in [(2000, 1000), (5000, 2000)]:  # above the exact budget: asymptotic
+        cases.append(("asymp", rng.normal(size=n), rng.normal(0.05, 1, size=m)))
+    for method, a, b in cases:
+        r = stats.ks_2samp(a, b, method=method)
+        f.write(f"{method} {len(a)} {len(b)} {fmt(np.sort(a))} | {fmt(np.sort(b))} | "
+                f"{r.statistic!r} {r.pvalue!r}\n")
+
+with open(os.path.join(HERE, "spine_psi.txt"), "w") as f:
+    for k in [2, 5, 10, 10, 30]:
+        r = rng.integers(0, 200, k)
+        c = rng.integers(0, 200, k)
+        r[rng.integers(0, k)] = 0  # an empty bin on each side
+        c[rng.integers(0, k)] = 0
+        rs, cs = r / r.sum(), c / c.sum()
+        rs = np.where(rs == 0, 1e-4, rs)
+        cs = np.where(cs == 0, 1e-4, cs)
+        psi = float(np.sum((cs - rs) * np.log(cs / rs)))
+        f.write(f"{k} {fmt(r)} | {fmt(c)} | {psi!r}\n")
+
+with open(os.path.join(HERE, "spine_cov.txt"), "w") as f:
+    for n, d in [(5, 2), (100, 4), (1000, 16), (300, 8)]:
+        x = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + rng.normal(size=d) * 10
+        cov = np.cov(x, rowvar=False, ddof=1)
+        up = [cov[i, j] for i in range(d) for j in range(i, d)]
+        f.write(f"{n} {d} {fmt(x.ravel())} | {fmt(x.mean(axis=0))} | {fmt(up)}\n")
+print("goldens written to", HERE)
