@@ -98,6 +98,18 @@ static void on_sock_closed(uv_handle_t *h)
     }
 }
 
+/* Detaches a delivery from the multi handle and frees it with its copies of the row. */
+static void delivery_free(struct drift_outbox *o, struct delivery *dv)
+{
+    curl_multi_remove_handle(o->multi, dv->easy);
+    curl_easy_cleanup(dv->easy);
+    curl_slist_free_all(dv->headers);
+    free(dv->row.action);
+    free(dv->row.target);
+    free(dv->row.body);
+    free(dv);
+}
+
 static void finish(struct drift_outbox *o, struct delivery *dv, CURLcode res)
 {
     long code = 0;
@@ -149,13 +161,7 @@ static void finish(struct drift_outbox *o, struct delivery *dv, CURLcode res)
             break;
         }
     }
-    curl_multi_remove_handle(o->multi, dv->easy);
-    curl_easy_cleanup(dv->easy);
-    curl_slist_free_all(dv->headers);
-    free(dv->row.action);
-    free(dv->row.target);
-    free(dv->row.body);
-    free(dv);
+    delivery_free(o, dv);
 }
 
 static void read_info(struct drift_outbox *o)
@@ -420,8 +426,6 @@ static void on_timer_closed(uv_handle_t *h)
     }
 }
 
-static int finished;
-
 /* Called whenever something closes; finishes once every handle is closed. */
 static void check_done(struct drift_outbox *o)
 {
@@ -443,7 +447,6 @@ static void check_done(struct drift_outbox *o)
         void (*cb)(void *) = o->done_cb;
         void *ctx = o->done_ctx;
         free(o);
-        (void)finished;
         if (cb) {
             cb(ctx);
         }
@@ -459,13 +462,7 @@ static void on_drain_deadline(uv_timer_t *t)
         DRIFT_WARN("delivery aborted at shutdown; it stays pending", "outbox_id=%lld",
                    (long long)dv->row.id);
         o->ninflight--;
-        curl_multi_remove_handle(o->multi, dv->easy);
-        curl_easy_cleanup(dv->easy);
-        curl_slist_free_all(dv->headers);
-        free(dv->row.action);
-        free(dv->row.target);
-        free(dv->row.body);
-        free(dv);
+        delivery_free(o, dv);
     }
     check_done(o);
 }
