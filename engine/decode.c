@@ -200,14 +200,14 @@ size_t drift_parse_number(const char *s, size_t len, double *out)
         neg = s[i] == '-';
         i++;
     }
+    /* Digits accumulate while the mantissa is below 10^17; past that they can only matter
+     * through the slow path (any mantissa >= 2^53 takes it), so they just scale the exponent. */
+    const uint64_t cap = 100000000000000000ull;
     uint64_t m = 0;
-    int digits = 0, exp10 = 0, any = 0;
-    while (i < len && s[i] >= '0' && s[i] <= '9') {
-        if (digits < 19) {
+    int exp10 = 0, any = 0;
+    while (i < len && (unsigned)(s[i] - '0') < 10) {
+        if (m < cap) {
             m = m * 10 + (uint64_t)(s[i] - '0');
-            if (m) {
-                digits++;
-            }
         } else {
             exp10++;
         }
@@ -216,12 +216,9 @@ size_t drift_parse_number(const char *s, size_t len, double *out)
     }
     if (i < len && s[i] == '.') {
         i++;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            if (digits < 19) {
+        while (i < len && (unsigned)(s[i] - '0') < 10) {
+            if (m < cap) {
                 m = m * 10 + (uint64_t)(s[i] - '0');
-                if (m) {
-                    digits++;
-                }
                 exp10--;
             }
             any = 1;
@@ -255,7 +252,7 @@ size_t drift_parse_number(const char *s, size_t len, double *out)
         *out = neg ? -0.0 : 0.0;
         return i;
     }
-    if (digits <= 19 && m <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
+    if (m <= (1ull << 53) && exp10 >= -22 && exp10 <= 22) {
         double v = (double)m;
         v = exp10 < 0 ? v / pow10_exact[-exp10] : v * pow10_exact[exp10];
         *out = neg ? -v : v;

@@ -1098,13 +1098,29 @@ static void pane_absorb(struct drift_pipeline *p, struct pane *pn, size_t r0, si
         uint64_t *h = pn->hist + (size_t)j * (size_t)B;
         double *ring = p->ring + (size_t)j * p->W;
         uint64_t miss = 0;
-        for (size_t i = r0, q = pos; i < r1; i++, q++) {
-            double v = col[i];
-            ring[q] = v;
-            if (isnan(v)) {
-                miss++;
-            } else {
-                h[drift_hist_bin(e, ne, v)]++;
+        if (ne <= 16) {
+            /* Few edges (the usual case): the bin is the count of edges <= v, computed without
+             * branches; NaN compares false everywhere and is counted apart. */
+            for (size_t i = r0, q = pos; i < r1; i++, q++) {
+                double v = col[i];
+                ring[q] = v;
+                int bin = 0;
+                for (int t = 0; t < ne; t++) {
+                    bin += e[t] <= v;
+                }
+                int nan = v != v;
+                miss += (uint64_t)nan;
+                h[bin] += (uint64_t)!nan;
+            }
+        } else {
+            for (size_t i = r0, q = pos; i < r1; i++, q++) {
+                double v = col[i];
+                ring[q] = v;
+                if (isnan(v)) {
+                    miss++;
+                } else {
+                    h[drift_hist_bin(e, ne, v)]++;
+                }
             }
         }
         pn->missing[j] += miss;
