@@ -444,10 +444,11 @@ int drift_consumer_open(uv_loop_t *loop, const char *brokers, const char *group,
                        errlen)) != 0 ||
         (rc = conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err, errlen)) !=
             0 ||
-        /* Prefetch deeper than librdkafka's default (100000): measured with scripts/bench on
-         * 64 partitions, 186k → 780k events/s, on par with kcat; memory stays bounded by
-         * queued.max.messages.kbytes. */
-        (rc = conf_set(conf, "queued.min.messages", "1000000", err, errlen)) != 0 ||
+        /* Prefetch deeper than librdkafka's default (100000). Measured on 64 partitions, d=16:
+         * 100000 → ~186k events/s; 250000 → ~750k events/s (on par with kcat) at the same CPU
+         * per event; 1000000 is as fast but costs ~10% more CPU per event (colder caches).
+         * Memory stays bounded by queued.max.messages.kbytes. */
+        (rc = conf_set(conf, "queued.min.messages", "250000", err, errlen)) != 0 ||
         (rc = conf_set_props(conf, props, nprops, err, errlen)) != 0 ||
         (rc = conf_set(conf, "enable.auto.offset.store", "false", err, errlen)) != 0 ||
         (rc = conf_set_logging(conf, err, errlen)) != 0) {
