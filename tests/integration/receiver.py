@@ -16,6 +16,7 @@ ap.add_argument("--fail-first", type=int, default=0)
 ap.add_argument("--out", required=True)
 ap.add_argument("--port-file", required=True)
 ap.add_argument("--max-seconds", type=float, default=600)
+ap.add_argument("--port", type=int, default=0, help="port to listen on (default: any free one)")
 args = ap.parse_args()
 
 lock = threading.Lock()
@@ -50,7 +51,8 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+ThreadingHTTPServer.allow_reuse_address = True
+srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
 with open(args.port_file + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
 import os
