@@ -728,6 +728,8 @@ static json_t *feature_json(const struct drift_feature_report *r, const struct d
     if (!r->categorical) {
         json_object_set_new(o, "window_mean", jnum(r->mean));
         json_object_set_new(o, "reference_mean", jnum(r->ref_mean));
+        json_object_set_new(o, "window_std", jnum(r->std));
+        json_object_set_new(o, "reference_std", jnum(r->ref_std));
     }
     json_object_set_new(o, "missing_share", jnum(r->missing_share));
     return o;
@@ -924,6 +926,9 @@ static void window_close(struct drift_pipeline *p)
             }
         }
         r->mean = m ? sum / (double)m : NAN;
+        double var = drift_moments_cov(&p->sum_mom, j, j);
+        r->std = var >= 0 ? sqrt(var) : NAN;
+        r->ref_std = p->ref_std[j];
         struct drift_colsum ref = {
             .nbins = p->nedges[j] + 1,
             .edges = p->edges + (size_t)j * (size_t)(B - 1),
@@ -971,7 +976,7 @@ static void window_close(struct drift_pipeline *p)
         memset(r, 0, sizeof(*r));
         r->name = p->cat_names[j];
         r->categorical = 1;
-        r->psi = r->ks = r->ks_p = r->mean = r->ref_mean = NAN;
+        r->psi = r->ks = r->ks_p = r->mean = r->ref_mean = r->std = r->ref_std = NAN;
         r->missing_share = w.events ? (double)p->sum_cat_missing[j] / (double)w.events : NAN;
         int nc = drift_decoder_ncategories(p->dec, j);
         const uint64_t *cc = p->sum_cat + (size_t)j * NCODES;

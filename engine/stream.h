@@ -85,6 +85,8 @@ struct drift_feature_report {
     int categorical;
     double psi, ks, ks_p;    /* NAN when not computed */
     double mean, ref_mean;   /* numeric: window and reference means (NAN if none) */
+    double std, ref_std;     /* numeric: window std (from the merged BLAS moments, rows with
+                              * every feature present) and reference std (NAN if none) */
     double missing_share;    /* share of missing values in the window */
     int psi_drift, ks_drift, drifted;
 };

@@ -56,6 +56,12 @@ static void on_trigger(void *ctx, const struct drift_trigger *t)
     r->triggers++;
     assert_non_null(strstr(t->payload, t->idem_key));
     assert_non_null(strstr(t->payload, "\"drifted_features\""));
+    /* Feature a: reference N(0,1), shifted window N(1.5,1); its std comes from the BLAS
+     * moments of the window and stays near 1. */
+    const struct drift_feature_report *fa = &t->window->features[0];
+    assert_true(fabs(fa->std - 1.0) < 0.15 && fabs(fa->ref_std - 1.0) < 0.1);
+    assert_true(fabs(fa->mean - 1.5) < 0.2 && fabs(fa->ref_mean) < 0.1);
+    assert_non_null(strstr(t->payload, "\"window_std\""));
 }
 
 static void on_model(void *ctx, const char *s, const char *topic, const char *json)
