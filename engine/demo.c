@@ -350,7 +350,9 @@ int drift_demo_main(apr_pool_t *pool, int argc, const char *const *argv)
         free(m.payload);
         return 1;
     }
-    printf("\n  what the retraining pipeline received (POST %s):\n\n", sc->webhook.url);
+    printf("\n  what the retraining pipeline received (POST %s;\n"
+           "  its \"features\" table, the same figures for every feature, left out here):\n\n",
+           sc->webhook.url);
     print_payload(m.payload ? m.payload : "{}");
     printf("\n  summary\n");
     printf("    drift started       event %d, %.1f s after producing started\n", DEMO_DRIFT_AT,
