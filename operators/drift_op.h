@@ -69,7 +69,14 @@ struct drift_stat_result {
 struct drift_stat_params {
     double threshold;  /* psi: drift when psi >= threshold; ks: drift when p < threshold */
     double epsilon;    /* zero-share replacement for PSI/KL (default 1e-4) */
+    double ks_exact_cells; /* ks: largest n·m for the exact p-value; 0 = scipy's own rule
+                            * (exact iff max(n, m) <= 10000) */
 };
+
+/* P(D_n >= x) of the one-sample two-sided KS statistic (= scipy.stats.kstwo.sf(x, n)). */
+double drift_kstwo_sf(int n, double x);
+/* P(D+_n >= x), the one-sided Smirnov statistic (= scipy.special.smirnov(n, x)). */
+double drift_smirnov_sf(int n, double x);
 
 /* A drift statistic: compares a window summary with the reference summary. */
 struct drift_stat_ops {

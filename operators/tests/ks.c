@@ -4,18 +4,17 @@
  * D = sup |F_ref(x) − F_cur(x)| is exact, ties included: both empirical CDFs step past all values
  * equal to x before they are compared (as scipy.stats.ks_2samp does).
  *
- * Two-sided p-value:
- * - exact while n·m <= KS_EXACT_CELLS (and max(n, m) <= 10000, scipy's own switch): the
- *   probability that a random lattice path from (0,0) to (n,m) stays strictly inside the band
- *   |i/n − j/m| < D is computed by dynamic programming over the normalised path counts
- *   f(i,j) = paths(i,j)/C(i+j,i), f(i,j) = f(i−1,j)·i/(i+j) + f(i,j−1)·j/(i+j), which stays in
- *   [0,1] and never overflows; p = 1 − f(n,m). The band test is done in integers,
- *   |i·m − j·n| < round(D·n·m), so ties and rounding cannot move a path across it. This matches
- *   scipy's method='exact'.
- * - otherwise the Kolmogorov limit Q(√(nm/(n+m))·D), Q(λ) = 2 Σ (−1)^(k−1) e^(−2k²λ²). scipy's
- *   default ('auto') uses the exact method up to 10000 per sample and kstwo.sf(D, round(nm/(n+m)))
- *   above; the two asymptotics differ by O(1/√n). Agreement with scipy on both sides of its switch
- *   is the next step (issue 3); the cell budget keeps a window close cheap in the daemon.
+ * The two-sided p-value follows scipy's ks_2samp default (method='auto'):
+ * - exact when max(n, m) <= 10000: the probability that a random lattice path from (0,0) to
+ *   (n,m) stays strictly inside |i/n − j/m| < D, by dynamic programming over the normalised
+ *   path counts f(i,j) = paths(i,j)/C(i+j,i), f(i,j) = f(i−1,j)·i/(i+j) + f(i,j−1)·j/(i+j),
+ *   which stays in [0,1] and never overflows; p = 1 − f(n,m). The band test is done in integers,
+ *   |i·m − j·n| < round(D·n·m), so ties and rounding cannot move a path across it.
+ * - asymptotic otherwise: kstwo.sf(D, round(n·m/(n+m))), the exact distribution of the
+ *   one-sample statistic at the effective size, rounded half to even as numpy does
+ *   (operators/tests/kstwo.c).
+ * The exact path costs O(n·m); params->ks_exact_cells can lower the switch (the daemon bounds
+ * window closes to 10⁶ cells), in which case larger samples get scipy's asymptotic value.
  */
 #include <math.h>
 #include <stdio.h>
@@ -23,7 +22,7 @@
 
 #include "drift_op.h"
 
-#define KS_EXACT_CELLS 1000000.0 /* n·m up to which the exact p-value is computed */
+#define KS_AUTO_MAX_N 10000 /* scipy's switch: exact while both samples are this small */
 
 double drift_ks_statistic(const double *a, size_t n, const double *b, size_t m);
 
@@ -134,24 +133,6 @@ static double ks_exact_sf(double d, size_t n, size_t m)
     return p < 0 ? 0 : (p > 1 ? 1 : p);
 }
 
-/* Kolmogorov's limiting survival function Q(λ). */
-static double kolmogorov_sf(double lambda)
-{
-    if (lambda < 0.2) {
-        return 1.0;
-    }
-    double s = 0;
-    for (int k = 1; k <= 100; k++) {
-        double t = exp(-2.0 * (double)k * (double)k * lambda * lambda);
-        s += (k % 2 ? t : -t);
-        if (t < 1e-17) {
-            break;
-        }
-    }
-    s *= 2.0;
-    return s < 0 ? 0 : (s > 1 ? 1 : s);
-}
-
 static int ks_compare(const struct drift_colsum *ref, const struct drift_colsum *cur,
                       const struct drift_stat_params *p, struct drift_stat_result *out)
 {
@@ -161,11 +142,14 @@ static int ks_compare(const struct drift_colsum *ref, const struct drift_colsum 
     }
     double d = drift_ks_statistic(ref->sorted, n, cur->sorted, m);
     double pv;
-    if ((double)n * (double)m <= KS_EXACT_CELLS && n <= 10000 && m <= 10000) {
+    double cells = p != NULL ? p->ks_exact_cells : 0;
+    int exact = n <= KS_AUTO_MAX_N && m <= KS_AUTO_MAX_N &&
+                (cells <= 0 || (double)n * (double)m <= cells);
+    if (exact) {
         pv = ks_exact_sf(d, n, m);
     } else {
         double en = (double)n * (double)m / (double)(n + m);
-        pv = kolmogorov_sf(sqrt(en) * d);
+        pv = drift_kstwo_sf((int)rint(en), d);
     }
     double alpha = p != NULL && p->threshold > 0 ? p->threshold : 0.01;
     out->statistic = d;

@@ -21,6 +21,15 @@ def fmt(v):
     return " ".join(repr(float(x)) for x in v)
 
 
+def fmtc(v):
+    """Shortest text that reads back as the same double (%.17g only where needed)."""
+    out = []
+    for x in v:
+        t = "%.10g" % x
+        out.append(t if float(t) == x else repr(float(x)))
+    return " ".join(out)
+
+
 with open(os.path.join(HERE, "spine_quantile.txt"), "w") as f:
     for n, B, kind in [(10, 4, "normal"), (101, 10, "normal"), (1000, 10, "int"), (57, 7, "int"),
                        (5000, 20, "lognormal"), (3, 10, "normal"), (200, 10, "const")]:
@@ -45,17 +54,26 @@ with open(os.path.join(HERE, "spine_ks.txt"), "w") as f:
                       rng.integers(0, 6, m).astype(float)))  # heavy ties
     same = rng.normal(size=40)
     cases.append(("exact", same, same.copy()))
-    for n, m in [(2000, 1000), (5000, 2000)]:  # above the exact budget: asymptotic
-        cases.append(("asymp", rng.normal(size=n), rng.normal(0.05, 1, size=m)))
+    # scipy's default (auto) on both sides of its switch at 10000: exact below, kstwo above.
+    # Data is rounded to 6 decimals first (scipy sees the rounded values), to keep the file small.
+    r6 = lambda v: np.round(v, 6)
+    for n, m in [(10000, 300), (2500, 10000), (10001, 200), (15000, 1500), (30000, 40)]:
+        cases.append(("auto", r6(rng.normal(size=n)), r6(rng.normal(0.05, 1, size=m))))
+    for n, m in [(10000, 400), (10001, 300), (16000, 900)]:
+        cases.append(("auto", rng.integers(0, 40, n).astype(float),
+                      rng.integers(0, 41, m).astype(float)))  # ties
+    cases.append(("auto", r6(rng.standard_cauchy(11000)), r6(rng.standard_cauchy(2000) * 1.3)))
+    cases.append(("auto", r6(rng.standard_t(2, 20000)), r6(rng.standard_t(2, 700) + 0.1)))
     for method, a, b in cases:
         r = stats.ks_2samp(a, b, method=method)
-        f.write(f"{method} {len(a)} {len(b)} {fmt(np.sort(a))} | {fmt(np.sort(b))} | "
+        f.write(f"{method} {len(a)} {len(b)} {fmtc(np.sort(a))} | {fmtc(np.sort(b))} | "
                 f"{r.statistic!r} {r.pvalue!r}\n")
 
 with open(os.path.join(HERE, "spine_psi.txt"), "w") as f:
+    rng = np.random.default_rng(3)  # each section has its own stream
     for k in [2, 5, 10, 10, 30]:
-        r = rng.integers(0, 200, k)
-        c = rng.integers(0, 200, k)
+        r = rng.integers(1, 200, k)
+        c = rng.integers(1, 200, k)
         r[rng.integers(0, k)] = 0  # an empty bin on each side
         c[rng.integers(0, k)] = 0
         rs, cs = r / r.sum(), c / c.sum()
@@ -65,6 +83,7 @@ with open(os.path.join(HERE, "spine_psi.txt"), "w") as f:
         f.write(f"{k} {fmt(r)} | {fmt(c)} | {psi!r}\n")
 
 with open(os.path.join(HERE, "spine_cov.txt"), "w") as f:
+    rng = np.random.default_rng(4)
     for n, d in [(5, 2), (100, 4), (1000, 16), (300, 8)]:
         x = rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + rng.normal(size=d) * 10
         cov = np.cov(x, rowvar=False, ddof=1)
