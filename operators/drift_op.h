@@ -53,6 +53,9 @@ struct drift_colsum {
     uint64_t missing;      /* missing (NaN) values, never binned */
     const double *sorted;  /* valid values sorted ascending, numeric only (NULL if absent) */
     size_t nsorted;
+    int unseen_last;       /* categorical: 1 when the last bin counts the categories the
+                            * reference never had (zero-initialised = no such bin) */
+    double ref_std;        /* reference population std (Wasserstein normalisation), or 0 */
 };
 
 /* The verdict of one statistic on one feature. */
@@ -61,6 +64,7 @@ struct drift_stat_result {
     double pvalue;     /* NAN where the statistic has no p-value */
     double effect;     /* effect size (for PSI and KS: the statistic itself) */
     double threshold;  /* the threshold the rule compared with */
+    int dof;           /* degrees of freedom (chi-square), else 0 */
     int drifted;       /* 1 when the rule fired */
     char rule[64];     /* the rule, e.g. "psi >= 0.2" or "p < 0.01" */
 };
@@ -72,6 +76,9 @@ struct drift_stat_params {
     double ks_exact_cells; /* ks: largest n·m for the exact p-value; 0 = scipy's own rule
                             * (exact iff max(n, m) <= 10000) */
 };
+
+/* Regularised upper incomplete gamma Q(a, x) = Γ(a, x)/Γ(a); chi-square sf is Q(k/2, x/2). */
+double drift_gamma_q(double a, double x);
 
 /* P(D_n >= x) of the one-sample two-sided KS statistic (= scipy.stats.kstwo.sf(x, n)). */
 double drift_kstwo_sf(int n, double x);

@@ -5,8 +5,18 @@
 
 extern const struct drift_stat_ops drift_stat_psi;
 extern const struct drift_stat_ops drift_stat_ks;
+extern const struct drift_stat_ops drift_stat_kl;
+extern const struct drift_stat_ops drift_stat_js;
+extern const struct drift_stat_ops drift_stat_hellinger;
+extern const struct drift_stat_ops drift_stat_linf;
+extern const struct drift_stat_ops drift_stat_unseen;
+extern const struct drift_stat_ops drift_stat_chi2;
+extern const struct drift_stat_ops drift_stat_wasserstein;
 
-const struct drift_stat_ops *const drift_stats[] = {&drift_stat_psi, &drift_stat_ks, NULL};
+const struct drift_stat_ops *const drift_stats[] = {
+    &drift_stat_psi,  &drift_stat_ks,     &drift_stat_kl,   &drift_stat_js,
+    &drift_stat_hellinger, &drift_stat_linf, &drift_stat_unseen, &drift_stat_chi2,
+    &drift_stat_wasserstein, NULL};
 
 const struct drift_stat_ops *drift_stat_find(const char *name)
 {
