@@ -77,6 +77,11 @@ struct drift_stat_params {
                             * (exact iff max(n, m) <= 10000) */
 };
 
+/* Sorts a[0..n) ascending (no NaN); k0 and k1 are scratch of n keys each. */
+void drift_sort_doubles(double *a, size_t n, uint64_t *k0, uint64_t *k1);
+/* Insertion sort, for small n. */
+void drift_sort_doubles_small(double *a, size_t n);
+
 /* Regularised upper incomplete gamma Q(a, x) = Γ(a, x)/Γ(a); chi-square sf is Q(k/2, x/2). */
 double drift_gamma_q(double a, double x);
 
