@@ -31,6 +31,7 @@
 #define DRIFTD_VERSION "0.1.0"
 
 int drift_demo_main(apr_pool_t *pool, int argc, const char *const *argv);
+int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv);
 
 static void usage(FILE *f)
 {
@@ -42,6 +43,8 @@ static void usage(FILE *f)
             "  driftd check CONFIG                   validate a config; every error with its position\n"
             "  driftd replay CONFIG --from FILE      backtest over a JSON-lines file; prints the\n"
             "        [--stream NAME]                 drift timeline as JSON lines\n"
+            "  driftd score --reference REF.csv --current CUR.csv [--format json|table]\n"
+            "        [--bins B] [--categorical a,b] [--alpha A]  compare two files, per column\n"
             "  driftd demo [CONFIG]                  local cluster, synthetic drift, webhook\n"
             "  driftd gen [--events N] [--drift-at K] [--seed S] [--dims D] [--bad-every M]\n"
             "        [--key]                         synthetic JSON-lines stream on stdout\n"
@@ -523,6 +526,8 @@ int main(int argc, const char *const *argv)
         rc = cmd_replay(pool, argc, argv);
     } else if (strcmp(cmd, "gen") == 0) {
         rc = cmd_gen(pool, argc, argv);
+    } else if (strcmp(cmd, "score") == 0) {
+        rc = drift_score_main(pool, argc, argv);
     } else if (strcmp(cmd, "demo") == 0) {
         rc = drift_demo_main(pool, argc, argv);
     } else {

@@ -1,0 +1,731 @@
+/*
+ * `driftd score`: the batch use case. Compares a reference file with a current file column by
+ * column, with the same operators the daemon uses, and prints one JSON object or a table.
+ *
+ * Files are CSV with a header row (quoted fields and "" escapes are understood; a field may not
+ * contain a line break). Each file is read into memory and split once; every cell of a column
+ * that is still numeric goes through the exact number parser. A column whose non-empty values
+ * do not all parse as numbers (in either file), or that --categorical names, is categorical; its
+ * codes are then read again from the recorded row offsets, so text columns cost a second look
+ * and numeric ones do not. Empty cells, NaN, nan, null, NA and None are missing.
+ *
+ * Numeric columns: KS (scipy's ks_2samp default), Wasserstein-1 (raw and normalised by the
+ * reference std), and PSI, KL, JS, Hellinger on bins fixed from the reference quantiles.
+ * Categorical columns: chi-square, PSI, KL, JS, Hellinger, L-infinity and the unseen share over
+ * the union of both files' categories. A column drifts when its test's p-value < alpha.
+ */
+#include <apr_getopt.h>
+#include <apr_hash.h>
+#include <apr_strings.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "drift_op.h"
+#include "stream.h"
+
+struct file {
+    const char *path;
+    char *buf;
+    size_t len;
+    int ncols;
+    char **names;
+    size_t nrows;
+    size_t *row_off;  /* start of each data row */
+    long *row_line;   /* its line number */
+};
+
+struct col {
+    const char *name;
+    int ci[2];        /* column index in each file */
+    int categorical;
+    double *num[2];   /* values per file (NaN = missing) */
+    int32_t *code[2]; /* categorical: codes per file (-1 = missing) */
+    apr_hash_t *dict;
+    int ncat;
+};
+
+static int is_missing(const char *s, size_t n)
+{
+    return n == 0 || (n == 2 && strncasecmp(s, "na", 2) == 0) ||
+           (n == 3 && strncasecmp(s, "nan", 3) == 0) ||
+           (n == 4 && (strncasecmp(s, "null", 4) == 0 || strncasecmp(s, "none", 4) == 0));
+}
+
+/* Splits the line at p (up to end or '\n') into fields: start/len pairs into f (unquoted text
+ * copied into scratch when a field has quotes). Returns the field count, or -1 on an unclosed
+ * quote. *next gets the start of the next line. */
+static int split(const char *p, const char *end, const char **fs, size_t *fl, int max,
+                 char *scratch, const char **next)
+{
+    int nf = 0;
+    char *sc = scratch;
+    for (;;) {
+        if (nf == max) {
+            return -2;
+        }
+        if (p < end && *p == '"') {
+            p++;
+            char *start = sc;
+            for (;;) {
+                if (p >= end || *p == '\n') {
+                    return -1;
+                }
+                if (*p == '"') {
+                    if (p + 1 < end && p[1] == '"') {
+                        *sc++ = '"';
+                        p += 2;
+                        continue;
+                    }
+                    p++;
+                    break;
+                }
+                *sc++ = *p++;
+            }
+            fs[nf] = start;
+            fl[nf] = (size_t)(sc - start);
+            nf++;
+            while (p < end && *p != ',' && *p != '\n') {
+                p++; /* text after the closing quote is ignored */
+            }
+        } else {
+            const char *s = p;
+            while (p < end && *p != ',' && *p != '\n') {
+                p++;
+            }
+            size_t n = (size_t)(p - s);
+            if (n > 0 && s[n - 1] == '\r') {
+                n--;
+            }
+            fs[nf] = s;
+            fl[nf] = n;
+            nf++;
+        }
+        if (p >= end || *p == '\n') {
+            *next = p < end ? p + 1 : end;
+            return nf;
+        }
+        p++; /* comma */
+    }
+}
+
+#define MAX_COLS 65536
+
+static int load_file(apr_pool_t *pool, struct file *f, char *err, size_t errlen)
+{
+    int fd = open(f->path, O_RDONLY);
+    if (fd < 0) {
+        return drift_seterr(err, errlen, DRIFT_EIO, "%s: %s", f->path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return drift_seterr(err, errlen, DRIFT_EIO, "%s: not a regular file", f->path);
+    }
+    f->len = (size_t)st.st_size;
+    if (f->len == 0) {
+        close(fd);
+        return drift_seterr(err, errlen, DRIFT_EPARSE, "%s: empty file, expected a header row",
+                            f->path);
+    }
+    /* Mapped, not read: the page cache is used as it is, nothing is copied or zeroed. */
+    void *map = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) {
+        return drift_seterr(err, errlen, DRIFT_EIO, "%s: mmap: %s", f->path, strerror(errno));
+    }
+    madvise(map, f->len, MADV_SEQUENTIAL);
+    f->buf = map;
+    const char *end = f->buf + f->len, *p = f->buf, *next;
+    if (f->len == 0) {
+        return drift_seterr(err, errlen, DRIFT_EPARSE, "%s: empty file, expected a header row",
+                            f->path);
+    }
+    const char **fs = malloc(MAX_COLS * sizeof(char *));
+    size_t *fl = malloc(MAX_COLS * sizeof(size_t));
+    char *scratch = malloc(65536);
+    int rc = 0;
+    if (fs == NULL || fl == NULL || scratch == NULL) {
+        rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+        goto out;
+    }
+    int nf = split(p, end, fs, fl, MAX_COLS, scratch, &next);
+    if (nf < 1) {
+        rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s:1: unreadable header", f->path);
+        goto out;
+    }
+    f->ncols = nf;
+    f->names = apr_pcalloc(pool, (size_t)nf * sizeof(char *));
+    for (int i = 0; i < nf; i++) {
+        f->names[i] = apr_pstrmemdup(pool, fs[i], fl[i]);
+    }
+    /* Record where each data row starts; fields are split and counted in the reading pass. */
+    size_t cap = 1024;
+    f->row_off = malloc(cap * sizeof(size_t));
+    f->row_line = malloc(cap * sizeof(long));
+    long line = 1;
+    p = next;
+    while (p < end) {
+        line++;
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = nl ? nl : end;
+        if (p == stop || (p + 1 == stop && *p == '\r')) {
+            p = nl ? nl + 1 : end;
+            continue; /* blank line */
+        }
+        if (f->nrows == cap) {
+            cap *= 2;
+            size_t *no = realloc(f->row_off, cap * sizeof(size_t));
+            long *nl2 = realloc(f->row_line, cap * sizeof(long));
+            if (no == NULL || nl2 == NULL) {
+                free(no ? no : f->row_off);
+                free(nl2 ? nl2 : f->row_line);
+                f->row_off = NULL;
+                f->row_line = NULL;
+                rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+                goto out;
+            }
+            f->row_off = no;
+            f->row_line = nl2;
+        }
+        f->row_off[f->nrows] = (size_t)(p - f->buf);
+        f->row_line[f->nrows] = line;
+        f->nrows++;
+        p = nl ? nl + 1 : end;
+    }
+    if (f->nrows == 0) {
+        rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s: no data rows after the header", f->path);
+    }
+out:
+    free(fs);
+    free(fl);
+    free(scratch);
+    return rc;
+}
+
+/* Reads the numeric cells of every column of file k into cols[j].num[k] and sets text[j] for
+ * columns that meet text. Touches only file k's own arrays, so both files can be read at once. */
+static int read_numbers(struct file *f, int k, struct col *cols, int ncols, int *text, char *err,
+                        size_t errlen)
+{
+    const char **fs = malloc(MAX_COLS * sizeof(char *));
+    size_t *fl = malloc(MAX_COLS * sizeof(size_t));
+    char *scratch = malloc(65536 > f->len + 1 ? f->len + 1 : 65536);
+    int *map = malloc((size_t)f->ncols * sizeof(int));
+    if (fs == NULL || fl == NULL || scratch == NULL || map == NULL) {
+        free(fs);
+        free(fl);
+        free(scratch);
+        free(map);
+        return drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+    }
+    for (int c = 0; c < f->ncols; c++) {
+        map[c] = -1;
+    }
+    for (int j = 0; j < ncols; j++) {
+        map[cols[j].ci[k]] = j;
+        if (!cols[j].categorical) {
+            cols[j].num[k] = malloc((f->nrows ? f->nrows : 1) * sizeof(double));
+        }
+    }
+    const char *end = f->buf + f->len, *next;
+    int rc = 0;
+    for (size_t r = 0; r < f->nrows; r++) {
+        int nf = split(f->buf + f->row_off[r], end, fs, fl, MAX_COLS, scratch, &next);
+        if (nf == -1) {
+            rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s:%ld: unclosed quote", f->path,
+                              f->row_line[r]);
+            break;
+        }
+        if (nf != f->ncols) {
+            rc = drift_seterr(err, errlen, DRIFT_EPARSE,
+                              "%s:%ld: %d fields, but the header has %d (ragged row)", f->path,
+                              f->row_line[r], nf < 0 ? MAX_COLS : nf, f->ncols);
+            break;
+        }
+        for (int c = 0; c < f->ncols; c++) {
+            int j = map[c];
+            if (j < 0 || cols[j].categorical || text[j]) {
+                continue;
+            }
+            double v = NAN;
+            if (!is_missing(fs[c], fl[c])) {
+                size_t used = drift_parse_number(fs[c], fl[c], &v);
+                if (used != fl[c] || fl[c] == 0) {
+                    text[j] = 1; /* text: a categorical column */
+                    continue;
+                }
+                if (!isfinite(v)) {
+                    v = NAN;
+                }
+            }
+            cols[j].num[k][r] = v;
+        }
+    }
+    free(fs);
+    free(fl);
+    free(scratch);
+    free(map);
+    return rc;
+}
+
+struct reader {
+    struct file *f;
+    int k;
+    struct col *cols;
+    int ncols;
+    int *text;
+    int rc;
+    char err[512];
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    r->rc = read_numbers(r->f, r->k, r->cols, r->ncols, r->text, r->err, sizeof(r->err));
+    return NULL;
+}
+
+/* Reads the codes of categorical column j from file k (dictionary shared across files). */
+static int read_codes(apr_pool_t *pool, struct file *f, int k, struct col *c)
+{
+    const char **fs = malloc(MAX_COLS * sizeof(char *));
+    size_t *fl = malloc(MAX_COLS * sizeof(size_t));
+    char *scratch = malloc(65536 > f->len + 1 ? f->len + 1 : 65536);
+    c->code[k] = malloc((f->nrows ? f->nrows : 1) * sizeof(int32_t));
+    if (fs == NULL || fl == NULL || scratch == NULL || c->code[k] == NULL) {
+        free(fs);
+        free(fl);
+        free(scratch);
+        return DRIFT_ENOMEM;
+    }
+    const char *end = f->buf + f->len, *next;
+    for (size_t r = 0; r < f->nrows; r++) {
+        split(f->buf + f->row_off[r], end, fs, fl, MAX_COLS, scratch, &next);
+        const char *s = fs[c->ci[k]];
+        size_t n = fl[c->ci[k]];
+        if (is_missing(s, n)) {
+            c->code[k][r] = -1;
+            continue;
+        }
+        int32_t *code = apr_hash_get(c->dict, s, (apr_ssize_t)n);
+        if (code == NULL) {
+            code = apr_palloc(pool, sizeof(*code));
+            *code = c->ncat++;
+            apr_hash_set(c->dict, apr_pstrmemdup(pool, s, n), (apr_ssize_t)n, code);
+        }
+        c->code[k][r] = *code;
+    }
+    free(fs);
+    free(fl);
+    free(scratch);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Statistics and output
+ * -------------------------------------------------------------------------------------------*/
+static json_t *jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static int run_stat(const char *name, const struct drift_colsum *r, const struct drift_colsum *c,
+                    double threshold, struct drift_stat_result *res)
+{
+    struct drift_stat_params p = {.threshold = threshold, .epsilon = 1e-4, .ks_exact_cells = 0};
+    const struct drift_stat_ops *op = drift_stat_find(name);
+    return op != NULL ? op->compare(r, c, &p, res) : DRIFT_ENOENT;
+}
+
+/* Returns the number of valid values, sorted in place at the front of v. */
+static size_t valid_sorted(double *v, size_t n, uint64_t *k0, uint64_t *k1)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isnan(v[i])) {
+            v[m++] = v[i];
+        }
+    }
+    drift_sort_doubles(v, m, k0, k1);
+    return m;
+}
+
+static json_t *score_numeric(struct col *c, size_t n0, size_t n1, int bins, double alpha,
+                             uint64_t *k0, uint64_t *k1, int *drift, char *rule, size_t rulelen)
+{
+    json_t *o = json_object();
+    size_t m0 = valid_sorted(c->num[0], n0, k0, k1), m1 = valid_sorted(c->num[1], n1, k0, k1);
+    json_t *miss = json_object();
+    json_object_set_new(miss, "reference", json_integer((json_int_t)(n0 - m0)));
+    json_object_set_new(miss, "current", json_integer((json_int_t)(n1 - m1)));
+    json_object_set_new(o, "missing", miss);
+    *drift = 0;
+    if (m0 == 0 || m1 == 0) {
+        snprintf(rule, rulelen, "no values to compare (all missing in the %s file)",
+                 m0 == 0 ? "reference" : "current");
+        return o;
+    }
+    const double *a = c->num[0], *b = c->num[1];
+    double mean = 0, ss = 0;
+    for (size_t i = 0; i < m0; i++) {
+        mean += a[i];
+    }
+    mean /= (double)m0;
+    for (size_t i = 0; i < m0; i++) {
+        ss += (a[i] - mean) * (a[i] - mean);
+    }
+    struct drift_colsum R = {.sorted = a, .nsorted = m0, .ref_std = sqrt(ss / (double)m0)};
+    struct drift_colsum C = {.sorted = b, .nsorted = m1};
+    struct drift_stat_result res;
+    json_t *ks = json_object();
+    if (run_stat("ks", &R, &C, alpha, &res) == 0) {
+        json_object_set_new(ks, "statistic", jnum(res.statistic));
+        json_object_set_new(ks, "p_value", jnum(res.pvalue));
+        *drift = res.pvalue < alpha;
+    }
+    json_object_set_new(o, "ks", ks);
+    json_t *w = json_object();
+    if (run_stat("wasserstein", &R, &C, 0.1, &res) == 0) {
+        json_object_set_new(w, "distance", jnum(res.statistic));
+        json_object_set_new(w, "normalized", jnum(res.effect));
+    }
+    json_object_set_new(o, "wasserstein", w);
+    /* Bins fixed from the reference quantiles. */
+    double *edges = malloc((size_t)bins * sizeof(double));
+    uint64_t *hr = calloc((size_t)bins, sizeof(uint64_t)), *hc = calloc((size_t)bins,
+                                                                       sizeof(uint64_t));
+    int ne = drift_hist_edges(a, m0, bins, edges);
+    for (size_t i = 0; i < m0; i++) {
+        hr[drift_hist_bin(edges, ne, a[i])]++;
+    }
+    for (size_t i = 0; i < m1; i++) {
+        hc[drift_hist_bin(edges, ne, b[i])]++;
+    }
+    struct drift_colsum RB = {.nbins = ne + 1, .counts = hr}, CB = {.nbins = ne + 1, .counts = hc};
+    static const char *const binned[] = {"psi", "kl", "js", "hellinger"};
+    for (int s = 0; s < 4; s++) {
+        json_object_set_new(o, binned[s],
+                            run_stat(binned[s], &RB, &CB, 0, &res) == 0 ? jnum(res.statistic)
+                                                                       : json_null());
+    }
+    free(edges);
+    free(hr);
+    free(hc);
+    snprintf(rule, rulelen, "ks p_value < %g", alpha);
+    return o;
+}
+
+static json_t *score_categorical(struct col *c, size_t n0, size_t n1, double alpha, int *drift,
+                                 char *rule, size_t rulelen)
+{
+    json_t *o = json_object();
+    int k = c->ncat > 0 ? c->ncat : 1;
+    uint64_t *hr = calloc((size_t)k, sizeof(uint64_t)), *hc = calloc((size_t)k, sizeof(uint64_t));
+    size_t m0 = 0, m1 = 0;
+    for (size_t i = 0; i < n0; i++) {
+        if (c->code[0][i] >= 0) {
+            hr[c->code[0][i]]++;
+            m0++;
+        }
+    }
+    for (size_t i = 0; i < n1; i++) {
+        if (c->code[1][i] >= 0) {
+            hc[c->code[1][i]]++;
+            m1++;
+        }
+    }
+    json_t *miss = json_object();
+    json_object_set_new(miss, "reference", json_integer((json_int_t)(n0 - m0)));
+    json_object_set_new(miss, "current", json_integer((json_int_t)(n1 - m1)));
+    json_object_set_new(o, "missing", miss);
+    json_object_set_new(o, "categories", json_integer(c->ncat));
+    *drift = 0;
+    if (m0 == 0 || m1 == 0) {
+        snprintf(rule, rulelen, "no values to compare (all missing in the %s file)",
+                 m0 == 0 ? "reference" : "current");
+        free(hr);
+        free(hc);
+        return o;
+    }
+    struct drift_colsum R = {.nbins = k, .counts = hr}, C = {.nbins = k, .counts = hc};
+    struct drift_stat_result res;
+    json_t *chi = json_object();
+    if (run_stat("chi2", &R, &C, alpha, &res) == 0) {
+        json_object_set_new(chi, "statistic", jnum(res.statistic));
+        json_object_set_new(chi, "p_value", jnum(res.pvalue));
+        json_object_set_new(chi, "dof", json_integer(res.dof));
+        *drift = res.pvalue < alpha;
+    }
+    json_object_set_new(o, "chi2", chi);
+    static const char *const names[] = {"psi", "kl", "js", "hellinger", "linf", "unseen"};
+    static const char *const keys[] = {"psi", "kl", "js", "hellinger", "linf", "unseen_share"};
+    for (int s = 0; s < 6; s++) {
+        json_object_set_new(o, keys[s],
+                            run_stat(names[s], &R, &C, 0, &res) == 0 ? jnum(res.statistic)
+                                                                    : json_null());
+    }
+    free(hr);
+    free(hc);
+    snprintf(rule, rulelen, "chi2 p_value < %g", alpha);
+    return o;
+}
+
+static void print_table(FILE *out, json_t *doc)
+{
+    fprintf(out, "reference rows %lld, current rows %lld\n\n",
+            (long long)json_integer_value(json_object_get(doc, "reference_rows")),
+            (long long)json_integer_value(json_object_get(doc, "current_rows")));
+    fprintf(out, "%-24s %-11s %-9s %10s %11s %8s %8s %8s  %s\n", "feature", "type", "test",
+            "statistic", "p-value", "psi", "js", "wass/sd", "drift");
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(doc, "features"), i, f)
+    {
+        const char *type = json_string_value(json_object_get(f, "type"));
+        int num = strcmp(type, "numeric") == 0;
+        json_t *t = json_object_get(f, num ? "ks" : "chi2");
+        double st = t ? json_number_value(json_object_get(t, "statistic")) : NAN;
+        double pv = t ? json_number_value(json_object_get(t, "p_value")) : NAN;
+        json_t *w = json_object_get(f, "wasserstein");
+        double wn = w ? json_number_value(json_object_get(w, "normalized")) : NAN;
+        fprintf(out, "%-24.24s %-11s %-9s %10.4g %11.4g %8.4f %8.4f ", json_string_value(
+                json_object_get(f, "name")), type, num ? "ks" : "chi2",
+                t && json_object_get(t, "statistic") ? st : NAN,
+                t && json_object_get(t, "p_value") ? pv : NAN,
+                json_number_value(json_object_get(f, "psi")),
+                json_number_value(json_object_get(f, "js")));
+        if (num && w && json_object_get(w, "normalized")) {
+            fprintf(out, "%8.4f ", wn);
+        } else {
+            fprintf(out, "%8s ", "-");
+        }
+        fprintf(out, " %s\n", json_is_true(json_object_get(f, "drift")) ? "DRIFT" : "-");
+    }
+    json_t *ds = json_object_get(doc, "dataset");
+    fprintf(out, "\ndataset: %lld of %lld features drifted (share %.2f): %s\n",
+            (long long)json_integer_value(json_object_get(ds, "drifted")),
+            (long long)json_integer_value(json_object_get(ds, "features")),
+            json_number_value(json_object_get(ds, "share")),
+            json_is_true(json_object_get(ds, "drift")) ? "DATASET DRIFT" : "no dataset drift");
+}
+
+int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    static const apr_getopt_option_t opts[] = {
+        {"reference", 'r', 1, "reference CSV"},
+        {"current", 'c', 1, "current CSV"},
+        {"format", 'f', 1, "json or table (default: table on a terminal, else json)"},
+        {"bins", 'b', 1, "bins for PSI/KL/JS/Hellinger (default 10)"},
+        {"categorical", 'C', 1, "comma-separated columns to treat as categorical"},
+        {"alpha", 'a', 1, "drift when the test's p-value < alpha (default 0.05)"},
+        {"share", 's', 1, "dataset drift when drifted/features >= share (default 0.5)"},
+        {NULL, 0, 0, NULL},
+    };
+    const char *usage = "usage: driftd score --reference REF.csv --current CUR.csv "
+                        "[--format json|table] [--bins B] [--categorical a,b] [--alpha A] "
+                        "[--share S]\n";
+    const char *ref = NULL, *cur = NULL, *format = NULL, *catlist = "";
+    int bins = 10;
+    double alpha = 0.05, share = 0.5;
+    apr_getopt_t *os;
+    apr_getopt_init(&os, pool, argc - 1, argv + 1);
+    int opt;
+    const char *arg;
+    apr_status_t st;
+    char *end;
+    while ((st = apr_getopt_long(os, opts, &opt, &arg)) == APR_SUCCESS) {
+        switch (opt) {
+        case 'r': ref = arg; break;
+        case 'c': cur = arg; break;
+        case 'f': format = arg; break;
+        case 'C': catlist = arg; break;
+        case 'b':
+            bins = (int)strtol(arg, &end, 10);
+            if (*end || bins < 2 || bins > 1000) {
+                fprintf(stderr, "score: --bins must be an integer in 2..1000, got '%s'\n", arg);
+                return 2;
+            }
+            break;
+        case 'a':
+        case 's': {
+            double v = strtod(arg, &end);
+            if (*end || !(v > 0 && v <= 1)) {
+                fprintf(stderr, "score: --%s must be a number in (0, 1], got '%s'\n",
+                        opt == 'a' ? "alpha" : "share", arg);
+                return 2;
+            }
+            *(opt == 'a' ? &alpha : &share) = v;
+            break;
+        }
+        default: break;
+        }
+    }
+    if (st != APR_EOF || os->ind != os->argc || ref == NULL || cur == NULL) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    int as_json = format ? strcmp(format, "json") == 0 : !isatty(1);
+    if (format && !as_json && strcmp(format, "table") != 0) {
+        fprintf(stderr, "score: --format must be json or table, got '%s'\n", format);
+        return 2;
+    }
+    struct file F[2] = {{.path = ref}, {.path = cur}};
+    char err[512];
+    int rc = 1;
+    struct col *cols = NULL;
+    int ncols = 0;
+    uint64_t *keys0 = NULL, *keys1 = NULL;
+    for (int k = 0; k < 2; k++) {
+        if (load_file(pool, &F[k], err, sizeof(err)) != 0) {
+            fprintf(stderr, "score: %s\n", err);
+            goto out;
+        }
+    }
+    /* Columns present in both files, in the reference's order. */
+    cols = calloc((size_t)F[0].ncols, sizeof(*cols));
+    for (int i = 0; i < F[0].ncols; i++) {
+        for (int j = 0; j < F[1].ncols; j++) {
+            if (strcmp(F[0].names[i], F[1].names[j]) == 0) {
+                struct col *c = &cols[ncols++];
+                c->name = F[0].names[i];
+                c->ci[0] = i;
+                c->ci[1] = j;
+                size_t nl = strlen(c->name), cl = strlen(catlist);
+                for (const char *p = catlist; p < catlist + cl;) {
+                    const char *q = strchr(p, ',');
+                    size_t l = q ? (size_t)(q - p) : strlen(p);
+                    if (l == nl && strncmp(p, c->name, l) == 0) {
+                        c->categorical = 1;
+                    }
+                    p += l + 1;
+                }
+                break;
+            }
+        }
+    }
+    if (ncols == 0) {
+        fprintf(stderr, "score: %s and %s have no column in common\n", ref, cur);
+        goto out;
+    }
+    /* Both files at once: each reader writes only its own file's arrays and text flags. */
+    struct reader rd[2];
+    int *text = calloc((size_t)ncols * 2, sizeof(int));
+    pthread_t th;
+    int threaded = 0;
+    for (int k = 0; k < 2; k++) {
+        rd[k] = (struct reader){.f = &F[k], .k = k, .cols = cols, .ncols = ncols,
+                                .text = text + (size_t)k * (size_t)ncols};
+    }
+    if (pthread_create(&th, NULL, reader_main, &rd[1]) == 0) {
+        threaded = 1;
+    } else {
+        reader_main(&rd[1]);
+    }
+    reader_main(&rd[0]);
+    if (threaded) {
+        pthread_join(th, NULL);
+    }
+    for (int k = 0; k < 2; k++) {
+        if (rd[k].rc != 0) {
+            fprintf(stderr, "score: %s\n", rd[k].err);
+            free(text);
+            goto out;
+        }
+    }
+    for (int j = 0; j < ncols; j++) {
+        cols[j].categorical |= text[j] | text[ncols + j];
+    }
+    free(text);
+    for (int j = 0; j < ncols; j++) {
+        if (cols[j].categorical) {
+            for (int k = 0; k < 2; k++) {
+                free(cols[j].num[k]);
+                cols[j].num[k] = NULL;
+            }
+            cols[j].dict = apr_hash_make(pool);
+            for (int k = 0; k < 2; k++) {
+                if (read_codes(pool, &F[k], k, &cols[j]) != 0) {
+                    fprintf(stderr, "score: out of memory\n");
+                    goto out;
+                }
+            }
+        }
+    }
+    /* Sort scratch, once for every column: per-column buffers this size would be mapped and
+     * zeroed by the kernel again for each (it was a quarter of the run time). */
+    size_t nmax = F[0].nrows > F[1].nrows ? F[0].nrows : F[1].nrows;
+    keys0 = malloc(nmax * sizeof(uint64_t));
+    keys1 = malloc(nmax * sizeof(uint64_t));
+    if (keys0 == NULL || keys1 == NULL) {
+        fprintf(stderr, "score: out of memory\n");
+        goto out;
+    }
+    json_t *doc = json_object();
+    json_object_set_new(doc, "reference_rows", json_integer((json_int_t)F[0].nrows));
+    json_object_set_new(doc, "current_rows", json_integer((json_int_t)F[1].nrows));
+    json_t *features = json_array();
+    int drifted = 0;
+    for (int j = 0; j < ncols; j++) {
+        int d = 0;
+        char rule[160];
+        json_t *o = cols[j].categorical
+                        ? score_categorical(&cols[j], F[0].nrows, F[1].nrows, alpha, &d, rule,
+                                            sizeof(rule))
+                        : score_numeric(&cols[j], F[0].nrows, F[1].nrows, bins, alpha, keys0,
+                                        keys1, &d, rule, sizeof(rule));
+        json_t *f = json_object();
+        json_object_set_new(f, "name", json_string(cols[j].name));
+        json_object_set_new(f, "type", json_string(cols[j].categorical ? "categorical" : "numeric"));
+        json_object_update(f, o);
+        json_decref(o);
+        json_object_set_new(f, "drift", json_boolean(d));
+        json_object_set_new(f, "rule", json_string(rule));
+        json_array_append_new(features, f);
+        drifted += d;
+    }
+    json_object_set_new(doc, "features", features);
+    json_t *ds = json_object();
+    double sh = (double)drifted / ncols;
+    json_object_set_new(ds, "features", json_integer(ncols));
+    json_object_set_new(ds, "drifted", json_integer(drifted));
+    json_object_set_new(ds, "share", json_real(sh));
+    json_object_set_new(ds, "share_threshold", json_real(share));
+    json_object_set_new(ds, "drift", json_boolean(sh >= share));
+    json_object_set_new(doc, "dataset", ds);
+    if (as_json) {
+        json_dumpf(doc, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        fputc('\n', stdout);
+    } else {
+        print_table(stdout, doc);
+    }
+    json_decref(doc);
+    rc = fflush(stdout) == 0 ? 0 : 1;
+out:
+    for (int j = 0; j < ncols; j++) {
+        for (int k = 0; k < 2; k++) {
+            free(cols[j].num[k]);
+            free(cols[j].code[k]);
+        }
+    }
+    free(cols);
+    free(keys0);
+    free(keys1);
+    for (int k = 0; k < 2; k++) {
+        if (F[k].buf != NULL) {
+            munmap(F[k].buf, F[k].len);
+        }
+        free(F[k].row_off);
+        free(F[k].row_line);
+    }
+    return rc;
+}
