@@ -422,11 +422,12 @@ static int cmd_gen(apr_pool_t *pool, int argc, const char *const *argv)
         {"bad-every", 'b', 1, "make every M-th line malformed (default: none)"},
         {"key", 'k', 0, "prefix each line with a key and a tab (for kcat -K'\\t')"},
         {"ts-start", 't', 1, "event time of the first event, epoch ms (default 1700000000000)"},
+        {"csv", 'c', 0, "with --dims: a CSV file with a header row instead of JSON lines"},
         {NULL, 0, 0, NULL},
     };
     unsigned long long events = 20000, drift_at = UINT64_MAX, seed = 1, dims = 0, bad_every = 0;
     unsigned long long ts0 = 1700000000000ull;
-    int key = 0;
+    int key = 0, csv = 0;
     apr_getopt_t *os;
     apr_getopt_init(&os, pool, argc - 1, argv + 1);
     int opt;
@@ -442,6 +443,7 @@ static int cmd_gen(apr_pool_t *pool, int argc, const char *const *argv)
         case 'b': dst = &bad_every; break;
         case 't': dst = &ts0; break;
         case 'k': key = 1; break;
+        case 'c': csv = 1; break;
         default: break;
         }
         if (dst != NULL && parse_u64(arg, dst) != 0) {
@@ -454,8 +456,49 @@ static int cmd_gen(apr_pool_t *pool, int argc, const char *const *argv)
                         " [--bad-every M] [--key] [--ts-start MS]\n");
         return 2;
     }
+    if (csv && (dims == 0 || key || bad_every)) {
+        fprintf(stderr, "gen: --csv needs --dims and goes without --key and --bad-every\n");
+        return 2;
+    }
     struct drift_gen g;
     drift_gen_init(&g, seed, (int)dims, drift_at);
+    if (csv) {
+        /* The same generic stream, as CSV: f0..f{D-1} and the label (no event time). */
+        for (unsigned long long j = 0; j < dims; j++) {
+            printf("f%llu,", j);
+        }
+        puts("label");
+        char *row = malloc(64 + dims * 40 + 512);
+        if (row == NULL) {
+            return 1;
+        }
+        for (unsigned long long i = 0; i < events; i++) {
+            size_t n = drift_gen_next(&g, row, 64 + dims * 40 + 512, 0);
+            /* {"ts":0,"f0":v,...,"label":l} → v,...,l */
+            char *p = row, *e = row + n, *o = row;
+            while (p < e) {
+                char *colon = memchr(p, ':', (size_t)(e - p));
+                if (colon == NULL) {
+                    break;
+                }
+                p = colon + 1;
+                char *q = p;
+                while (q < e && *q != ',' && *q != '}') {
+                    q++;
+                }
+                if (colon - row > 6) { /* skip "ts" */
+                    memmove(o, p, (size_t)(q - p));
+                    o += q - p;
+                    *o++ = ',';
+                }
+                p = q + 1;
+            }
+            o[-1] = '\n';
+            fwrite(row, 1, (size_t)(o - row), stdout);
+        }
+        free(row);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     size_t cap = 64 + dims * 40 + 512;
     char *buf = malloc(cap);
     if (buf == NULL) {
