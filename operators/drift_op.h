@@ -82,6 +82,11 @@ void drift_sort_doubles(double *a, size_t n, uint64_t *k0, uint64_t *k1);
 /* Insertion sort, for small n. */
 void drift_sort_doubles_small(double *a, size_t n);
 
+/* Multiple-testing correction of n p-values (NaN = not tested) into out: adjusted p-values. */
+#define DRIFT_ADJUST_BONFERRONI 1
+#define DRIFT_ADJUST_BH 2 /* Benjamini–Hochberg */
+int drift_pvalue_adjust(const double *p, size_t n, int method, double *out);
+
 /* Regularised upper incomplete gamma Q(a, x) = Γ(a, x)/Γ(a); chi-square sf is Q(k/2, x/2). */
 double drift_gamma_q(double a, double x);
 

@@ -140,6 +140,26 @@ static void test_unseen_bucket(void **state)
     assert_int_equal(drift_stat_find("js")->compare(&ref, &empty, &p, &res), DRIFT_EINVAL);
 }
 
+/* Adjusted p-values; expected values worked by hand from the definitions (and equal to
+ * statsmodels' multipletests(method='bonferroni' / 'fdr_bh')). */
+static void test_pvalue_adjust(void **state)
+{
+    const double p[6] = {0.01, 0.04, NAN, 0.03, 0.2, 0.005};
+    double out[6];
+    assert_int_equal(drift_pvalue_adjust(p, 6, DRIFT_ADJUST_BONFERRONI, out), 0);
+    const double bonf[6] = {0.05, 0.2, NAN, 0.15, 1.0, 0.025};
+    for (int i = 0; i < 6; i++) {
+        assert_true(isnan(bonf[i]) ? isnan(out[i]) : fabs(out[i] - bonf[i]) < 1e-15);
+    }
+    /* BH, m = 5 sorted: 0.005 0.01 0.03 0.04 0.2 → 0.025 0.025 0.05 0.05 0.2 */
+    assert_int_equal(drift_pvalue_adjust(p, 6, DRIFT_ADJUST_BH, out), 0);
+    const double bh[6] = {0.025, 0.05, NAN, 0.05, 0.2, 0.025};
+    for (int i = 0; i < 6; i++) {
+        assert_true(isnan(bh[i]) ? isnan(out[i]) : fabs(out[i] - bh[i]) < 1e-15);
+    }
+    assert_int_equal(drift_pvalue_adjust(p, 6, 99, out), DRIFT_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -147,6 +167,7 @@ int main(void)
         cmocka_unit_test(test_chi2),
         cmocka_unit_test(test_wasserstein),
         cmocka_unit_test(test_unseen_bucket),
+        cmocka_unit_test(test_pvalue_adjust),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
