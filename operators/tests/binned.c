@@ -1,8 +1,11 @@
 /*
- * Binned and categorical drift statistics: KL, Jensen–Shannon, Hellinger, L-infinity and the
- * unseen share, on the shares of non-missing values per bin (numeric features, bins fixed from
- * the reference) or per category.
+ * Binned and categorical drift statistics: PSI, KL, Jensen–Shannon, Hellinger, L-infinity and
+ * the unseen share, on the shares of non-missing values per bin (numeric features, bins fixed
+ * from the reference) or per category.
  *
+ *   PSI       = Σ (cᵢ − rᵢ) ln(cᵢ/rᵢ), zero shares replaced by ε (1e-4) in both terms, so a bin
+ *               one side never saw counts as strongly different rather than infinitely; rule of
+ *               thumb: < 0.1 stable, 0.1–0.2 moderate, > 0.2 significant (the default)
  *   KL(c‖r)   = Σ cᵢ ln(cᵢ/rᵢ), zero shares replaced by ε (1e-4) in both terms, as for PSI
  *   JS        = √(½ Σ cᵢ log₂(cᵢ/mᵢ) + ½ Σ rᵢ log₂(rᵢ/mᵢ)), mᵢ = (cᵢ+rᵢ)/2, unsmoothed
  *               (scipy.spatial.distance.jensenshannon(c, r, base=2)); in [0, 1]
@@ -52,6 +55,22 @@ static int finish(struct drift_stat_result *out, double v, const struct drift_st
     out->drifted = v >= thr;
     snprintf(out->rule, sizeof(out->rule), "%s >= %g", name, thr);
     return 0;
+}
+
+static int psi_compare(const struct drift_colsum *ref, const struct drift_colsum *cur,
+                       const struct drift_stat_params *p, struct drift_stat_result *out)
+{
+    double r[4096], c[4096];
+    int rc = shares(ref, cur, r, c);
+    if (rc != 0) {
+        return rc;
+    }
+    double eps = p != NULL && p->epsilon > 0 ? p->epsilon : 1e-4, psi = 0;
+    for (int i = 0; i < ref->nbins; i++) {
+        double ri = r[i] > 0 ? r[i] : eps, ci = c[i] > 0 ? c[i] : eps;
+        psi += (ci - ri) * log(ci / ri);
+    }
+    return finish(out, psi, p, 0.2, "psi");
 }
 
 static int kl_compare(const struct drift_colsum *ref, const struct drift_colsum *cur,
@@ -154,6 +173,9 @@ static int unseen_compare(const struct drift_colsum *ref, const struct drift_col
     return finish(out, u, p, 0.05, "unseen_share");
 }
 
+const struct drift_stat_ops drift_stat_psi = {
+    "psi", "Population Stability Index on reference-quantile bins or category shares", 1, 1, 0.2,
+    psi_compare};
 const struct drift_stat_ops drift_stat_kl = {"kl", "Kullback-Leibler divergence KL(current||reference)",
                                              1, 1, 0.1, kl_compare};
 const struct drift_stat_ops drift_stat_js = {"js", "Jensen-Shannon distance, base 2", 1, 1, 0.1,

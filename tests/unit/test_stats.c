@@ -20,6 +20,21 @@ static void close_to(double got, double want, double rel, const char *what, int 
     }
 }
 
+/* Golden line "k | ref counts | cur counts | expected..." into counts and expected values;
+ * returns k. */
+static size_t read_table(const char *line, uint64_t *rc, uint64_t *cc, double *want, size_t nwant)
+{
+    double r[64], c[64];
+    size_t k = golden_group(line, 1, r, 64);
+    golden_group(line, 2, c, 64);
+    golden_group(line, 3, want, nwant);
+    for (size_t i = 0; i < k; i++) {
+        rc[i] = (uint64_t)r[i];
+        cc[i] = (uint64_t)c[i];
+    }
+    return k;
+}
+
 static void test_binned(void **state)
 {
     FILE *f = golden_open("stats_binned.txt");
@@ -28,15 +43,9 @@ static void test_binned(void **state)
     static const char *const names[5] = {"kl", "js", "hellinger", "linf", "unseen"};
     int nline = 0;
     while (fgets(line, sizeof(line), f)) {
-        double r[64], c[64], want[5];
-        size_t k = golden_group(line, 1, r, 64);
-        golden_group(line, 2, c, 64);
-        golden_group(line, 3, want, 5);
+        double want[5];
         uint64_t rc[64], cc[64];
-        for (size_t i = 0; i < k; i++) {
-            rc[i] = (uint64_t)r[i];
-            cc[i] = (uint64_t)c[i];
-        }
+        size_t k = read_table(line, rc, cc, want, 5);
         struct drift_colsum ref = {.nbins = (int)k, .counts = rc};
         struct drift_colsum cur = {.nbins = (int)k, .counts = cc};
         for (int s = 0; s < 5; s++) {
@@ -65,15 +74,9 @@ static void test_chi2(void **state)
     char line[16384];
     int nline = 0;
     while (fgets(line, sizeof(line), f)) {
-        double r[64], c[64], want[3];
-        size_t k = golden_group(line, 1, r, 64);
-        golden_group(line, 2, c, 64);
-        golden_group(line, 3, want, 3);
+        double want[3];
         uint64_t rc[64], cc[64];
-        for (size_t i = 0; i < k; i++) {
-            rc[i] = (uint64_t)r[i];
-            cc[i] = (uint64_t)c[i];
-        }
+        size_t k = read_table(line, rc, cc, want, 3);
         struct drift_colsum ref = {.nbins = (int)k, .counts = rc};
         struct drift_colsum cur = {.nbins = (int)k, .counts = cc};
         struct drift_stat_params p = {.threshold = 0.05};
