@@ -119,6 +119,7 @@ static int split(const char *p, const char *end, const char **fs, size_t *fl, in
 }
 
 #define MAX_COLS 65536
+#define RELEASE_STEP (64u << 20) /* parsed input released in steps of this many bytes */
 
 static int load_file(apr_pool_t *pool, struct file *f, char *err, size_t errlen)
 {
@@ -239,6 +240,7 @@ static int read_numbers(struct file *f, int k, struct col *cols, int ncols, int 
     }
     const char *end = f->buf + f->len, *next;
     int rc = 0;
+    size_t released = 0;
     for (size_t r = 0; r < f->nrows; r++) {
         int nf = split(f->buf + f->row_off[r], end, fs, fl, MAX_COLS, scratch, &next);
         if (nf == -1) {
@@ -251,6 +253,13 @@ static int read_numbers(struct file *f, int k, struct col *cols, int ncols, int 
                               "%s:%ld: %d fields, but the header has %d (ragged row)", f->path,
                               f->row_line[r], nf < 0 ? MAX_COLS : nf, f->ncols);
             break;
+        }
+        /* Release what has been parsed: mapped file pages count as our memory otherwise, and a
+         * categorical re-read faults them back from the page cache. */
+        size_t done = (size_t)(next - f->buf) & ~(size_t)(RELEASE_STEP - 1);
+        if (done >= released + RELEASE_STEP) {
+            madvise(f->buf + released, done - released, MADV_DONTNEED);
+            released = done;
         }
         for (int c = 0; c < f->ncols; c++) {
             int j = map[c];
