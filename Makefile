@@ -8,7 +8,10 @@ TEST_PKGS := cmocka
 # Run scripts/install-deps once when pkg-config cannot find a library, so a fresh Debian 12
 # machine needs nothing beyond `make`.
 ifeq ($(filter clean format,$(MAKECMDGOALS)),)
-DEPS_OK := $(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && command -v kcat >/dev/null && echo yes)
+# Tools the tests and the benchmark run, besides the libraries.
+TOOLS     := kcat sqlite3 curl /usr/bin/python3 /usr/bin/time
+DEPS_OK := $(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && \
+             for t in $(TOOLS); do command -v $$t >/dev/null || exit 1; done && echo yes)
 ifneq ($(DEPS_OK),yes)
 $(info make: some dependencies are missing; running scripts/install-deps)
 DEPS_RC := $(shell ./scripts/install-deps >&2; echo $$?)
