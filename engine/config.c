@@ -1,69 +1,90 @@
 /*
- * The config loader: YAML → node tree with positions → validated structs.
+ * The config loader: YAML text → node tree with positions → validated structs.
  *
- * libyaml's event parser builds a small tree in which every node remembers where it started
- * (1-based line and column). Validation walks that tree with one table of keys per section, so
- * an unknown key, a wrong type, a value out of range or a missing required key is reported with
- * file:line:column, with the allowed keys and the nearest one when it looks like a typo. Every
- * error is reported, not only the first, and a config with any error is never returned. The tree
- * lives in a subpool destroyed after the structs are built; strings are copied into the caller's
- * pool.
+ * Two passes, so that every mistake in a file is reported at once and with its place. First,
+ * libyaml's event parser builds a small tree of scalars, mappings and sequences in which every
+ * node remembers its 1-based line and column; a YAML syntax error stops here as one error at
+ * libyaml's problem mark. Second, the tree is checked against one declarative table per section
+ * (key, type, default, field offset or setter, help), in the manner of Redis's config table and
+ * Fluent Bit's config maps: the tables are the single source of truth for which keys exist, what
+ * they accept, where they land in the structs and what they default to. Unknown keys (with the
+ * closest known key suggested), duplicate keys, wrong types, out-of-range values and missing
+ * required keys are errors with file:line:column; a small check function per section adds the
+ * rules that span keys (a sliding window's slide divides its size, a learner needs a label).
+ *
+ * Memory: the tree and the struct being built live in a scratch subpool. Only when the whole
+ * file is valid is the struct deep-copied into the caller's pool (the tables drive that copy, so
+ * no string field can be missed) and the subpool destroyed. A failed load therefore leaves
+ * nothing behind in the caller's pool, which matters to a daemon that reloads on a signal.
  */
 #include "config.h"
 
 #include <apr_strings.h>
+#include <assert.h>
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
-#include "drift_op.h"
+#define CONFIG_MAX_DEPTH 32         /* far deeper than any valid config; stops runaway input */
+#define CONFIG_MAX_BYTES (16 << 20) /* a config file is a few KiB; refuse anything absurd */
+#define CONFIG_MSG_MAX 2048         /* one error message, truncated beyond this */
+#define CONFIG_SHOW_MAX 60          /* characters of an offending value quoted in a message */
 
-enum { N_SCALAR, N_MAP, N_SEQ };
+/* ---------------------------------------------------------------------------------------------
+ * The node tree
+ * -------------------------------------------------------------------------------------------*/
+enum node_type { NODE_SCALAR, NODE_MAP, NODE_SEQ };
 
 struct node {
-    int type;
-    int line, col;
-    const char *str; /* scalar */
-    int plain;       /* scalar was unquoted */
-    struct node **keys, **vals; /* map: keys (scalars) and values; seq: vals */
-    int n, cap;
+    enum node_type type;
+    int line, col;    /* 1-based start of the node; 0 for the synthetic nodes of defaults */
+    const char *str;  /* scalar text (NUL-terminated; YAML text holding a NUL is refused) */
+    int plain;        /* unquoted scalar: only these can be numbers, booleans or null */
+    struct node *key; /* mapping entries: the key node of this value */
+    struct node *first, *last, *next; /* children in document order (mapping: the values) */
+    int n;                            /* number of children */
 };
 
 struct loader {
-    apr_pool_t *pool, *tmp;
-    const char *name;
+    apr_pool_t *tmp;  /* tree, paths and the struct being built; destroyed at the end */
+    const char *name; /* file name used in messages */
+    const char *buf;  /* the YAML text, for positions of reader errors */
+    size_t len;
     drift_config_error_fn errfn;
     void *errctx;
     int errors;
-    yaml_parser_t parser;
 };
 
 static void errat(struct loader *L, int line, int col, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Reports one error as "FILE:LINE:COL: message", or "FILE: message" when line is 0. */
 static void errat(struct loader *L, int line, int col, const char *fmt, ...)
 {
-    char msg[1024];
+    char msg[CONFIG_MSG_MAX];
     int o = line > 0 ? snprintf(msg, sizeof(msg), "%s:%d:%d: ", L->name, line, col)
                      : snprintf(msg, sizeof(msg), "%s: ", L->name);
+    if (o < 0 || (size_t)o >= sizeof(msg)) {
+        o = 0;
+    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg + o, sizeof(msg) - (size_t)o, fmt, ap);
     va_end(ap);
     L->errors++;
-    if (L->errfn) {
+    if (L->errfn != NULL) {
         L->errfn(L->errctx, msg);
     }
 }
 
-/* ---------------------------------------------------------------------------------------------
- * YAML → tree
- * -------------------------------------------------------------------------------------------*/
-static struct node *node_new(struct loader *L, int type, const yaml_mark_t *m)
+static struct node *node_new(struct loader *L, enum node_type type, const yaml_mark_t *m)
 {
     struct node *n = apr_pcalloc(L->tmp, sizeof(*n));
     n->type = type;
@@ -72,264 +93,409 @@ static struct node *node_new(struct loader *L, int type, const yaml_mark_t *m)
     return n;
 }
 
-static void node_push(struct loader *L, struct node *parent, struct node *key, struct node *val)
+static void node_append(struct node *parent, struct node *child)
 {
-    if (parent->n == parent->cap) {
-        int ncap = parent->cap ? parent->cap * 2 : 8;
-        struct node **nk = apr_pcalloc(L->tmp, (size_t)ncap * sizeof(*nk));
-        struct node **nv = apr_pcalloc(L->tmp, (size_t)ncap * sizeof(*nv));
-        if (parent->n) {
-            memcpy(nk, parent->keys, (size_t)parent->n * sizeof(*nk));
-            memcpy(nv, parent->vals, (size_t)parent->n * sizeof(*nv));
-        }
-        parent->keys = nk;
-        parent->vals = nv;
-        parent->cap = ncap;
-    }
-    parent->keys[parent->n] = key;
-    parent->vals[parent->n++] = val;
-}
-
-static void yaml_error(struct loader *L)
-{
-    yaml_parser_t *p = &L->parser;
-    if (p->error == YAML_READER_ERROR) {
-        errat(L, 0, 0, "cannot read YAML: %s at byte %zu", p->problem ? p->problem : "error",
-              p->problem_offset);
-    } else if (p->context != NULL) {
-        errat(L, (int)p->problem_mark.line + 1, (int)p->problem_mark.column + 1,
-              "YAML syntax error: %s (%s started at line %d column %d)",
-              p->problem ? p->problem : "error", p->context, (int)p->context_mark.line + 1,
-              (int)p->context_mark.column + 1);
+    if (parent->last != NULL) {
+        parent->last->next = child;
     } else {
-        errat(L, (int)p->problem_mark.line + 1, (int)p->problem_mark.column + 1,
-              "YAML syntax error: %s", p->problem ? p->problem : "error");
+        parent->first = child;
     }
+    parent->last = child;
+    parent->n++;
 }
 
-/* Parses the next node from the event stream (the first event is given). */
-static struct node *parse_node(struct loader *L, yaml_event_t *ev, int depth)
+/* A plain empty scalar, "~" or "null": YAML's null, what `key:` with no value gives. */
+static int is_null(const struct node *n)
 {
-    if (depth > 64) {
-        errat(L, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-              "nesting too deep");
-        return NULL;
-    }
-    switch (ev->type) {
-    case YAML_SCALAR_EVENT: {
-        struct node *n = node_new(L, N_SCALAR, &ev->start_mark);
-        n->str = apr_pstrmemdup(L->tmp, (const char *)ev->data.scalar.value,
-                                ev->data.scalar.length);
-        n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-        return n;
-    }
-    case YAML_ALIAS_EVENT:
-        errat(L, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-              "YAML aliases are not supported in driftd configs");
-        return NULL;
-    case YAML_SEQUENCE_START_EVENT:
-    case YAML_MAPPING_START_EVENT: {
-        int is_map = ev->type == YAML_MAPPING_START_EVENT;
-        struct node *n = node_new(L, is_map ? N_MAP : N_SEQ, &ev->start_mark);
-        for (;;) {
-            yaml_event_t e;
-            if (!yaml_parser_parse(&L->parser, &e)) {
-                yaml_error(L);
-                return NULL;
-            }
-            if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
-                yaml_event_delete(&e);
-                return n;
-            }
-            struct node *k = NULL;
-            if (is_map) {
-                k = parse_node(L, &e, depth + 1);
-                yaml_event_delete(&e);
-                if (k == NULL) {
-                    return NULL;
-                }
-                if (!yaml_parser_parse(&L->parser, &e)) {
-                    yaml_error(L);
-                    return NULL;
-                }
-            }
-            struct node *v = parse_node(L, &e, depth + 1);
-            yaml_event_delete(&e);
-            if (v == NULL) {
-                return NULL;
-            }
-            node_push(L, n, k, v);
-        }
-    }
-    default:
-        errat(L, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-              "unexpected YAML event");
-        return NULL;
-    }
+    return n->type == NODE_SCALAR && n->plain &&
+           (n->str[0] == '\0' || strcmp(n->str, "~") == 0 || strcmp(n->str, "null") == 0 ||
+            strcmp(n->str, "Null") == 0 || strcmp(n->str, "NULL") == 0);
 }
 
-static struct node *parse_document(struct loader *L, const char *buf, size_t len)
+/* The value of key `name` in mapping m, or NULL. */
+static const struct node *map_get(const struct node *m, const char *name)
 {
-    yaml_parser_initialize(&L->parser);
-    yaml_parser_set_input_string(&L->parser, (const unsigned char *)buf, len);
-    struct node *root = NULL;
-    for (;;) {
-        yaml_event_t e;
-        if (!yaml_parser_parse(&L->parser, &e)) {
-            yaml_error(L);
-            break;
-        }
-        if (e.type == YAML_STREAM_END_EVENT) {
-            yaml_event_delete(&e);
-            break;
-        }
-        if (e.type == YAML_STREAM_START_EVENT || e.type == YAML_DOCUMENT_START_EVENT ||
-            e.type == YAML_DOCUMENT_END_EVENT) {
-            yaml_event_delete(&e);
-            continue;
-        }
-        if (root != NULL) {
-            errat(L, (int)e.start_mark.line + 1, (int)e.start_mark.column + 1,
-                  "only one YAML document is allowed");
-            yaml_event_delete(&e);
-            break;
-        }
-        root = parse_node(L, &e, 0);
-        yaml_event_delete(&e);
-        if (root == NULL) {
-            break;
+    if (m == NULL || m->type != NODE_MAP) {
+        return NULL;
+    }
+    for (const struct node *v = m->first; v != NULL; v = v->next) {
+        if (v->key->type == NODE_SCALAR && strcmp(v->key->str, name) == 0) {
+            return v;
         }
     }
-    yaml_parser_delete(&L->parser);
-    return L->errors ? NULL : root;
+    return NULL;
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Typed values
+ * YAML events → tree
  * -------------------------------------------------------------------------------------------*/
-static const char *scalar(struct loader *L, const struct node *n, const char *path)
-{
-    if (n->type != N_SCALAR) {
-        errat(L, n->line, n->col, "%s must be a scalar value, got a %s", path,
-              n->type == N_MAP ? "mapping" : "list");
-        return NULL;
-    }
-    return n->str;
-}
 
-static int get_int(struct loader *L, const struct node *n, const char *path, long lo, long hi,
-                   int *out)
+/* Line and column (1-based) of a byte offset, for reader errors that carry only an offset. */
+static void offset_pos(const struct loader *L, size_t off, int *line, int *col)
 {
-    const char *s = scalar(L, n, path);
-    if (s == NULL) {
-        return -1;
-    }
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (s[0] == '\0' || *end != '\0' || errno != 0 || !n->plain) {
-        errat(L, n->line, n->col, "%s must be an integer, got \"%s\"", path, s);
-        return -1;
-    }
-    if (v < lo || v > hi) {
-        errat(L, n->line, n->col, "%s must be between %ld and %ld, got %ld", path, lo, hi, v);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-static int get_double(struct loader *L, const struct node *n, const char *path, double lo,
-                      int lo_open, double hi, int hi_open, double *out)
-{
-    const char *s = scalar(L, n, path);
-    if (s == NULL) {
-        return -1;
-    }
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (s[0] == '\0' || *end != '\0' || errno != 0 || !isfinite(v) || !n->plain) {
-        errat(L, n->line, n->col, "%s must be a number, got \"%s\"", path, s);
-        return -1;
-    }
-    if ((lo_open ? v <= lo : v < lo) || (hi_open ? v >= hi : v > hi)) {
-        errat(L, n->line, n->col, "%s must be %s %g and %s %g, got %g", path, lo_open ? ">" : ">=",
-              lo, hi_open ? "<" : "<=", hi, v);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int is_false(const struct node *n)
-{
-    return n->type == N_SCALAR && n->plain && strcmp(n->str, "false") == 0;
-}
-
-static int get_bool(struct loader *L, const struct node *n, const char *path, int *out)
-{
-    const char *s = scalar(L, n, path);
-    if (s == NULL) {
-        return -1;
-    }
-    if (n->plain && strcmp(s, "true") == 0) {
-        *out = 1;
-    } else if (n->plain && strcmp(s, "false") == 0) {
-        *out = 0;
-    } else {
-        errat(L, n->line, n->col, "%s must be true or false, got \"%s\"", path, s);
-        return -1;
-    }
-    return 0;
-}
-
-static int get_str(struct loader *L, const struct node *n, const char *path, const char **out)
-{
-    const char *s = scalar(L, n, path);
-    if (s == NULL) {
-        return -1;
-    }
-    if (s[0] == '\0') {
-        errat(L, n->line, n->col, "%s must not be empty", path);
-        return -1;
-    }
-    *out = apr_pstrdup(L->pool, s);
-    return 0;
-}
-
-/* One of a fixed set of words; returns its index. */
-static int get_enum(struct loader *L, const struct node *n, const char *path,
-                    const char *const *words, int *out)
-{
-    const char *s = scalar(L, n, path);
-    if (s == NULL) {
-        return -1;
-    }
-    char allowed[256];
-    size_t o = 0;
-    allowed[0] = '\0';
-    for (int i = 0; words[i] != NULL; i++) {
-        if (strcmp(words[i], s) == 0) {
-            *out = i;
-            return 0;
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off && i < L->len; i++) {
+        if (L->buf[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else if (((unsigned char)L->buf[i] & 0xC0) != 0x80) {
+            (*col)++; /* count characters, not UTF-8 continuation bytes, as libyaml does */
         }
-        o += (size_t)snprintf(allowed + o, sizeof(allowed) - o, "%s%s", i ? ", " : "", words[i]);
     }
-    errat(L, n->line, n->col, "%s must be one of %s, got \"%s\"", path, allowed, s);
+}
+
+static void syntax_error(struct loader *L, const yaml_parser_t *p)
+{
+    const char *problem = p->problem != NULL ? p->problem : "invalid YAML";
+    if (p->error == YAML_MEMORY_ERROR) {
+        errat(L, 0, 0, "out of memory while parsing YAML");
+        return;
+    }
+    if (p->error == YAML_READER_ERROR) {
+        int line, col;
+        offset_pos(L, p->problem_offset, &line, &col);
+        if (p->problem_value >= 0) {
+            errat(L, line, col, "%s (byte 0x%02X)", problem, (unsigned)p->problem_value);
+        } else {
+            errat(L, line, col, "%s", problem);
+        }
+        return;
+    }
+    int line = (int)p->problem_mark.line + 1, col = (int)p->problem_mark.column + 1;
+    const char *hint = "";
+    if (p->problem_mark.index < L->len && L->buf[p->problem_mark.index] == '\t') {
+        hint = "; indent with spaces, YAML does not allow tabs there";
+    }
+    if (p->context != NULL) {
+        errat(L, line, col, "%s (%s started at line %d column %d)%s", problem, p->context,
+              (int)p->context_mark.line + 1, (int)p->context_mark.column + 1, hint);
+    } else {
+        errat(L, line, col, "%s%s", problem, hint);
+    }
+}
+
+/* Builds the node of the event ev, pulling further events for collections. Returns 0, or -1
+ * when parsing cannot go on (the error is reported). Errors that leave the tree well-formed
+ * (an alias) are reported and parsing continues, so all of them are found. */
+static int parse_node(struct loader *L, yaml_parser_t *p, const yaml_event_t *ev, int depth,
+                      struct node **out)
+{
+    struct node *n;
+    *out = NULL;
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        n = node_new(L, NODE_SCALAR, &ev->start_mark);
+        if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length) != NULL) {
+            errat(L, n->line, n->col, "a NUL character is not allowed in a value");
+        }
+        n->str =
+            apr_pstrmemdup(L->tmp, (const char *)ev->data.scalar.value, ev->data.scalar.length);
+        n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        *out = n;
+        return 0;
+    case YAML_ALIAS_EVENT:
+        n = node_new(L, NODE_SCALAR, &ev->start_mark);
+        n->str = "";
+        n->plain = 1;
+        errat(L, n->line, n->col,
+              "aliases (*%s) are not supported in driftd configs; write the value out",
+              (const char *)ev->data.alias.anchor);
+        *out = n;
+        return 0;
+    case YAML_SEQUENCE_START_EVENT:
+    case YAML_MAPPING_START_EVENT:
+        break;
+    default:
+        errat(L, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
+              "unexpected YAML event %d", (int)ev->type);
+        return -1;
+    }
+    int is_map = ev->type == YAML_MAPPING_START_EVENT;
+    n = node_new(L, is_map ? NODE_MAP : NODE_SEQ, &ev->start_mark);
+    if (depth >= CONFIG_MAX_DEPTH) {
+        errat(L, n->line, n->col, "nesting deeper than %d levels", CONFIG_MAX_DEPTH);
+        return -1;
+    }
+    struct node *key = NULL;
+    for (;;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(p, &e)) {
+            syntax_error(L, p);
+            return -1;
+        }
+        if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&e);
+            break;
+        }
+        struct node *child;
+        int rc = parse_node(L, p, &e, depth + 1, &child);
+        yaml_event_delete(&e);
+        if (rc != 0) {
+            return -1;
+        }
+        if (is_map && key == NULL) {
+            key = child;
+            continue;
+        }
+        child->key = key;
+        key = NULL;
+        node_append(n, child);
+    }
+    *out = n;
+    return 0;
+}
+
+/* Parses the whole buffer into *root (NULL for an empty document). Returns 0 or -1. */
+static int parse_tree(struct loader *L, struct node **root)
+{
+    yaml_parser_t p;
+    *root = NULL;
+    if (!yaml_parser_initialize(&p)) {
+        errat(L, 0, 0, "out of memory while parsing YAML");
+        return -1;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)L->buf, L->len);
+    int rc = 0, docs = 0;
+    for (;;) {
+        yaml_event_t e;
+        if (!yaml_parser_parse(&p, &e)) {
+            syntax_error(L, &p);
+            rc = -1;
+            break;
+        }
+        yaml_event_type_t type = e.type;
+        if (type == YAML_STREAM_END_EVENT) {
+            yaml_event_delete(&e);
+            break;
+        }
+        if (type == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
+            errat(L, (int)e.start_mark.line + 1, (int)e.start_mark.column + 1,
+                  "a second YAML document; a driftd config is one document");
+            yaml_event_delete(&e);
+            rc = -1;
+            break;
+        }
+        if (type == YAML_SCALAR_EVENT || type == YAML_ALIAS_EVENT ||
+            type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+            rc = parse_node(L, &p, &e, 0, root);
+        }
+        yaml_event_delete(&e);
+        if (rc != 0) {
+            break;
+        }
+    }
+    yaml_parser_delete(&p);
+    return rc != 0 || L->errors != 0 ? -1 : 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Key tables
+ *
+ * A section is a table of keys checked against one YAML mapping. Every field offset is relative
+ * to one base struct: struct drift_config for the top level, kafka, store and log, and struct
+ * drift_stream_conf for a stream and its nested sections (window, reference, ...), whose fields
+ * are plain members of the stream struct. Defaults are YAML text read by the same code as the
+ * file's values, so a default can never disagree with what the key accepts.
+ * -------------------------------------------------------------------------------------------*/
+enum key_type {
+    KEY_STR,     /* non-empty string (const char *) */
+    KEY_NAME,    /* string of letters, digits, '_', '.' and '-' (const char *) */
+    KEY_URL,     /* http:// or https:// URL (const char *) */
+    KEY_INT,     /* integer in [lo, hi] (int) */
+    KEY_NUM,     /* finite number between lo and hi, ends per F_LO_OPEN/F_HI_OPEN (double) */
+    KEY_BOOL,    /* true or false (int) */
+    KEY_ENUM,    /* one of words; stores its index (int) */
+    KEY_WORD,    /* one of words; stores the word (const char *) */
+    KEY_SECTION, /* nested mapping checked against sub; null means an empty mapping */
+    KEY_CUSTOM,  /* set() reads the value and reports its own errors */
+};
+
+#define F_REQUIRED 0x1 /* missing is an error, reported at the mapping's start */
+#define F_LO_OPEN 0x2  /* KEY_NUM: lo itself is not allowed */
+#define F_HI_OPEN 0x4  /* KEY_NUM: hi itself is not allowed */
+#define F_OR_FALSE 0x8 /* KEY_NUM: the boolean false disables; the int at off2 is 0 or 1 */
+
+struct section;
+
+struct key {
+    const char *name;
+    enum key_type type;
+    const char *def; /* default as YAML text; NULL: none (the field stays 0 or NULL) */
+    size_t off;      /* field offset from the section's base struct */
+    unsigned flags;
+    double lo, hi;             /* KEY_INT, KEY_NUM */
+    const char *const *words;  /* KEY_ENUM, KEY_WORD: NULL-terminated */
+    size_t off2;               /* F_OR_FALSE: the int that says whether the key is enabled */
+    const struct section *sub; /* KEY_SECTION */
+    void (*set)(struct loader *L, const struct node *v, void *base, const char *path);
+    const char *help; /* what the key means; used in "is required" messages */
+};
+
+/* The table entries and value nodes of one mapping as they were found, for cross-key checks. */
+struct found {
+    const struct node *map;  /* the mapping itself */
+    const struct node **key; /* key node of table entry i, or NULL when absent */
+    const struct node **val; /* value node of table entry i, or NULL when absent */
+    int *bad;                /* 1 when the value of entry i was refused (already reported) */
+};
+
+struct section {
+    const struct key *keys;
+    int nkeys;
+    /* Cross-key rules and computed defaults; runs after the keys of a present mapping were
+     * read. May be NULL. */
+    void (*check)(struct loader *L, const struct section *sec, const struct found *f, void *base,
+                  const char *path);
+};
+
+#define NKEYS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static void *field(void *base, size_t off)
+{
+    return (char *)base + off;
+}
+
+/* The table index of key name in sec; asserts it exists (the names are our own constants). */
+static int key_index(const struct section *sec, const char *name)
+{
+    for (int i = 0; i < sec->nkeys; i++) {
+        if (strcmp(sec->keys[i].name, name) == 0) {
+            return i;
+        }
+    }
+    assert(!"key not in its table");
     return -1;
 }
 
+static const struct node *found_val(const struct section *sec, const struct found *f,
+                                    const char *name)
+{
+    return f->val[key_index(sec, name)];
+}
+
+/* Whether key name was given and refused: checks that depend on it stay quiet, so one mistake
+ * is reported once rather than again through every rule that reads the key. */
+static int found_bad(const struct section *sec, const struct found *f, const char *name)
+{
+    return f->bad[key_index(sec, name)];
+}
+
+static const struct node *found_key(const struct section *sec, const struct found *f,
+                                    const char *name)
+{
+    return f->key[key_index(sec, name)];
+}
+
+/* path.name, or name at the top level. */
+static const char *subpath(struct loader *L, const char *path, const char *name)
+{
+    return path[0] != '\0' ? apr_pstrcat(L->tmp, path, ".", name, NULL) : name;
+}
+
+/* "in streams[0]" or "at the top level", for messages about a mapping. */
+static const char *where(struct loader *L, const char *path)
+{
+    return path[0] != '\0' ? apr_pstrcat(L->tmp, "in ", path, NULL) : "at the top level";
+}
+
 /* ---------------------------------------------------------------------------------------------
- * Mappings checked against a key table
+ * Messages: what a key accepts, what it got, and the closest allowed word
  * -------------------------------------------------------------------------------------------*/
+static const char *join_words(struct loader *L, const char *const *words)
+{
+    const char *s = "";
+    for (int i = 0; words[i] != NULL; i++) {
+        s = apr_pstrcat(L->tmp, s, i ? ", " : "", words[i], NULL);
+    }
+    return s;
+}
+
+/* What key k accepts, as the end of "PATH must be ...". */
+static const char *describe(struct loader *L, const struct key *k)
+{
+    switch (k->type) {
+    case KEY_STR:
+        return "a non-empty string";
+    case KEY_NAME:
+        return "a name made of letters, digits, '_', '.' and '-'";
+    case KEY_URL:
+        return "a URL starting with http:// or https://";
+    case KEY_INT:
+        if (k->hi >= INT_MAX) {
+            return apr_psprintf(L->tmp, "an integer >= %.0f", k->lo);
+        }
+        return apr_psprintf(L->tmp, "an integer between %.0f and %.0f", k->lo, k->hi);
+    case KEY_NUM: {
+        const char *s =
+            apr_psprintf(L->tmp, "a number %s %g", k->flags & F_LO_OPEN ? ">" : ">=", k->lo);
+        if (isfinite(k->hi)) {
+            s = apr_psprintf(L->tmp, "%s and %s %g", s, k->flags & F_HI_OPEN ? "<" : "<=", k->hi);
+        }
+        return k->flags & F_OR_FALSE ? apr_pstrcat(L->tmp, s, " (or false to disable)", NULL) : s;
+    }
+    case KEY_BOOL:
+        return "true or false";
+    case KEY_ENUM:
+    case KEY_WORD:
+        return apr_pstrcat(L->tmp, "one of ", join_words(L, k->words), NULL);
+    case KEY_SECTION:
+    case KEY_CUSTOM:
+        break;
+    }
+    return "a mapping";
+}
+
+static int looks_numeric(const char *s)
+{
+    if (*s == '+' || *s == '-') {
+        s++;
+    }
+    int digits = 0;
+    for (; *s != '\0'; s++) {
+        if (isdigit((unsigned char)*s)) {
+            digits++;
+        } else if (*s != '.' && *s != 'e' && *s != 'E' && *s != '+' && *s != '-') {
+            return 0;
+        }
+    }
+    return digits > 0;
+}
+
+/* How a value reads in a message: 3, "ten", nothing, a mapping, an empty list. */
+static const char *show(struct loader *L, const struct node *n)
+{
+    if (n->type == NODE_MAP) {
+        return n->n > 0 ? "a mapping" : "an empty mapping";
+    }
+    if (n->type == NODE_SEQ) {
+        return n->n > 0 ? "a list" : "an empty list";
+    }
+    if (is_null(n)) {
+        return "nothing";
+    }
+    if (n->plain && looks_numeric(n->str)) {
+        return n->str;
+    }
+    size_t len = strlen(n->str);
+    const char *s =
+        len > CONFIG_SHOW_MAX
+            ? apr_pstrcat(L->tmp, apr_pstrndup(L->tmp, n->str, CONFIG_SHOW_MAX), "...", NULL)
+            : n->str;
+    return apr_psprintf(L->tmp, "\"%s\"%s", s,
+                        !n->plain && looks_numeric(n->str) ? " (quoted, so a string)" : "");
+}
+
+/* Optimal string alignment distance, case-insensitive: a transposition counts as one edit, so
+ * 'tpoic' is one edit from 'topic'. */
 static int edit_distance(const char *a, const char *b)
 {
+    enum { MAXLEN = 40 };
     size_t la = strlen(a), lb = strlen(b);
-    if (la > 40 || lb > 40) {
-        return 99;
+    if (la > MAXLEN || lb > MAXLEN) {
+        return INT_MAX;
     }
-    int d[41][41];
+    int d[MAXLEN + 1][MAXLEN + 1];
     for (size_t i = 0; i <= la; i++) {
         d[i][0] = (int)i;
     }
@@ -338,13 +504,17 @@ static int edit_distance(const char *a, const char *b)
     }
     for (size_t i = 1; i <= la; i++) {
         for (size_t j = 1; j <= lb; j++) {
-            int c = a[i - 1] == b[j - 1] ? 0 : 1;
-            int v = d[i - 1][j] + 1;
+            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+            int v = d[i - 1][j - 1] + (ca != cb);
+            if (d[i - 1][j] + 1 < v) {
+                v = d[i - 1][j] + 1;
+            }
             if (d[i][j - 1] + 1 < v) {
                 v = d[i][j - 1] + 1;
             }
-            if (d[i - 1][j - 1] + c < v) {
-                v = d[i - 1][j - 1] + c;
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < v) {
+                v = d[i - 2][j - 2] + 1;
             }
             d[i][j] = v;
         }
@@ -352,586 +522,807 @@ static int edit_distance(const char *a, const char *b)
     return d[la][lb];
 }
 
-/* Checks that n is a mapping whose keys are all in `allowed` (NULL-terminated) and unique; fills
- * vals[i] with the value of allowed[i] or NULL. Returns 0 if n is a mapping. */
-static int check_map(struct loader *L, const struct node *n, const char *path,
-                     const char *const *allowed, const struct node **vals)
+/* The candidate closest to s when it is close enough to be a typo (one edit for short words,
+ * two for longer ones), else NULL. */
+static const char *closest(const char *s, const char *const *cands, int n)
 {
-    int na = 0;
-    while (allowed[na] != NULL) {
-        vals[na++] = NULL;
+    const char *best = NULL;
+    int bestd = INT_MAX;
+    size_t len = strlen(s);
+    int limit = len <= 4 ? 1 : 2;
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(s, cands[i]);
+        if (d < bestd) {
+            bestd = d;
+            best = cands[i];
+        }
     }
-    if (n->type != N_MAP) {
-        errat(L, n->line, n->col, "%s must be a mapping of keys to values", path);
-        return -1;
+    return bestd <= limit && (size_t)bestd < len ? best : NULL;
+}
+
+static int count_words(const char *const *words)
+{
+    int n = 0;
+    while (words[n] != NULL) {
+        n++;
     }
-    for (int i = 0; i < n->n; i++) {
-        const struct node *k = n->keys[i];
-        if (k->type != N_SCALAR) {
-            errat(L, k->line, k->col, "keys in %s must be plain words", path);
-            continue;
-        }
-        int found = -1;
-        for (int a = 0; a < na; a++) {
-            if (strcmp(allowed[a], k->str) == 0) {
-                found = a;
-            }
-        }
-        if (found < 0) {
-            char list[512];
-            size_t o = 0;
-            int best = -1, bestd = 99;
-            for (int a = 0; a < na; a++) {
-                o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", a ? ", " : "",
-                                      allowed[a]);
-                int dd = edit_distance(k->str, allowed[a]);
-                if (dd < bestd) {
-                    bestd = dd;
-                    best = a;
-                }
-            }
-            if (best >= 0 && bestd <= 2 && bestd < (int)strlen(k->str)) {
-                errat(L, k->line, k->col, "unknown key '%s' in %s; did you mean '%s'? (allowed: %s)",
-                      k->str, path, allowed[best], list);
-            } else {
-                errat(L, k->line, k->col, "unknown key '%s' in %s (allowed: %s)", k->str, path,
-                      list);
-            }
-            continue;
-        }
-        if (vals[found] != NULL) {
-            errat(L, k->line, k->col, "duplicate key '%s' in %s", k->str, path);
-            continue;
-        }
-        vals[found] = n->vals[i];
-    }
-    return 0;
+    return n;
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Sections
+ * Values
  * -------------------------------------------------------------------------------------------*/
+static void bad_value(struct loader *L, const struct key *k, const struct node *v, const char *path,
+                      const char *suggest)
+{
+    if (suggest != NULL) {
+        errat(L, v->line, v->col, "%s must be %s, got %s; did you mean '%s'?", path, describe(L, k),
+              show(L, v), suggest);
+    } else {
+        errat(L, v->line, v->col, "%s must be %s, got %s", path, describe(L, k), show(L, v));
+    }
+}
+
+/* Strict integer: optional '-', then digits only, nothing else. */
+static int parse_int(const char *s, long long *out)
+{
+    const char *p = s[0] == '-' ? s + 1 : s;
+    if (*p == '\0') {
+        return -1;
+    }
+    for (const char *q = p; *q != '\0'; q++) {
+        if (!isdigit((unsigned char)*q)) {
+            return -1;
+        }
+    }
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (errno == ERANGE) {
+        v = s[0] == '-' ? LLONG_MIN : LLONG_MAX; /* parses, and is out of every range */
+    }
+    *out = v;
+    return 0;
+}
+
+/* Strict decimal number: the whole scalar, finite, no hex, inf or nan. */
+static int parse_num(const char *s, double *out)
+{
+    if (!looks_numeric(s)) {
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end != '\0' || end == s || !isfinite(v)) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static int valid_name(const char *s)
 {
-    for (const char *p = s; *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '.' || *p == '-')) {
+    if (s[0] == '\0') {
+        return 0;
+    }
+    for (const char *p = s; *p != '\0'; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-') {
             return 0;
         }
     }
-    return s[0] != '\0';
+    return 1;
 }
 
-static void load_kafka(struct loader *L, const struct node *n, struct drift_config *c)
+static void read_section(struct loader *L, const struct section *sec, const struct node *m,
+                         void *base, const char *path);
+
+/* Reads value v of key k into base; reports what is wrong with it. */
+static void read_value(struct loader *L, const struct key *k, const struct node *v, void *base,
+                       const char *path)
 {
-    static const char *const keys[] = {"brokers", "group", "offset_reset", "batch_max",
-                                       "embedded_brokers", "properties", NULL};
-    const struct node *v[7];
-    if (check_map(L, n, "kafka", keys, v) != 0) {
+    if (k->type == KEY_SECTION) {
+        read_section(L, k->sub, v, base, path);
         return;
     }
-    if (v[0] == NULL) {
-        errat(L, n->line, n->col, "kafka.brokers is required (a bootstrap list, or \"embedded\")");
-    } else if (get_str(L, v[0], "kafka.brokers", &c->kafka.brokers) == 0) {
-        c->kafka.embedded = strcmp(c->kafka.brokers, "embedded") == 0;
+    if (k->type == KEY_CUSTOM) {
+        k->set(L, v, base, path);
+        return;
     }
-    if (v[1]) {
-        get_str(L, v[1], "kafka.group", &c->kafka.group);
+    if (v->type != NODE_SCALAR || is_null(v)) {
+        bad_value(L, k, v, path, NULL);
+        return;
     }
-    if (v[2]) {
-        static const char *const w[] = {"earliest", "latest", NULL};
-        int i;
-        if (get_enum(L, v[2], "kafka.offset_reset", w, &i) == 0) {
-            c->kafka.offset_reset = w[i];
+    const char *s = v->str;
+    switch (k->type) {
+    case KEY_STR:
+    case KEY_NAME:
+    case KEY_URL: {
+        int ok = s[0] != '\0';
+        if (ok && k->type == KEY_NAME) {
+            ok = valid_name(s);
+        } else if (ok && k->type == KEY_URL) {
+            size_t skip = strncmp(s, "http://", 7) == 0    ? 7
+                          : strncmp(s, "https://", 8) == 0 ? 8
+                                                           : 0;
+            ok = skip > 0 && s[skip] != '\0' && strpbrk(s, " \t\r\n") == NULL;
         }
+        if (!ok) {
+            bad_value(L, k, v, path, NULL);
+            return;
+        }
+        *(const char **)field(base, k->off) = s;
+        return;
     }
-    if (v[3]) {
-        get_int(L, v[3], "kafka.batch_max", 1, 65536, &c->kafka.batch_max);
+    case KEY_INT: {
+        long long x;
+        if (!v->plain || parse_int(s, &x) != 0 || x < (long long)k->lo || x > (long long)k->hi) {
+            bad_value(L, k, v, path, NULL);
+            return;
+        }
+        *(int *)field(base, k->off) = (int)x;
+        return;
     }
-    if (v[4]) {
-        get_int(L, v[4], "kafka.embedded_brokers", 1, 16, &c->kafka.embedded_brokers);
+    case KEY_NUM: {
+        double x;
+        if ((k->flags & F_OR_FALSE) && v->plain && strcmp(s, "false") == 0) {
+            *(int *)field(base, k->off2) = 0;
+            return;
+        }
+        if (!v->plain || parse_num(s, &x) != 0 || (k->flags & F_LO_OPEN ? x <= k->lo : x < k->lo) ||
+            (k->flags & F_HI_OPEN ? x >= k->hi : x > k->hi)) {
+            bad_value(L, k, v, path, NULL);
+            return;
+        }
+        *(double *)field(base, k->off) = x;
+        if (k->flags & F_OR_FALSE) {
+            *(int *)field(base, k->off2) = 1;
+        }
+        return;
     }
-    if (v[5]) {
-        const struct node *p = v[5];
-        if (p->type != N_MAP) {
-            errat(L, p->line, p->col, "kafka.properties must be a mapping of librdkafka "
-                                      "property names to values");
+    case KEY_BOOL:
+        if (v->plain && (strcmp(s, "true") == 0 || strcmp(s, "false") == 0)) {
+            *(int *)field(base, k->off) = s[0] == 't';
         } else {
-            c->kafka.properties = apr_pcalloc(L->pool, (size_t)(p->n + 1) * sizeof(struct drift_kv));
-            for (int i = 0; i < p->n; i++) {
-                const char *k = scalar(L, p->keys[i], "kafka.properties key");
-                const char *val = scalar(L, p->vals[i], "kafka.properties value");
-                if (k && val) {
-                    c->kafka.properties[c->kafka.nproperties++] =
-                        (struct drift_kv){apr_pstrdup(L->pool, k), apr_pstrdup(L->pool, val)};
+            bad_value(L, k, v, path, NULL);
+        }
+        return;
+    case KEY_ENUM:
+    case KEY_WORD:
+        for (int i = 0; k->words[i] != NULL; i++) {
+            if (strcmp(k->words[i], s) == 0) {
+                if (k->type == KEY_ENUM) {
+                    *(int *)field(base, k->off) = i;
+                } else {
+                    *(const char **)field(base, k->off) = k->words[i];
                 }
+                return;
             }
+        }
+        bad_value(L, k, v, path, closest(s, k->words, count_words(k->words)));
+        return;
+    case KEY_SECTION:
+    case KEY_CUSTOM:
+        break;
+    }
+}
+
+/* Writes every default of sec (and of its nested sections) into base. */
+static void apply_defaults(struct loader *L, const struct section *sec, void *base)
+{
+    for (int i = 0; i < sec->nkeys; i++) {
+        const struct key *k = &sec->keys[i];
+        if (k->type == KEY_SECTION) {
+            apply_defaults(L, k->sub, base);
+        } else if (k->def != NULL) {
+            struct node v = {.type = NODE_SCALAR, .str = k->def, .plain = 1};
+            int before = L->errors;
+            read_value(L, k, &v, base, k->name);
+            assert(L->errors == before && "a default the key itself refuses");
+            (void)before;
         }
     }
 }
 
-static void load_stream(struct loader *L, const struct node *n, int idx,
-                        struct drift_stream_conf *s)
+/* Keys of mapping m must be scalars and unique. Returns the earlier entry whose key equals that
+ * of v, or NULL; reports a non-scalar key (and then returns v itself, to skip it). */
+static const struct node *bad_key(struct loader *L, const struct node *m, const struct node *v,
+                                  const char *path)
 {
-    char path[64], p2[128];
-    snprintf(path, sizeof(path), "streams[%d]", idx);
-    static const char *const keys[] = {"name",      "topic",      "partitions", "features",
-                                       "label",     "id_field",   "time_field", "max_message_bytes",
-                                       "window",    "reference",  "drift",      "trigger",
-                                       "webhook",   "learner",    NULL};
-    enum { K_NAME, K_TOPIC, K_PARTS, K_FEATS, K_LABEL, K_ID, K_TIME, K_MAXB, K_WIN, K_REF, K_DRIFT,
-           K_TRIG, K_HOOK, K_LEARN };
-    const struct node *v[15];
-    s->pos = (struct drift_pos){n->line, n->col};
-    /* Defaults. */
-    s->partitions = 4;
-    s->max_message_bytes = 1 << 20;
-    s->window.type = DRIFT_WINDOW_TUMBLING;
-    s->window.size = 1000;
-    s->reference.source = DRIFT_REF_WARMUP;
-    s->reference.size = 5000;
-    s->reference.bins = 10;
-    s->drift.psi = 1;
-    s->drift.psi_threshold = 0.2;
-    s->drift.ks = 1;
-    s->drift.ks_alpha = 0.01;
-    s->drift.share = 0.5;
-    s->drift.rule = "any";
-    s->trigger.consecutive = 2;
-    s->trigger.cooldown_windows = 10;
-    s->trigger.name = "retrain";
-    s->trigger.enabled = 1;
-    s->webhook.timeout_ms = 5000;
-    s->webhook.max_age_s = 86400;
-    s->webhook.backoff_base_ms = 500;
-    s->webhook.backoff_max_ms = 60000;
-    if (check_map(L, n, path, keys, v) != 0) {
+    if (v->key->type != NODE_SCALAR) {
+        errat(L, v->key->line, v->key->col, "keys %s must be plain words, got %s", where(L, path),
+              show(L, v->key));
+        return v;
+    }
+    for (const struct node *u = m->first; u != v; u = u->next) {
+        if (u->key->type == NODE_SCALAR && strcmp(u->key->str, v->key->str) == 0) {
+            errat(L, v->key->line, v->key->col, "duplicate key '%s' %s (first at line %d)",
+                  v->key->str, where(L, path), u->key->line);
+            return u;
+        }
+    }
+    return NULL;
+}
+
+/* Checks mapping m against the table of sec and reads every value into base. A null value
+ * (`window:` with nothing after it) is an empty mapping. */
+static void read_section(struct loader *L, const struct section *sec, const struct node *m,
+                         void *base, const char *path)
+{
+    static const struct node empty = {.type = NODE_MAP};
+    if (is_null(m)) {
+        struct node *e = apr_pmemdup(L->tmp, &empty, sizeof(empty));
+        e->line = m->line;
+        e->col = m->col;
+        m = e;
+    }
+    if (m->type != NODE_MAP) {
+        errat(L, m->line, m->col, "%s must be a mapping of keys to values, got %s",
+              path[0] ? path : "the config", show(L, m));
         return;
     }
-    if (v[K_NAME] == NULL) {
-        errat(L, n->line, n->col, "%s.name is required", path);
-    } else if (get_str(L, v[K_NAME], "name", &s->name) == 0 && !valid_name(s->name)) {
-        errat(L, v[K_NAME]->line, v[K_NAME]->col,
-              "%s.name may use only letters, digits, '_', '.' and '-', got \"%s\"", path, s->name);
-    }
-    if (v[K_TOPIC] == NULL) {
-        errat(L, n->line, n->col, "%s.topic is required", path);
-    } else {
-        get_str(L, v[K_TOPIC], "topic", &s->topic);
-    }
-    if (v[K_PARTS]) {
-        snprintf(p2, sizeof(p2), "%s.partitions", path);
-        get_int(L, v[K_PARTS], p2, 1, 1024, &s->partitions);
-    }
-    if (v[K_LABEL]) {
-        get_str(L, v[K_LABEL], "label", &s->label);
-    }
-    if (v[K_ID]) {
-        get_str(L, v[K_ID], "id_field", &s->id_field);
-    }
-    if (v[K_TIME]) {
-        get_str(L, v[K_TIME], "time_field", &s->time_field);
-    }
-    if (v[K_MAXB]) {
-        snprintf(p2, sizeof(p2), "%s.max_message_bytes", path);
-        get_int(L, v[K_MAXB], p2, 64, 64 << 20, &s->max_message_bytes);
-    }
-    /* Features. */
-    const struct node *f = v[K_FEATS];
-    if (f == NULL) {
-        errat(L, n->line, n->col, "%s.features is required: a mapping of feature names to "
-                                  "numeric or categorical", path);
-    } else if (f->type != N_MAP || f->n == 0) {
-        errat(L, f->line, f->col, "%s.features must be a non-empty mapping of feature names to "
-                                  "numeric or categorical", path);
-    } else {
-        s->features = apr_pcalloc(L->pool, (size_t)f->n * sizeof(*s->features));
-        for (int i = 0; i < f->n; i++) {
-            const struct node *k = f->keys[i], *t = f->vals[i];
-            static const char *const types[] = {"numeric", "categorical", NULL};
-            int ty;
-            if (k->type != N_SCALAR) {
-                errat(L, k->line, k->col, "feature names must be plain words");
-                continue;
-            }
-            snprintf(p2, sizeof(p2), "%s.features.%s", path, k->str);
-            if (get_enum(L, t, p2, types, &ty) != 0) {
-                continue;
-            }
-            int dup = 0;
-            for (int j = 0; j < s->nfeatures; j++) {
-                dup |= strcmp(s->features[j].name, k->str) == 0;
-            }
-            if (dup) {
-                errat(L, k->line, k->col, "duplicate feature '%s' in %s.features", k->str, path);
-                continue;
-            }
-            s->features[s->nfeatures++] = (struct drift_feature_conf){
-                apr_pstrdup(L->pool, k->str), ty, {k->line, k->col}};
+    struct found f = {m, apr_pcalloc(L->tmp, (size_t)sec->nkeys * sizeof(*f.key)),
+                      apr_pcalloc(L->tmp, (size_t)sec->nkeys * sizeof(*f.val)),
+                      apr_pcalloc(L->tmp, (size_t)sec->nkeys * sizeof(*f.bad))};
+    for (const struct node *v = m->first; v != NULL; v = v->next) {
+        if (bad_key(L, m, v, path) != NULL) {
+            continue;
         }
-        for (int j = 0; j < s->nfeatures; j++) {
-            const char *nm = s->features[j].name;
-            const char *clash = s->label && strcmp(nm, s->label) == 0           ? "label"
-                                : s->time_field && strcmp(nm, s->time_field) == 0 ? "time_field"
-                                : s->id_field && strcmp(nm, s->id_field) == 0     ? "id_field"
-                                                                                  : NULL;
-            if (clash) {
-                errat(L, s->features[j].pos.line, s->features[j].pos.col,
-                      "feature '%s' is also the stream's %s", nm, clash);
+        int i = 0;
+        while (i < sec->nkeys && strcmp(sec->keys[i].name, v->key->str) != 0) {
+            i++;
+        }
+        if (i == sec->nkeys) {
+            const char **names = apr_palloc(L->tmp, (size_t)(sec->nkeys + 1) * sizeof(*names));
+            for (int j = 0; j < sec->nkeys; j++) {
+                names[j] = sec->keys[j].name;
             }
+            names[sec->nkeys] = NULL;
+            const char *near = closest(v->key->str, names, sec->nkeys);
+            errat(L, v->key->line, v->key->col, "unknown key '%s' %s%s%s%s (allowed: %s)",
+                  v->key->str, where(L, path), near ? "; did you mean '" : "", near ? near : "",
+                  near ? "'?" : "", join_words(L, names));
+            continue;
+        }
+        f.key[i] = v->key;
+        f.val[i] = v;
+        int before = L->errors;
+        read_value(L, &sec->keys[i], v, base, subpath(L, path, sec->keys[i].name));
+        f.bad[i] = L->errors != before;
+    }
+    for (int i = 0; i < sec->nkeys; i++) {
+        if ((sec->keys[i].flags & F_REQUIRED) && f.val[i] == NULL) {
+            errat(L, m->line, m->col, "%s is required: %s", subpath(L, path, sec->keys[i].name),
+                  sec->keys[i].help);
         }
     }
-    /* Window. */
-    int slide_set = 0;
-    if (v[K_WIN]) {
-        static const char *const wk[] = {"type", "size", "slide", NULL};
-        const struct node *w[4];
-        if (check_map(L, v[K_WIN], "window", wk, w) == 0) {
-            static const char *const types[] = {"tumbling", "sliding", NULL};
-            snprintf(p2, sizeof(p2), "%s.window.", path);
-            char q[160];
-            if (w[0]) {
-                snprintf(q, sizeof(q), "%stype", p2);
-                get_enum(L, w[0], q, types, &s->window.type);
-            }
-            if (w[1]) {
-                snprintf(q, sizeof(q), "%ssize", p2);
-                get_int(L, w[1], q, 10, 10000000, &s->window.size);
-            }
-            if (w[2]) {
-                snprintf(q, sizeof(q), "%sslide", p2);
-                if (get_int(L, w[2], q, 1, 10000000, &s->window.slide) == 0) {
-                    slide_set = 1;
-                }
-            }
-            if (s->window.type == DRIFT_WINDOW_SLIDING) {
-                if (!slide_set) {
-                    s->window.slide = s->window.size / 2;
-                }
-                if (s->window.slide > s->window.size || s->window.size % s->window.slide != 0) {
-                    const struct node *at = w[2] ? w[2] : v[K_WIN];
-                    errat(L, at->line, at->col, "%s.window.slide (%d) must divide window.size (%d)",
-                          path, s->window.slide, s->window.size);
-                }
-            } else if (slide_set) {
-                errat(L, w[2]->line, w[2]->col, "%s.window.slide applies only to sliding windows",
-                      path);
-            }
-        }
+    if (sec->check != NULL) {
+        sec->check(L, sec, &f, base, path);
     }
-    /* Reference. */
-    if (v[K_REF]) {
-        static const char *const rk[] = {"from", "size", "path", "bins", NULL};
-        const struct node *r[5];
-        if (check_map(L, v[K_REF], "reference", rk, r) == 0) {
-            static const char *const srcs[] = {"warmup", "file", NULL};
-            char q[160];
-            if (r[0]) {
-                snprintf(q, sizeof(q), "%s.reference.from", path);
-                get_enum(L, r[0], q, srcs, &s->reference.source);
-            }
-            if (r[1]) {
-                snprintf(q, sizeof(q), "%s.reference.size", path);
-                get_int(L, r[1], q, 10, 100000000, &s->reference.size);
-            }
-            if (r[2]) {
-                get_str(L, r[2], "reference.path", &s->reference.path);
-            }
-            if (r[3]) {
-                snprintf(q, sizeof(q), "%s.reference.bins", path);
-                get_int(L, r[3], q, 2, 1000, &s->reference.bins);
-            }
-            if (s->reference.source == DRIFT_REF_FILE && s->reference.path == NULL) {
-                errat(L, v[K_REF]->line, v[K_REF]->col,
-                      "%s.reference.path is required with reference.from: file", path);
-            }
-        }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Custom keys: kafka.properties, streams[].features, streams
+ * -------------------------------------------------------------------------------------------*/
+static void set_properties(struct loader *L, const struct node *v, void *base, const char *path)
+{
+    struct drift_config *c = base;
+    if (is_null(v)) {
+        return;
     }
-    /* Drift. */
-    if (v[K_DRIFT]) {
-        static const char *const dk[] = {"psi", "ks_alpha", "share", "rule", NULL};
-        const struct node *d[5];
-        if (check_map(L, v[K_DRIFT], "drift", dk, d) == 0) {
-            char q[160];
-            if (d[0]) {
-                snprintf(q, sizeof(q), "%s.drift.psi", path);
-                if (is_false(d[0])) {
-                    s->drift.psi = 0;
-                } else {
-                    get_double(L, d[0], q, 0, 1, 1e9, 0, &s->drift.psi_threshold);
-                }
-            }
-            if (d[1]) {
-                snprintf(q, sizeof(q), "%s.drift.ks_alpha", path);
-                if (is_false(d[1])) {
-                    s->drift.ks = 0;
-                } else {
-                    get_double(L, d[1], q, 0, 1, 1, 1, &s->drift.ks_alpha);
-                }
-            }
-            if (d[2]) {
-                snprintf(q, sizeof(q), "%s.drift.share", path);
-                get_double(L, d[2], q, 0, 1, 1, 0, &s->drift.share);
-            }
-            if (d[3]) {
-                static const char *const rules[] = {"any", "all", NULL};
-                int i;
-                snprintf(q, sizeof(q), "%s.drift.rule", path);
-                if (get_enum(L, d[3], q, rules, &i) == 0) {
-                    s->drift.rule = rules[i];
-                }
-            }
-            if (!s->drift.psi && !s->drift.ks) {
-                errat(L, v[K_DRIFT]->line, v[K_DRIFT]->col,
-                      "%s.drift: at least one of psi and ks_alpha must stay enabled", path);
-            }
-        }
+    if (v->type != NODE_MAP) {
+        errat(L, v->line, v->col,
+              "%s must be a mapping of librdkafka property names to values, got %s", path,
+              show(L, v));
+        return;
     }
-    /* Trigger. */
-    if (v[K_TRIG]) {
-        static const char *const tk[] = {"name", "consecutive", "cooldown_windows", "enabled",
-                                         NULL};
-        const struct node *t[5];
-        if (check_map(L, v[K_TRIG], "trigger", tk, t) == 0) {
-            char q[160];
-            if (t[0] && get_str(L, t[0], "trigger.name", &s->trigger.name) == 0 &&
-                !valid_name(s->trigger.name)) {
-                errat(L, t[0]->line, t[0]->col,
-                      "%s.trigger.name may use only letters, digits, '_', '.' and '-'", path);
-            }
-            if (t[1]) {
-                snprintf(q, sizeof(q), "%s.trigger.consecutive", path);
-                get_int(L, t[1], q, 1, 1000000, &s->trigger.consecutive);
-            }
-            if (t[2]) {
-                snprintf(q, sizeof(q), "%s.trigger.cooldown_windows", path);
-                get_int(L, t[2], q, 0, 100000000, &s->trigger.cooldown_windows);
-            }
-            if (t[3]) {
-                snprintf(q, sizeof(q), "%s.trigger.enabled", path);
-                get_bool(L, t[3], q, &s->trigger.enabled);
-            }
+    c->kafka.properties = apr_pcalloc(L->tmp, (size_t)(v->n + 1) * sizeof(struct drift_kv));
+    for (const struct node *p = v->first; p != NULL; p = p->next) {
+        if (bad_key(L, v, p, path) != NULL) {
+            continue;
         }
-    }
-    /* Webhook. */
-    if (v[K_HOOK]) {
-        static const char *const hk[] = {"url", "timeout_ms", "max_attempts", "max_age_s",
-                                         "backoff_base_ms", "backoff_max_ms", NULL};
-        const struct node *h[7];
-        if (check_map(L, v[K_HOOK], "webhook", hk, h) == 0) {
-            char q[160];
-            if (h[0] == NULL) {
-                errat(L, v[K_HOOK]->line, v[K_HOOK]->col, "%s.webhook.url is required", path);
-            } else if (get_str(L, h[0], "webhook.url", &s->webhook.url) == 0 &&
-                       strncmp(s->webhook.url, "http://", 7) != 0 &&
-                       strncmp(s->webhook.url, "https://", 8) != 0) {
-                errat(L, h[0]->line, h[0]->col,
-                      "%s.webhook.url must start with http:// or https://, got \"%s\"", path,
-                      s->webhook.url);
-            }
-            struct {
-                int idx;
-                const char *name;
-                long lo, hi;
-                int *dst;
-            } ints[] = {
-                {1, "timeout_ms", 10, 600000, &s->webhook.timeout_ms},
-                {2, "max_attempts", 0, 1000000, &s->webhook.max_attempts},
-                {3, "max_age_s", 1, 31536000, &s->webhook.max_age_s},
-                {4, "backoff_base_ms", 1, 3600000, &s->webhook.backoff_base_ms},
-                {5, "backoff_max_ms", 1, 86400000, &s->webhook.backoff_max_ms},
-            };
-            for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
-                if (h[ints[i].idx]) {
-                    snprintf(q, sizeof(q), "%s.webhook.%s", path, ints[i].name);
-                    get_int(L, h[ints[i].idx], q, ints[i].lo, ints[i].hi, ints[i].dst);
-                }
-            }
+        if (is_null(p->key) || p->key->str[0] == '\0') {
+            errat(L, p->key->line, p->key->col, "property names %s must not be empty",
+                  where(L, path));
+            continue;
         }
+        if (p->type != NODE_SCALAR || is_null(p)) {
+            errat(L, p->line, p->col,
+                  "%s.%s must be a single value (quote an empty one: ''), got %s", path,
+                  p->key->str, show(L, p));
+            continue;
+        }
+        c->kafka.properties[c->kafka.nproperties++] = (struct drift_kv){p->key->str, p->str};
     }
-    /* Learner. */
-    if (v[K_LEARN]) {
-        static const char *const lk[] = {"kind", "learning_rate", "l2", "publish_every", "topic",
-                                         NULL};
-        const struct node *l[6];
-        s->learner.kind = "logistic";
-        s->learner.learning_rate = 0.05;
-        s->learner.publish_every = 1000;
-        if (check_map(L, v[K_LEARN], "learner", lk, l) == 0) {
-            s->learner.enabled = 1;
-            char q[160];
-            if (l[0]) {
-                static const char *const kinds[] = {"logistic", NULL};
-                int i;
-                snprintf(q, sizeof(q), "%s.learner.kind", path);
-                if (get_enum(L, l[0], q, kinds, &i) == 0) {
-                    s->learner.kind = kinds[i];
-                }
-            }
-            if (l[1]) {
-                snprintf(q, sizeof(q), "%s.learner.learning_rate", path);
-                get_double(L, l[1], q, 0, 1, 100, 0, &s->learner.learning_rate);
-            }
-            if (l[2]) {
-                snprintf(q, sizeof(q), "%s.learner.l2", path);
-                get_double(L, l[2], q, 0, 0, 100, 0, &s->learner.l2);
-            }
-            if (l[3]) {
-                snprintf(q, sizeof(q), "%s.learner.publish_every", path);
-                get_int(L, l[3], q, 1, 100000000, &s->learner.publish_every);
-            }
-            if (l[4]) {
-                get_str(L, l[4], "learner.topic", &s->learner.topic);
-            }
-            if (s->label == NULL) {
-                errat(L, v[K_LEARN]->line, v[K_LEARN]->col,
-                      "%s.learner needs a label: set %s.label to the field holding the 0/1 label",
-                      path, path);
-            }
-            if (s->learner.topic == NULL && s->name != NULL) {
-                s->learner.topic = apr_pstrcat(L->pool, s->name, ".model", NULL);
+}
+
+static const char *const feature_types[] = {
+    [DRIFT_FEATURE_NUMERIC] = "numeric", [DRIFT_FEATURE_CATEGORICAL] = "categorical", NULL};
+
+static void set_features(struct loader *L, const struct node *v, void *base, const char *path)
+{
+    static const struct key type_key = {.name = "type",
+                                        .type = KEY_ENUM,
+                                        .off = offsetof(struct drift_feature_conf, type),
+                                        .words = feature_types};
+    struct drift_stream_conf *s = base;
+    if (v->type != NODE_MAP || v->n == 0) {
+        errat(L, v->line, v->col,
+              "%s must be a non-empty mapping of feature names to numeric or categorical, got %s",
+              path, show(L, v));
+        return;
+    }
+    s->features = apr_pcalloc(L->tmp, (size_t)v->n * sizeof(*s->features));
+    for (const struct node *f = v->first; f != NULL; f = f->next) {
+        if (bad_key(L, v, f, path) != NULL) {
+            continue;
+        }
+        if (is_null(f->key) || f->key->str[0] == '\0') {
+            errat(L, f->key->line, f->key->col, "feature names %s must not be empty",
+                  where(L, path));
+            continue;
+        }
+        struct drift_feature_conf *fc = &s->features[s->nfeatures];
+        fc->type = -1;
+        read_value(L, &type_key, f, fc, apr_pstrcat(L->tmp, path, ".", f->key->str, NULL));
+        if (fc->type < 0) {
+            continue;
+        }
+        fc->name = f->key->str;
+        fc->pos = (struct drift_pos){f->key->line, f->key->col};
+        s->nfeatures++;
+    }
+}
+
+static const struct section stream_section;
+
+static void set_streams(struct loader *L, const struct node *v, void *base, const char *path)
+{
+    struct drift_config *c = base;
+    if (v->type != NODE_SEQ || v->n == 0) {
+        errat(L, v->line, v->col, "%s must be a non-empty list of streams, got %s", path,
+              show(L, v));
+        return;
+    }
+    c->streams = apr_pcalloc(L->tmp, (size_t)v->n * sizeof(*c->streams));
+    c->nstreams = v->n;
+    int i = 0;
+    for (const struct node *item = v->first; item != NULL; item = item->next, i++) {
+        struct drift_stream_conf *s = &c->streams[i];
+        s->pos = (struct drift_pos){item->line, item->col};
+        apply_defaults(L, &stream_section, s);
+        read_section(L, &stream_section, item, s, apr_psprintf(L->tmp, "%s[%d]", path, i));
+        for (int j = 0; j < i && s->name != NULL; j++) {
+            if (c->streams[j].name != NULL && strcmp(c->streams[j].name, s->name) == 0) {
+                const struct node *at = map_get(item, "name");
+                errat(L, at->line, at->col, "%s[%d].name '%s' is already used by %s[%d]", path, i,
+                      s->name, path, j);
+                break;
             }
         }
     }
 }
 
-static int load_tree(struct loader *L, const struct node *root, struct drift_config *c)
+/* ---------------------------------------------------------------------------------------------
+ * Cross-key checks
+ * -------------------------------------------------------------------------------------------*/
+static void kafka_check(struct loader *L, const struct section *sec, const struct found *f,
+                        void *base, const char *path)
 {
-    static const char *const keys[] = {"kafka", "store", "log", "streams", NULL};
-    const struct node *v[5];
-    c->kafka.group = "driftd";
-    c->kafka.offset_reset = "earliest";
-    c->kafka.batch_max = 1024;
-    c->kafka.embedded_brokers = 1;
-    c->store.path = "driftd.db";
-    c->log.level = DRIFT_LOG_INFO;
-    if (root == NULL || (root->type == N_SCALAR && root->str[0] == '\0')) {
-        errat(L, 0, 0, "the config is empty; it needs at least kafka and streams");
-        return -1;
+    struct drift_config *c = base;
+    c->kafka.embedded = c->kafka.brokers != NULL && strcmp(c->kafka.brokers, "embedded") == 0;
+    const struct node *eb = found_val(sec, f, "embedded_brokers");
+    if (eb != NULL && c->kafka.brokers != NULL && !c->kafka.embedded &&
+        !found_bad(sec, f, "embedded_brokers")) {
+        errat(L, eb->line, eb->col, "%s.embedded_brokers applies only to brokers: embedded", path);
     }
-    if (check_map(L, root, "the config", keys, v) != 0) {
-        return -1;
+}
+
+static void window_check(struct loader *L, const struct section *sec, const struct found *f,
+                         void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    const struct node *slide = found_val(sec, f, "slide");
+    if (found_bad(sec, f, "type") || found_bad(sec, f, "size") || found_bad(sec, f, "slide")) {
+        return;
     }
-    if (v[0] == NULL) {
-        errat(L, root->line, root->col, "the kafka section is required (kafka.brokers)");
+    if (s->window.type != DRIFT_WINDOW_SLIDING) {
+        if (slide != NULL) {
+            errat(L, slide->line, slide->col, "%s.slide applies only to type: sliding", path);
+        }
+        return;
+    }
+    if (slide == NULL) {
+        s->window.slide = s->window.size / 2;
+        if (s->window.size % 2 != 0) {
+            const struct node *size = found_val(sec, f, "size");
+            const struct node *at = size != NULL ? size : f->map;
+            errat(L, at->line, at->col,
+                  "%s.size (%d) is odd, so the default slide (size/2) does not divide it; "
+                  "set %s.slide",
+                  path, s->window.size, path);
+        }
+    } else if ((s->window.slide > s->window.size || s->window.size % s->window.slide != 0)) {
+        errat(L, slide->line, slide->col, "%s.slide (%d) must divide %s.size (%d)", path,
+              s->window.slide, path, s->window.size);
+    }
+}
+
+static void reference_check(struct loader *L, const struct section *sec, const struct found *f,
+                            void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    const struct node *p = found_val(sec, f, "path"), *size = found_val(sec, f, "size");
+    if (found_bad(sec, f, "from")) {
+        return;
+    }
+    if (s->reference.source == DRIFT_REF_FILE) {
+        if (p == NULL) {
+            errat(L, f->map->line, f->map->col, "%s.path is required with from: file: %s", path,
+                  sec->keys[key_index(sec, "path")].help);
+        }
+        if (size != NULL) {
+            errat(L, size->line, size->col,
+                  "%s.size applies only to from: warmup (the file is the reference)", path);
+        }
+    } else if (p != NULL) {
+        errat(L, p->line, p->col, "%s.path applies only to from: file", path);
+    }
+}
+
+static void drift_check(struct loader *L, const struct section *sec, const struct found *f,
+                        void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    if (!s->drift.psi && !s->drift.ks && !found_bad(sec, f, "psi") &&
+        !found_bad(sec, f, "ks_alpha")) {
+        errat(L, f->map->line, f->map->col,
+              "%s disables both psi and ks_alpha; at least one must stay enabled", path);
+    }
+}
+
+static void webhook_check(struct loader *L, const struct section *sec, const struct found *f,
+                          void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    const struct node *b = found_val(sec, f, "backoff_base_ms");
+    const struct node *m = found_val(sec, f, "backoff_max_ms");
+    if ((b != NULL || m != NULL) && !found_bad(sec, f, "backoff_base_ms") &&
+        !found_bad(sec, f, "backoff_max_ms") &&
+        s->webhook.backoff_base_ms > s->webhook.backoff_max_ms) {
+        const struct node *at = b != NULL ? b : m;
+        errat(L, at->line, at->col, "%s.backoff_base_ms (%d) must not exceed backoff_max_ms (%d)",
+              path, s->webhook.backoff_base_ms, s->webhook.backoff_max_ms);
+    }
+}
+
+static void learner_check(struct loader *L, const struct section *sec, const struct found *f,
+                          void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    s->learner.enabled = 1; /* the mapping's presence is what enables the learner */
+}
+
+static void stream_check(struct loader *L, const struct section *sec, const struct found *f,
+                         void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    static const char *const fields[] = {"label", "id_field", "time_field"};
+    const char *values[] = {s->label, s->id_field, s->time_field};
+    for (int i = 0; i < s->nfeatures; i++) {
+        for (int j = 0; j < 3; j++) {
+            if (values[j] != NULL && strcmp(s->features[i].name, values[j]) == 0) {
+                errat(L, s->features[i].pos.line, s->features[i].pos.col,
+                      "%s.features.%s is also the stream's %s; a field cannot be both", path,
+                      s->features[i].name, fields[j]);
+            }
+        }
+    }
+    const struct node *learner = found_key(sec, f, "learner");
+    if (learner != NULL && found_val(sec, f, "label") == NULL) {
+        errat(L, learner->line, learner->col,
+              "%s.learner needs %s.label: the field holding the 0/1 label the learner trains on",
+              path, path);
+    }
+    if (s->learner.topic == NULL && s->name != NULL) {
+        s->learner.topic = apr_pstrcat(L->tmp, s->name, ".model", NULL);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The tables
+ *
+ * One line per key: name, default (YAML text, or NULL), field, range or allowed words, help.
+ * -------------------------------------------------------------------------------------------*/
+#define C_OFF(f) offsetof(struct drift_config, f)
+#define S_OFF(f) offsetof(struct drift_stream_conf, f)
+#define INF HUGE_VAL
+
+/* clang-format off */
+#define K_STR(n, d, o, fl, h) \
+    {.name = n, .type = KEY_STR, .def = d, .off = o, .flags = fl, .help = h}
+#define K_NAME(n, d, o, fl, h) \
+    {.name = n, .type = KEY_NAME, .def = d, .off = o, .flags = fl, .help = h}
+#define K_URL(n, o, fl, h) {.name = n, .type = KEY_URL, .off = o, .flags = fl, .help = h}
+#define K_INT(n, d, o, l, u, h) \
+    {.name = n, .type = KEY_INT, .def = d, .off = o, .lo = l, .hi = u, .help = h}
+#define K_NUM(n, d, o, fl, l, u, o2, h) \
+    {.name = n, .type = KEY_NUM, .def = d, .off = o, .flags = fl, .lo = l, .hi = u, .off2 = o2, \
+     .help = h}
+#define K_BOOL(n, d, o, h) {.name = n, .type = KEY_BOOL, .def = d, .off = o, .help = h}
+#define K_ENUM(n, d, o, w, h) \
+    {.name = n, .type = KEY_ENUM, .def = d, .off = o, .words = w, .help = h}
+#define K_WORD(n, d, o, w, h) \
+    {.name = n, .type = KEY_WORD, .def = d, .off = o, .words = w, .help = h}
+#define K_SECTION(n, s, fl, h) {.name = n, .type = KEY_SECTION, .sub = s, .flags = fl, .help = h}
+#define K_CUSTOM(n, fn, fl, h) {.name = n, .type = KEY_CUSTOM, .set = fn, .flags = fl, .help = h}
+
+static const char *const offset_resets[] = {"earliest", "latest", NULL};
+static const char *const log_levels[] = {[DRIFT_LOG_ERROR] = "error", [DRIFT_LOG_WARN] = "warn",
+                                         [DRIFT_LOG_INFO] = "info", [DRIFT_LOG_DEBUG] = "debug",
+                                         [DRIFT_LOG_DEBUG + 1] = NULL};
+/* clang-format on */
+static const char *const log_formats[] = {"logfmt", "json", NULL}; /* index = log.json */
+static const char *const window_types[] = {
+    [DRIFT_WINDOW_TUMBLING] = "tumbling", [DRIFT_WINDOW_SLIDING] = "sliding", NULL};
+static const char *const ref_sources[] = {
+    [DRIFT_REF_WARMUP] = "warmup", [DRIFT_REF_FILE] = "file", NULL};
+static const char *const drift_rules[] = {"any", "all", NULL};
+static const char *const learner_kinds[] = {"logistic", NULL};
+
+static const struct key kafka_keys[] = {
+    K_STR("brokers", NULL, C_OFF(kafka.brokers), F_REQUIRED,
+          "a bootstrap list host:port,host:port, or \"embedded\" for an in-process cluster"),
+    K_STR("group", "driftd", C_OFF(kafka.group), 0, "the consumer group id"),
+    K_WORD("offset_reset", "earliest", C_OFF(kafka.offset_reset), offset_resets,
+           "where a new consumer group starts"),
+    K_INT("batch_max", "1024", C_OFF(kafka.batch_max), 1, 65536, "messages per consume call"),
+    K_INT("embedded_brokers", "1", C_OFF(kafka.embedded_brokers), 1, 64,
+          "brokers in the embedded cluster"),
+    K_CUSTOM("properties", set_properties, 0, "librdkafka properties, passed through in order"),
+};
+static const struct section kafka_section = {kafka_keys, NKEYS(kafka_keys), kafka_check};
+
+static const struct key store_keys[] = {
+    K_STR("path", "driftd.db", C_OFF(store.path), 0, "the SQLite file"),
+};
+static const struct section store_section = {store_keys, NKEYS(store_keys), NULL};
+
+static const struct key log_keys[] = {
+    K_ENUM("level", "info", C_OFF(log.level), log_levels, "the most verbose level logged"),
+    K_ENUM("format", "logfmt", C_OFF(log.json), log_formats, "logfmt or JSON lines on stderr"),
+};
+static const struct section log_section = {log_keys, NKEYS(log_keys), NULL};
+
+static const struct key top_keys[] = {
+    K_SECTION("kafka", &kafka_section, F_REQUIRED,
+              "where the events come from (at least kafka.brokers)"),
+    K_SECTION("store", &store_section, 0, "the SQLite store"),
+    K_SECTION("log", &log_section, 0, "logging"),
+    K_CUSTOM("streams", set_streams, F_REQUIRED, "a list of at least one stream"),
+};
+static const struct section top_section = {top_keys, NKEYS(top_keys), NULL};
+
+static const struct key window_keys[] = {
+    K_ENUM("type", "tumbling", S_OFF(window.type), window_types, "tumbling or sliding windows"),
+    K_INT("size", "1000", S_OFF(window.size), 10, INT_MAX, "events per window"),
+    K_INT("slide", NULL, S_OFF(window.slide), 1, INT_MAX,
+          "sliding only: events between evaluations, dividing size (default size/2)"),
+};
+static const struct section window_section = {window_keys, NKEYS(window_keys), window_check};
+
+static const struct key reference_keys[] = {
+    K_ENUM("from", "warmup", S_OFF(reference.source), ref_sources,
+           "the stream's first events, or a CSV file"),
+    K_INT("size", "5000", S_OFF(reference.size), 10, INT_MAX, "warm-up events"),
+    K_STR("path", NULL, S_OFF(reference.path), 0,
+          "a CSV file with a header row naming the features"),
+    K_INT("bins", "10", S_OFF(reference.bins), 2, 1000, "histogram bins from reference quantiles"),
+};
+static const struct section reference_section = {reference_keys, NKEYS(reference_keys),
+                                                 reference_check};
+
+static const struct key drift_keys[] = {
+    K_NUM("psi", "0.2", S_OFF(drift.psi_threshold), F_LO_OPEN | F_OR_FALSE, 0, INF,
+          S_OFF(drift.psi), "a feature drifts when PSI >= this"),
+    K_NUM("ks_alpha", "0.01", S_OFF(drift.ks_alpha), F_LO_OPEN | F_HI_OPEN | F_OR_FALSE, 0, 1,
+          S_OFF(drift.ks), "a numeric feature drifts when its KS p-value < this"),
+    K_NUM("share", "0.5", S_OFF(drift.share), F_LO_OPEN, 0, 1, 0,
+          "dataset drift when drifted features / features >= this"),
+    K_WORD("rule", "any", S_OFF(drift.rule), drift_rules,
+           "a feature drifts when any (or all) of its tests fire"),
+};
+static const struct section drift_section = {drift_keys, NKEYS(drift_keys), drift_check};
+
+static const struct key trigger_keys[] = {
+    K_NAME("name", "retrain", S_OFF(trigger.name), 0, "the trigger rule's name"),
+    K_INT("consecutive", "2", S_OFF(trigger.consecutive), 1, INT_MAX,
+          "dataset-drift windows in a row needed to fire"),
+    K_INT("cooldown_windows", "10", S_OFF(trigger.cooldown_windows), 0, INT_MAX,
+          "windows after a trigger during which none fires"),
+    K_BOOL("enabled", "true", S_OFF(trigger.enabled), "whether triggers are recorded and sent"),
+};
+static const struct section trigger_section = {trigger_keys, NKEYS(trigger_keys), NULL};
+
+static const struct key webhook_keys[] = {
+    K_URL("url", S_OFF(webhook.url), F_REQUIRED, "the URL triggers are POSTed to"),
+    K_INT("timeout_ms", "5000", S_OFF(webhook.timeout_ms), 1, INT_MAX, "per whole request"),
+    K_INT("max_attempts", "0", S_OFF(webhook.max_attempts), 0, INT_MAX,
+          "attempts before a delivery is dead; 0 = until max_age_s"),
+    K_INT("max_age_s", "86400", S_OFF(webhook.max_age_s), 1, INT_MAX,
+          "a delivery older than this is dead"),
+    K_INT("backoff_base_ms", "500", S_OFF(webhook.backoff_base_ms), 1, INT_MAX,
+          "cap of the first retry delay"),
+    K_INT("backoff_max_ms", "60000", S_OFF(webhook.backoff_max_ms), 1, INT_MAX,
+          "cap of every retry delay"),
+};
+static const struct section webhook_section = {webhook_keys, NKEYS(webhook_keys), webhook_check};
+
+static const struct key learner_keys[] = {
+    K_WORD("kind", "logistic", S_OFF(learner.kind), learner_kinds, "the online learner"),
+    K_NUM("learning_rate", "0.05", S_OFF(learner.learning_rate), F_LO_OPEN, 0, INF, 0,
+          "SGD step size"),
+    K_NUM("l2", "0", S_OFF(learner.l2), 0, 0, INF, 0, "L2 penalty"),
+    K_INT("publish_every", "1000", S_OFF(learner.publish_every), 1, INT_MAX,
+          "labelled updates between published models"),
+    K_NAME("topic", NULL, S_OFF(learner.topic), 0,
+           "Kafka topic for model updates (default <stream name>.model)"),
+};
+static const struct section learner_section = {learner_keys, NKEYS(learner_keys), learner_check};
+
+static const struct key stream_keys[] = {
+    K_NAME("name", NULL, S_OFF(name), F_REQUIRED, "the stream's unique name"),
+    K_NAME("topic", NULL, S_OFF(topic), F_REQUIRED, "the Kafka topic of the stream's events"),
+    K_INT("partitions", "4", S_OFF(partitions), 1, 1024,
+          "partitions the embedded cluster creates for the topic"),
+    K_CUSTOM("features", set_features, F_REQUIRED,
+             "a mapping of feature names to numeric or categorical"),
+    K_STR("label", NULL, S_OFF(label), 0, "the field holding the 0/1 label"),
+    K_STR("id_field", NULL, S_OFF(id_field), 0, "the record id field"),
+    K_STR("time_field", NULL, S_OFF(time_field), 0, "the event time field (epoch s or ms)"),
+    K_INT("max_message_bytes", "1048576", S_OFF(max_message_bytes), 64, 1 << 30,
+          "larger messages are skipped as too_large"),
+    K_SECTION("window", &window_section, 0, "count windows"),
+    K_SECTION("reference", &reference_section, 0, "what windows are compared with"),
+    K_SECTION("drift", &drift_section, 0, "when a feature and the dataset drift"),
+    K_SECTION("trigger", &trigger_section, 0, "when drift fires a trigger"),
+    K_SECTION("webhook", &webhook_section, 0, "where triggers are delivered"),
+    K_SECTION("learner", &learner_section, 0, "the online learner; present = enabled"),
+};
+static const struct section stream_section = {stream_keys, NKEYS(stream_keys), stream_check};
+
+/* ---------------------------------------------------------------------------------------------
+ * Copying a valid config into the caller's pool
+ * -------------------------------------------------------------------------------------------*/
+static const char *dup_str(apr_pool_t *pool, const char *s)
+{
+    return s != NULL ? apr_pstrdup(pool, s) : NULL;
+}
+
+/* Re-points every string field the table of sec knows about at a copy in pool. Custom keys own
+ * arrays and are copied by copy_config itself. */
+static void copy_section(const struct section *sec, void *base, apr_pool_t *pool)
+{
+    for (int i = 0; i < sec->nkeys; i++) {
+        const struct key *k = &sec->keys[i];
+        switch (k->type) {
+        case KEY_STR:
+        case KEY_NAME:
+        case KEY_URL:
+        case KEY_WORD: {
+            const char **p = field(base, k->off);
+            *p = dup_str(pool, *p);
+            break;
+        }
+        case KEY_SECTION:
+            copy_section(k->sub, base, pool);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static struct drift_config *copy_config(const struct drift_config *src, apr_pool_t *pool)
+{
+    struct drift_config *c = apr_pmemdup(pool, src, sizeof(*src));
+    c->path = dup_str(pool, src->path);
+    copy_section(&top_section, c, pool);
+    if (src->kafka.nproperties > 0) {
+        c->kafka.properties =
+            apr_pcalloc(pool, (size_t)src->kafka.nproperties * sizeof(*c->kafka.properties));
+        for (int i = 0; i < src->kafka.nproperties; i++) {
+            c->kafka.properties[i].key = dup_str(pool, src->kafka.properties[i].key);
+            c->kafka.properties[i].value = dup_str(pool, src->kafka.properties[i].value);
+        }
     } else {
-        load_kafka(L, v[0], c);
+        c->kafka.properties = NULL;
     }
-    if (v[1]) {
-        static const char *const sk[] = {"path", NULL};
-        const struct node *s[2];
-        if (check_map(L, v[1], "store", sk, s) == 0 && s[0]) {
-            get_str(L, s[0], "store.path", &c->store.path);
+    c->streams = apr_pmemdup(pool, src->streams, (size_t)src->nstreams * sizeof(*c->streams));
+    for (int i = 0; i < c->nstreams; i++) {
+        struct drift_stream_conf *s = &c->streams[i];
+        copy_section(&stream_section, s, pool);
+        s->features = apr_pmemdup(pool, s->features, (size_t)s->nfeatures * sizeof(*s->features));
+        for (int j = 0; j < s->nfeatures; j++) {
+            s->features[j].name = dup_str(pool, s->features[j].name);
         }
     }
-    if (v[2]) {
-        static const char *const lk[] = {"level", "format", NULL};
-        const struct node *l[3];
-        if (check_map(L, v[2], "log", lk, l) == 0) {
-            static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
-            static const char *const formats[] = {"logfmt", "json", NULL};
-            if (l[0]) {
-                get_enum(L, l[0], "log.level", levels, &c->log.level);
-            }
-            if (l[1]) {
-                get_enum(L, l[1], "log.format", formats, &c->log.json);
-            }
-        }
-    }
-    const struct node *st = v[3];
-    if (st == NULL) {
-        errat(L, root->line, root->col, "the streams section is required: a list of streams");
-    } else if (st->type != N_SEQ || st->n == 0) {
-        errat(L, st->line, st->col, "streams must be a non-empty list of streams");
-    } else {
-        c->streams = apr_pcalloc(L->pool, (size_t)st->n * sizeof(*c->streams));
-        c->nstreams = st->n;
-        for (int i = 0; i < st->n; i++) {
-            load_stream(L, st->vals[i], i, &c->streams[i]);
-            for (int j = 0; j < i; j++) {
-                if (c->streams[i].name && c->streams[j].name &&
-                    strcmp(c->streams[i].name, c->streams[j].name) == 0) {
-                    errat(L, st->vals[i]->line, st->vals[i]->col,
-                          "streams[%d].name '%s' is already used by streams[%d]", i,
-                          c->streams[i].name, j);
-                }
-            }
-        }
-    }
-    return L->errors ? -1 : 0;
+    return c;
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Entry points
  * -------------------------------------------------------------------------------------------*/
 int drift_config_load_buffer(apr_pool_t *pool, const char *name, const char *buf, size_t len,
-                             struct drift_config **out, drift_config_error_fn errfn,
-                             void *errctx)
+                             struct drift_config **out, drift_config_error_fn errfn, void *errctx)
 {
-    struct loader L = {0};
-    L.pool = pool;
-    L.name = name;
-    L.errfn = errfn;
-    L.errctx = errctx;
+    struct loader L = {.name = name, .buf = buf, .len = len, .errfn = errfn, .errctx = errctx};
     *out = NULL;
     if (apr_pool_create(&L.tmp, pool) != APR_SUCCESS) {
         errat(&L, 0, 0, "out of memory");
         return -1;
     }
-    struct node *root = parse_document(&L, buf, len);
-    struct drift_config *c = apr_pcalloc(pool, sizeof(*c));
-    c->path = apr_pstrdup(pool, name);
-    if (L.errors == 0) {
-        load_tree(&L, root, c);
+    struct node *root;
+    if (parse_tree(&L, &root) == 0) {
+        if (root == NULL || is_null(root)) {
+            errat(&L, 0, 0, "the config is empty; it needs at least kafka.brokers and streams");
+        } else {
+            struct drift_config *c = apr_pcalloc(L.tmp, sizeof(*c));
+            c->path = name;
+            apply_defaults(&L, &top_section, c);
+            read_section(&L, &top_section, root, c, "");
+            if (L.errors == 0) {
+                *out = copy_config(c, pool);
+            }
+        }
     }
     apr_pool_destroy(L.tmp);
-    if (L.errors) {
-        return -L.errors;
-    }
-    *out = c;
-    return 0;
+    return -L.errors;
 }
 
 int drift_config_load(apr_pool_t *pool, const char *path, struct drift_config **out,
                       drift_config_error_fn errfn, void *errctx)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
     char *buf = NULL;
-    size_t len = 0;
-    if (f != NULL) {
-        size_t cap = 0;
-        for (;;) {
-            if (len + 4096 > cap) {
-                cap = cap ? cap * 2 : 16384;
-                char *nb = realloc(buf, cap);
-                if (nb == NULL) {
-                    break;
-                }
-                buf = nb;
-            }
-            size_t n = fread(buf + len, 1, cap - len, f);
-            len += n;
-            if (n == 0) {
+    size_t len = 0, cap = 0;
+    int err = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        err = errno;
+    }
+    while (f != NULL && err == 0) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 16384;
+            char *nb = cap <= CONFIG_MAX_BYTES ? realloc(buf, cap) : NULL;
+            if (nb == NULL) {
+                err = cap <= CONFIG_MAX_BYTES ? ENOMEM : EFBIG;
                 break;
             }
+            buf = nb;
         }
-        int bad = ferror(f);
-        fclose(f);
-        if (bad) {
-            free(buf);
-            buf = NULL;
+        errno = 0;
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0) {
+            if (ferror(f)) {
+                err = errno != 0 ? errno : EIO;
+            }
+            break;
         }
     }
-    if (buf == NULL && f == NULL) {
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "%s: cannot read: %s", path, strerror(errno));
-        if (errfn) {
+    if (f != NULL) {
+        fclose(f);
+    }
+    if (err != 0) {
+        free(buf);
+        if (errfn != NULL) {
+            char msg[CONFIG_MSG_MAX];
+            snprintf(msg, sizeof(msg), "%s: cannot read: %s", path, strerror(err));
             errfn(errctx, msg);
         }
         return -1;
     }
-    int rc = drift_config_load_buffer(pool, path, buf ? buf : "", len, out, errfn, errctx);
+    int rc = drift_config_load_buffer(pool, path, buf != NULL ? buf : "", len, out, errfn, errctx);
     free(buf);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include <librdkafka/rdkafka.h>
 #include <libgen.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -557,6 +558,9 @@ int main(int argc, const char *const *argv)
         /* Not fatal if it fails: fall through with the threads idle. */
     }
     openblas_set_num_threads(1);
+    /* A peer that closes a socket before we write (a webhook receiver, a scraper) must cost one
+     * failed write, not the process: libuv writes with plain write(2). */
+    signal(SIGPIPE, SIG_IGN);
     apr_app_initialize(&argc, &argv, NULL);
     apr_pool_t *pool;
     apr_pool_create(&pool, NULL);

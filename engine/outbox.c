@@ -3,14 +3,25 @@
  *
  * libcurl's multi interface is driven by socket callbacks (a uv_poll per socket, its context
  * freed in the poll's close callback) and one uv_timer for curl's own timeouts, as in curl's
- * multi-uv example. A second timer picks up due rows from the store: at the earliest next attempt,
- * at least once a second while idle, and at once on kick. A row in flight is never picked twice.
+ * multi-uv example; nothing here blocks the loop except short SQLite statements. A second timer
+ * picks up due rows from the store: at the earliest next attempt of a row that is not in flight,
+ * at least once a second while idle, at once on kick, and at once when a delivery finishes (a
+ * slot is free). A row in flight is never picked twice, and at most max_inflight run at once.
  *
  * Outcome of an attempt: 2xx → done; 429, 5xx and network errors → retried after a full-jitter
- * exponential backoff, rand(0, min(cap, base·2^attempt)), but never sooner than the receiver's
- * Retry-After; other statuses (3xx, 4xx) are permanent → dead. A row past max_attempts or older
- * than max_age is dead too. The Idempotency-Key header carries the trigger's key, read from the
- * body's "idempotency_key" member (the body is the payload recorded with the trigger).
+ * exponential backoff, rand(0, min(cap, base·2^n)) where n is the number of attempts made before
+ * this one, but never sooner than the receiver's Retry-After; any other status (1xx, 3xx, 4xx)
+ * is permanent → dead. A retryable failure that reaches max_attempts, or a row older than
+ * max_age, is dead too; a row found already past either limit when it is picked up is marked dead
+ * without another attempt (a retraining trigger from yesterday is stale evidence).
+ *
+ * The Idempotency-Key header carries the trigger's key. store.h gives the outbox only the row,
+ * so the key is read from the body's "idempotency_key" member with jansson: the body is the
+ * payload recorded with the trigger, and the pipeline always writes the key there. A body
+ * without it is delivered without the header (and a warning), never held back.
+ *
+ * Ownership: the outbox owns its curl handles and uv handles; the store is the caller's and must
+ * stay open until close's done_cb (deliveries finishing during the drain record their outcome).
  */
 #include "outbox.h"
 
@@ -23,17 +34,27 @@
 #include "drift_op.h"
 #include "log.h"
 
-#define PICK_IDLE_MS 1000 /* look for due rows at least this often */
-#define MAX_INFLIGHT_CAP 64
+#define PICK_IDLE_MS 1000       /* look for due rows at least this often */
+#define DEFAULT_TIMEOUT_MS 5000 /* per request */
+#define DEFAULT_MAX_AGE_S 86400 /* a day */
+#define DEFAULT_BACKOFF_BASE_MS 500
+#define DEFAULT_BACKOFF_MAX_MS 60000
+#define DEFAULT_MAX_INFLIGHT 4
+#define MAX_INFLIGHT_LIMIT 1024 /* sanity bound on the configured value */
+#define OUTBOX_TIMERS 3         /* curl_timer, pick_timer, drain_timer */
 
+/* One socket curl asked us to watch. Freed in the poll handle's close callback. */
 struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     struct drift_outbox *o;
+    struct sock_ctx *next, *prev;
 };
 
+/* One delivery attempt: a private copy of the row (the store's strings live only during
+ * drift_store_outbox_due) and its easy handle. */
 struct delivery {
-    struct drift_outbox_row row; /* strings owned */
+    struct drift_outbox_row row;
     CURL *easy;
     struct curl_slist *headers;
     char errbuf[CURL_ERROR_SIZE];
@@ -46,12 +67,16 @@ struct drift_outbox {
     drift_outbox_report_fn report;
     void *ctx;
     CURLM *multi;
-    uv_timer_t curl_timer, pick_timer;
-    int handles_open;
-    struct delivery *inflight[MAX_INFLIGHT_CAP];
+    uv_timer_t curl_timer, pick_timer, drain_timer;
+    int handles_open;           /* timers + socket polls not yet closed */
+    struct sock_ctx *socks;     /* every socket context not yet closed */
+    struct delivery **inflight; /* conf.max_inflight slots, ninflight used */
     int ninflight;
-    int closing;
-    uv_timer_t drain_timer;
+    struct delivery **picked; /* scratch for pick(): conf.max_inflight slots */
+    int npicked;
+    int64_t pick_next; /* scratch for pick(): next_ms of the first row left waiting */
+    int64_t pick_now;
+    int closing, torn_down;
     void (*done_cb)(void *ctx);
     void *done_ctx;
     uint64_t rng;
@@ -59,21 +84,23 @@ struct drift_outbox {
 
 int drift_outbox_classify(int http_status, int curl_ok);
 
-/* Returns 1 = done, 0 = retry, -1 = permanent failure. */
+/* Classifies one attempt. Returns 1 = delivered, 0 = retry later (network error, 429, 5xx),
+ * -1 = permanent failure (1xx, 3xx, other 4xx, anything else). Exported for the unit test. */
 int drift_outbox_classify(int http_status, int curl_ok)
 {
     if (!curl_ok) {
         return 0;
     }
-    if (http_status >= 200 && http_status < 300) {
+    if (http_status >= 200 && http_status <= 299) {
         return 1;
     }
-    if (http_status == 429 || http_status >= 500 || http_status == 408) {
+    if (http_status == 429 || (http_status >= 500 && http_status <= 599)) {
         return 0;
     }
     return -1;
 }
 
+/* xorshift64: the jitter needs spread, not cryptographic quality. */
 static uint64_t rnd(struct drift_outbox *o)
 {
     o->rng ^= o->rng << 13;
@@ -82,27 +109,32 @@ static uint64_t rnd(struct drift_outbox *o)
     return o->rng;
 }
 
-static void check_done(struct drift_outbox *o);
-static void pick(struct drift_outbox *o);
-
-/* ---------------------------------------------------------------------------------------------
- * curl ↔ uv glue
- * -------------------------------------------------------------------------------------------*/
-static void on_sock_closed(uv_handle_t *h)
+/* Full jitter: rand(0, min(cap, base·2^n)) ms, n = attempts made before the failed one. */
+static uint64_t backoff_ms(struct drift_outbox *o, int n)
 {
-    struct sock_ctx *s = h->data;
-    struct drift_outbox *o = s->o;
-    free(s);
-    if (--o->handles_open == 0 && o->closing) {
-        check_done(o);
+    uint64_t cap = (uint64_t)o->conf.backoff_max_ms;
+    uint64_t span = (uint64_t)o->conf.backoff_base_ms << (n < 30 ? n : 30);
+    if (span > cap) {
+        span = cap;
+    }
+    return rnd(o) % (span + 1);
+}
+
+static void check_done(struct drift_outbox *o);
+static void on_pick_timer(uv_timer_t *t);
+
+static void schedule_pick(struct drift_outbox *o, uint64_t ms)
+{
+    if (!o->closing) {
+        uv_timer_start(&o->pick_timer, on_pick_timer, ms, 0);
     }
 }
 
-/* Detaches a delivery from the multi handle and frees it with its copies of the row. */
-static void delivery_free(struct drift_outbox *o, struct delivery *dv)
+/* ---------------------------------------------------------------------------------------------
+ * Deliveries
+ * -------------------------------------------------------------------------------------------*/
+static void delivery_free(struct delivery *dv)
 {
-    curl_multi_remove_handle(o->multi, dv->easy);
-    curl_easy_cleanup(dv->easy);
     curl_slist_free_all(dv->headers);
     free(dv->row.action);
     free(dv->row.target);
@@ -110,15 +142,81 @@ static void delivery_free(struct drift_outbox *o, struct delivery *dv)
     free(dv);
 }
 
+/* Detaches a delivery from the multi handle and the in-flight set, then frees it. */
+static void delivery_end(struct drift_outbox *o, struct delivery *dv)
+{
+    for (int i = 0; i < o->ninflight; i++) {
+        if (o->inflight[i] == dv) {
+            o->inflight[i] = o->inflight[--o->ninflight];
+            break;
+        }
+    }
+    curl_multi_remove_handle(o->multi, dv->easy);
+    curl_easy_cleanup(dv->easy);
+    dv->easy = NULL;
+    delivery_free(dv);
+}
+
+static struct delivery *delivery_new(const struct drift_outbox_row *r)
+{
+    struct delivery *dv = calloc(1, sizeof(*dv));
+    if (dv == NULL) {
+        return NULL;
+    }
+    dv->row = *r;
+    dv->row.action = strdup(r->action ? r->action : "");
+    dv->row.target = strdup(r->target ? r->target : "");
+    dv->row.body = strdup(r->body ? r->body : "");
+    if (dv->row.action == NULL || dv->row.target == NULL || dv->row.body == NULL) {
+        delivery_free(dv);
+        return NULL;
+    }
+    return dv;
+}
+
+/* Records the outcome of a row in the store and reports it. The report sees the row as it was
+ * picked (attempts = attempts before this one). */
+static void record(struct drift_outbox *o, struct delivery *dv, const char *status, int attempts,
+                   int64_t next_ms, int http_status, const char *error)
+{
+    int rc = drift_store_outbox_update(o->store, dv->row.id, status, attempts, next_ms, http_status,
+                                       error);
+    if (rc != 0) {
+        /* The row stays as it was (pending, due): it is tried again, never lost. */
+        DRIFT_ERROR("cannot record delivery outcome", "outbox_id=%lld status=%s error=\"%s\"",
+                    (long long)dv->row.id, status, drift_strerror(rc));
+    }
+    if (o->report != NULL) {
+        o->report(o->ctx, &dv->row, status, http_status, error);
+    }
+}
+
+/* Returns the dead reason when the row may not be attempted again, else NULL. */
+static const char *expired(struct drift_outbox *o, const struct drift_outbox_row *r, int attempts,
+                           int64_t now)
+{
+    if (o->conf.max_attempts > 0 && attempts >= o->conf.max_attempts) {
+        return "max_attempts reached";
+    }
+    if (now - r->created_ms > (int64_t)o->conf.max_age_s * 1000) {
+        return "max_age exceeded";
+    }
+    return NULL;
+}
+
 static void finish(struct drift_outbox *o, struct delivery *dv, CURLcode res)
 {
     long code = 0;
-    curl_easy_getinfo(dv->easy, CURLINFO_RESPONSE_CODE, &code);
     curl_off_t retry_after = 0;
-    curl_easy_getinfo(dv->easy, CURLINFO_RETRY_AFTER, &retry_after);
+    curl_easy_getinfo(dv->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (curl_easy_getinfo(dv->easy, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK ||
+        retry_after < 0) {
+        retry_after = 0;
+    }
     int cls = drift_outbox_classify((int)code, res == CURLE_OK);
     int attempts = dv->row.attempts + 1;
     int64_t now = (int64_t)drift_wall_ms();
+    int64_t next = now;
     const char *status;
     char error[CURL_ERROR_SIZE + 64];
     error[0] = '\0';
@@ -127,66 +225,158 @@ static void finish(struct drift_outbox *o, struct delivery *dv, CURLcode res)
     } else if (cls != 1) {
         snprintf(error, sizeof(error), "HTTP %ld", code);
     }
-    int64_t next = now;
+    const char *why;
     if (cls == 1) {
         status = "done";
     } else if (cls < 0) {
         status = "dead";
-    } else if ((o->conf.max_attempts > 0 && attempts >= o->conf.max_attempts) ||
-               now - dv->row.created_ms > (int64_t)o->conf.max_age_s * 1000) {
+    } else if ((why = expired(o, &dv->row, attempts, now)) != NULL) {
         status = "dead";
+        size_t n = strlen(error);
+        snprintf(error + n, sizeof(error) - n, "; %s", why);
     } else {
         status = "pending";
-        uint64_t cap = (uint64_t)o->conf.backoff_base_ms << (attempts < 20 ? attempts - 1 : 20);
-        if (cap > (uint64_t)o->conf.backoff_max_ms) {
-            cap = (uint64_t)o->conf.backoff_max_ms;
-        }
-        uint64_t delay = cap > 0 ? rnd(o) % (cap + 1) : 0;
-        if ((uint64_t)retry_after * 1000 > delay) {
+        uint64_t delay = backoff_ms(o, dv->row.attempts);
+        if (retry_after > 0 && (uint64_t)retry_after * 1000 > delay) {
             delay = (uint64_t)retry_after * 1000;
         }
         next = now + (int64_t)delay;
     }
-    if (drift_store_outbox_update(o->store, dv->row.id, status, attempts, next, (int)code,
-                                  error[0] ? error : NULL) != 0) {
-        DRIFT_ERROR("cannot record delivery outcome", "outbox_id=%lld status=%s",
-                    (long long)dv->row.id, status);
-    }
-    if (o->report) {
-        o->report(o->ctx, &dv->row, status, (int)code, error[0] ? error : NULL);
-    }
-    for (int i = 0; i < o->ninflight; i++) {
-        if (o->inflight[i] == dv) {
-            o->inflight[i] = o->inflight[--o->ninflight];
-            break;
-        }
-    }
-    delivery_free(o, dv);
+    record(o, dv, status, attempts, next, (int)code, error[0] ? error : NULL);
+    delivery_end(o, dv);
 }
 
+/* Builds and starts the request for dv. Returns 0, or a negative code (dv untouched by curl and
+ * still owned by the caller). */
+static int start(struct drift_outbox *o, struct delivery *dv)
+{
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *t = h ? curl_slist_append(h, "Expect:") : NULL; /* no 100-continue */
+    if (t == NULL) {
+        curl_slist_free_all(h);
+        return DRIFT_ENOMEM;
+    }
+    dv->headers = h;
+    json_t *body = json_loads(dv->row.body, 0, NULL);
+    const char *key = json_string_value(json_object_get(body, "idempotency_key"));
+    int key_ok = key != NULL && key[0] != '\0';
+    for (const char *p = key; key_ok && *p; p++) {
+        key_ok = (unsigned char)*p >= 0x20 && *p != 0x7f; /* no header injection */
+    }
+    if (key_ok) {
+        size_t n = strlen("Idempotency-Key: ") + strlen(key) + 1;
+        char *line = malloc(n);
+        if (line != NULL) {
+            snprintf(line, n, "Idempotency-Key: %s", key);
+            t = curl_slist_append(dv->headers, line);
+            free(line);
+        }
+        if (line == NULL || t == NULL) {
+            json_decref(body);
+            return DRIFT_ENOMEM;
+        }
+    } else {
+        DRIFT_WARN("outbox body has no usable idempotency_key; sent without the header",
+                   "outbox_id=%lld", (long long)dv->row.id);
+    }
+    json_decref(body);
+    CURL *e = curl_easy_init();
+    if (e == NULL) {
+        return DRIFT_ENOMEM;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, dv->row.target);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, dv->row.body);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(dv->row.body));
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, dv->headers);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "driftd/0.1");
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->conf.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->conf.timeout_ms);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PRIVATE, dv);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, dv->errbuf);
+    o->inflight[o->ninflight++] = dv;
+    dv->easy = e;
+    CURLMcode mc = curl_multi_add_handle(o->multi, e);
+    if (mc != CURLM_OK) {
+        o->ninflight--;
+        dv->easy = NULL;
+        curl_easy_cleanup(e);
+        DRIFT_ERROR("cannot start delivery", "outbox_id=%lld error=\"%s\"", (long long)dv->row.id,
+                    curl_multi_strerror(mc));
+        return DRIFT_EFAULT;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * curl ↔ uv glue
+ * -------------------------------------------------------------------------------------------*/
+static void on_handle_closed(struct drift_outbox *o)
+{
+    if (--o->handles_open == 0) {
+        void (*cb)(void *) = o->done_cb;
+        void *ctx = o->done_ctx;
+        free(o->inflight);
+        free(o->picked);
+        free(o);
+        if (cb != NULL) {
+            cb(ctx);
+        }
+    }
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    struct sock_ctx *s = h->data;
+    struct drift_outbox *o = s->o;
+    if (s->prev != NULL) {
+        s->prev->next = s->next;
+    } else {
+        o->socks = s->next;
+    }
+    if (s->next != NULL) {
+        s->next->prev = s->prev;
+    }
+    free(s);
+    on_handle_closed(o);
+}
+
+static void sock_close(struct sock_ctx *s)
+{
+    if (!uv_is_closing((uv_handle_t *)&s->poll)) {
+        uv_poll_stop(&s->poll);
+        uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+    }
+}
+
+/* Hands every finished transfer to finish(). Called after each curl_multi_socket_action, never
+ * from inside a curl callback. */
 static void read_info(struct drift_outbox *o)
 {
     CURLMsg *msg;
-    int left;
+    int left, finished = 0;
     while ((msg = curl_multi_info_read(o->multi, &left)) != NULL) {
         if (msg->msg == CURLMSG_DONE) {
-            struct delivery *dv;
-            CURL *easy = msg->easy_handle;
+            struct delivery *dv = NULL;
             CURLcode res = msg->data.result;
-            curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&dv);
-            finish(o, dv, res);
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&dv);
+            finish(o, dv, res); /* msg is invalid from here on */
+            finished++;
         }
     }
     if (o->closing) {
         check_done(o);
-    } else {
-        pick(o);
+    } else if (finished > 0) {
+        schedule_pick(o, 0); /* a slot is free, and a retry may now be the earliest row */
     }
 }
 
 static void on_sock_event(uv_poll_t *h, int status, int events)
 {
     struct sock_ctx *s = h->data;
+    struct drift_outbox *o = s->o;
     int flags = 0;
     if (status < 0) {
         flags = CURL_CSELECT_ERR;
@@ -199,31 +389,44 @@ static void on_sock_event(uv_poll_t *h, int status, int events)
         }
     }
     int running;
-    curl_multi_socket_action(s->o->multi, s->fd, flags, &running);
-    read_info(s->o);
+    curl_multi_socket_action(o->multi, s->fd, flags, &running);
+    read_info(o); /* s may be closing now; o lives until every handle is closed */
 }
 
+/* CURLMOPT_SOCKETFUNCTION: start, change or stop watching one socket. */
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp, void *socketp)
 {
     struct drift_outbox *o = userp;
     struct sock_ctx *s = socketp;
     if (action == CURL_POLL_REMOVE) {
         if (s != NULL) {
-            uv_poll_stop(&s->poll);
-            uv_close((uv_handle_t *)&s->poll, on_sock_closed);
-            curl_multi_assign(o->multi, fd, NULL);
+            sock_close(s);
+            if (!o->torn_down) {
+                curl_multi_assign(o->multi, fd, NULL);
+            }
         }
         return 0;
+    }
+    if (o->torn_down) {
+        return 0; /* curl_multi_cleanup is running: nothing new is watched */
     }
     if (s == NULL) {
         s = calloc(1, sizeof(*s));
         if (s == NULL) {
             return -1;
         }
+        if (uv_poll_init_socket(o->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
         s->fd = fd;
         s->o = o;
-        uv_poll_init_socket(o->loop, &s->poll, fd);
         s->poll.data = s;
+        s->next = o->socks;
+        if (o->socks != NULL) {
+            o->socks->prev = s;
+        }
+        o->socks = s;
         o->handles_open++;
         curl_multi_assign(o->multi, fd, s);
     }
@@ -234,8 +437,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int action, void *userp,
     if (action != CURL_POLL_IN) {
         ev |= UV_WRITABLE;
     }
-    uv_poll_start(&s->poll, ev, on_sock_event);
-    return 0;
+    return uv_poll_start(&s->poll, ev, on_sock_event) == 0 ? 0 : -1;
 }
 
 static void on_curl_timeout(uv_timer_t *t)
@@ -246,9 +448,13 @@ static void on_curl_timeout(uv_timer_t *t)
     read_info(o);
 }
 
+/* CURLMOPT_TIMERFUNCTION: one one-shot timer, replaced on every call. No curl calls in here. */
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     struct drift_outbox *o = userp;
+    if (o->torn_down) {
+        return 0; /* curl_multi_cleanup may still call this */
+    }
     if (timeout_ms < 0) {
         uv_timer_stop(&o->curl_timer);
     } else {
@@ -271,58 +477,25 @@ static int is_inflight(struct drift_outbox *o, int64_t id)
     return 0;
 }
 
-static void start_one(void *ctx, const struct drift_outbox_row *r)
+/* drift_store_outbox_due callback: copies due rows that fit in the free slots and notes when
+ * the first row left waiting is due. It must not write to the store, so it only collects. */
+static void collect(void *ctx, const struct drift_outbox_row *r)
 {
     struct drift_outbox *o = ctx;
-    if (o->ninflight >= o->conf.max_inflight || is_inflight(o, r->id)) {
+    if (is_inflight(o, r->id)) {
         return;
     }
-    struct delivery *dv = calloc(1, sizeof(*dv));
-    if (dv == NULL) {
-        return;
+    if (r->next_ms <= o->pick_now && o->ninflight + o->npicked < o->conf.max_inflight) {
+        struct delivery *dv = delivery_new(r);
+        if (dv != NULL) {
+            o->picked[o->npicked++] = dv;
+            return;
+        }
     }
-    dv->row = *r;
-    dv->row.action = strdup(r->action);
-    dv->row.target = strdup(r->target);
-    dv->row.body = strdup(r->body);
-    dv->easy = curl_easy_init();
-    if (dv->easy == NULL || !dv->row.action || !dv->row.target || !dv->row.body) {
-        curl_easy_cleanup(dv->easy);
-        free(dv->row.action);
-        free(dv->row.target);
-        free(dv->row.body);
-        free(dv);
-        return;
+    if (o->pick_next < 0) {
+        o->pick_next = r->next_ms; /* rows come ordered by next_ms: the first is the earliest */
     }
-    dv->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    json_error_t je;
-    json_t *body = json_loads(r->body, 0, &je);
-    const char *key = body ? json_string_value(json_object_get(body, "idempotency_key")) : NULL;
-    if (key != NULL) {
-        char h[512];
-        snprintf(h, sizeof(h), "Idempotency-Key: %s", key);
-        dv->headers = curl_slist_append(dv->headers, h);
-    }
-    json_decref(body);
-    dv->headers = curl_slist_append(dv->headers, "Expect:");
-    CURL *e = dv->easy;
-    curl_easy_setopt(e, CURLOPT_URL, dv->row.target);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, dv->row.body);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(dv->row.body));
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, dv->headers);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "driftd/0.1");
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->conf.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->conf.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, dv);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, dv->errbuf);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    o->inflight[o->ninflight++] = dv;
-    curl_multi_add_handle(o->multi, e);
 }
-
-static void on_pick_timer(uv_timer_t *t);
 
 static void pick(struct drift_outbox *o)
 {
@@ -330,17 +503,33 @@ static void pick(struct drift_outbox *o)
         return;
     }
     int64_t now = (int64_t)drift_wall_ms();
-    if (o->ninflight < o->conf.max_inflight) {
-        drift_store_outbox_due(o->store, now, o->conf.max_inflight + o->ninflight, start_one, o);
+    o->pick_now = now;
+    o->pick_next = -1;
+    o->npicked = 0;
+    /* Every row in flight may come back (it is still pending), plus the rows for the free slots,
+     * plus one more to learn when to look again: max_inflight + 1 rows in all. */
+    int rc = drift_store_outbox_due(o->store, INT64_MAX, o->conf.max_inflight + 1, collect, o);
+    for (int i = 0; i < o->npicked; i++) {
+        struct delivery *dv = o->picked[i];
+        const char *why = expired(o, &dv->row, dv->row.attempts, now);
+        if (o->closing) {
+            delivery_free(dv); /* the report closed the outbox: leave the rest pending */
+        } else if (why != NULL) {
+            DRIFT_WARN("outbox row expired before delivery", "outbox_id=%lld reason=\"%s\"",
+                       (long long)dv->row.id, why);
+            record(o, dv, "dead", dv->row.attempts, dv->row.next_ms, 0, why);
+            delivery_free(dv);
+        } else if (start(o, dv) != 0) {
+            delivery_free(dv); /* stays pending; the idle poll tries again */
+        }
     }
-    int64_t next = drift_store_outbox_next(o->store);
+    o->npicked = 0;
     uint64_t wait = PICK_IDLE_MS;
-    if (next >= 0 && next > now && (uint64_t)(next - now) < wait) {
-        wait = (uint64_t)(next - now);
-    } else if (next >= 0 && next <= now && o->ninflight < o->conf.max_inflight) {
-        wait = 1;
+    if (rc >= 0 && o->pick_next > now && o->pick_next - now < PICK_IDLE_MS) {
+        wait = (uint64_t)(o->pick_next - now);
     }
-    uv_timer_start(&o->pick_timer, on_pick_timer, wait, 0);
+    /* A row left waiting that is already due had no free slot: the next completion picks it. */
+    schedule_pick(o, wait);
 }
 
 static void on_pick_timer(uv_timer_t *t)
@@ -348,16 +537,25 @@ static void on_pick_timer(uv_timer_t *t)
     pick(t->data);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Opening
+ * -------------------------------------------------------------------------------------------*/
 int drift_outbox_open(uv_loop_t *loop, struct drift_store *store,
                       const struct drift_outbox_conf *conf, drift_outbox_report_fn report,
                       void *ctx, struct drift_outbox **out, char *err, size_t errlen)
 {
-    static int curl_ready;
-    if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            return drift_seterr(err, errlen, DRIFT_EFAULT, "curl_global_init failed");
-        }
-        curl_ready = 1;
+    *out = NULL;
+    if (loop == NULL || store == NULL || conf == NULL) {
+        return drift_seterr(err, errlen, DRIFT_EINVAL, "outbox: missing loop, store or conf");
+    }
+    if (conf->max_inflight > MAX_INFLIGHT_LIMIT) {
+        return drift_seterr(err, errlen, DRIFT_EINVAL, "outbox max_inflight must be <= %d, got %d",
+                            MAX_INFLIGHT_LIMIT, conf->max_inflight);
+    }
+    /* Reference counted by libcurl, so every open may call it; never cleaned up here because
+     * other modules may use curl too. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        return drift_seterr(err, errlen, DRIFT_EFAULT, "curl_global_init failed");
     }
     struct drift_outbox *o = calloc(1, sizeof(*o));
     if (o == NULL) {
@@ -367,27 +565,35 @@ int drift_outbox_open(uv_loop_t *loop, struct drift_store *store,
     o->store = store;
     o->conf = *conf;
     if (o->conf.timeout_ms <= 0) {
-        o->conf.timeout_ms = 5000;
+        o->conf.timeout_ms = DEFAULT_TIMEOUT_MS;
+    }
+    if (o->conf.max_attempts < 0) {
+        o->conf.max_attempts = 0;
     }
     if (o->conf.max_age_s <= 0) {
-        o->conf.max_age_s = 86400;
+        o->conf.max_age_s = DEFAULT_MAX_AGE_S;
     }
     if (o->conf.backoff_base_ms <= 0) {
-        o->conf.backoff_base_ms = 500;
+        o->conf.backoff_base_ms = DEFAULT_BACKOFF_BASE_MS;
     }
     if (o->conf.backoff_max_ms <= 0) {
-        o->conf.backoff_max_ms = 60000;
+        o->conf.backoff_max_ms = DEFAULT_BACKOFF_MAX_MS;
     }
-    if (o->conf.max_inflight <= 0 || o->conf.max_inflight > MAX_INFLIGHT_CAP) {
-        o->conf.max_inflight = 4;
+    if (o->conf.max_inflight <= 0) {
+        o->conf.max_inflight = DEFAULT_MAX_INFLIGHT;
     }
     o->report = report;
     o->ctx = ctx;
-    o->rng = drift_wall_ms() | 1;
+    o->rng = (drift_wall_ms() ^ (uint64_t)(uintptr_t)o) | 1;
+    o->inflight = calloc((size_t)o->conf.max_inflight, sizeof(*o->inflight));
+    o->picked = calloc((size_t)o->conf.max_inflight, sizeof(*o->picked));
     o->multi = curl_multi_init();
-    if (o->multi == NULL) {
+    if (o->inflight == NULL || o->picked == NULL || o->multi == NULL) {
+        curl_multi_cleanup(o->multi);
+        free(o->inflight);
+        free(o->picked);
         free(o);
-        return drift_seterr(err, errlen, DRIFT_EFAULT, "curl_multi_init failed");
+        return drift_seterr(err, errlen, DRIFT_ENOMEM, "outbox: out of memory");
     }
     curl_multi_setopt(o->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(o->multi, CURLMOPT_SOCKETDATA, o);
@@ -397,17 +603,15 @@ int drift_outbox_open(uv_loop_t *loop, struct drift_store *store,
     uv_timer_init(loop, &o->pick_timer);
     uv_timer_init(loop, &o->drain_timer);
     o->curl_timer.data = o->pick_timer.data = o->drain_timer.data = o;
-    o->handles_open = 3;
-    uv_timer_start(&o->pick_timer, on_pick_timer, 0, 0);
+    o->handles_open = OUTBOX_TIMERS;
+    schedule_pick(o, 0);
     *out = o;
     return 0;
 }
 
 void drift_outbox_kick(struct drift_outbox *o)
 {
-    if (!o->closing) {
-        uv_timer_start(&o->pick_timer, on_pick_timer, 0, 0);
-    }
+    schedule_pick(o, 0);
 }
 
 int drift_outbox_inflight(const struct drift_outbox *o)
@@ -420,55 +624,42 @@ int drift_outbox_inflight(const struct drift_outbox *o)
  * -------------------------------------------------------------------------------------------*/
 static void on_timer_closed(uv_handle_t *h)
 {
-    struct drift_outbox *o = h->data;
-    if (--o->handles_open == 0) {
-        check_done(o);
-    }
+    on_handle_closed(h->data);
 }
 
-/* Called whenever something closes; finishes once every handle is closed. */
+/* Runs whenever something may have finished during close. Once nothing is in flight, cleans up
+ * curl (which may still ask to stop watching sockets), closes whatever sockets curl did not
+ * remove, and closes the timers; the last close callback frees the outbox and calls done_cb. */
 static void check_done(struct drift_outbox *o)
 {
-    if (!o->closing) {
-        return;
-    }
-    if (o->ninflight > 0) {
+    if (!o->closing || o->torn_down || o->ninflight > 0) {
         return; /* the drain deadline or the last completion brings us back */
     }
-    if (o->handles_open == 3 && !uv_is_closing((uv_handle_t *)&o->pick_timer)) {
-        uv_timer_stop(&o->drain_timer);
-        uv_close((uv_handle_t *)&o->curl_timer, on_timer_closed);
-        uv_close((uv_handle_t *)&o->pick_timer, on_timer_closed);
-        uv_close((uv_handle_t *)&o->drain_timer, on_timer_closed);
-        return;
+    o->torn_down = 1; /* from here on the curl callbacks only let go of sockets */
+    curl_multi_cleanup(o->multi);
+    o->multi = NULL;
+    for (struct sock_ctx *s = o->socks; s != NULL; s = s->next) {
+        sock_close(s);
     }
-    if (o->handles_open == 0) {
-        curl_multi_cleanup(o->multi);
-        void (*cb)(void *) = o->done_cb;
-        void *ctx = o->done_ctx;
-        free(o);
-        if (cb) {
-            cb(ctx);
-        }
-    }
+    uv_close((uv_handle_t *)&o->curl_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&o->pick_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&o->drain_timer, on_timer_closed);
 }
 
 static void on_drain_deadline(uv_timer_t *t)
 {
     struct drift_outbox *o = t->data;
-    /* Abort what is still running; those rows stay pending in the store. */
+    /* Abort what is still running; those rows were never updated and stay pending. */
     while (o->ninflight > 0) {
         struct delivery *dv = o->inflight[o->ninflight - 1];
         DRIFT_WARN("delivery aborted at shutdown; it stays pending", "outbox_id=%lld",
                    (long long)dv->row.id);
-        o->ninflight--;
-        delivery_free(o, dv);
+        delivery_end(o, dv);
     }
     check_done(o);
 }
 
-void drift_outbox_close(struct drift_outbox *o, int drain_ms, void (*done_cb)(void *ctx),
-                        void *ctx)
+void drift_outbox_close(struct drift_outbox *o, int drain_ms, void (*done_cb)(void *ctx), void *ctx)
 {
     if (o == NULL || o->closing) {
         return;

@@ -1,11 +1,21 @@
 /*
- * The demo's webhook receiver: a minimal HTTP/1.1 server on the loop. One request per
- * connection (Connection: close), Content-Length bodies only, bounded header and body sizes. It
- * answers 503 to the first fail_first requests (a simulated outage) and 200 afterwards, and hands
- * every request to the callback. It is not a general web server.
+ * The demo's webhook receiver: a minimal HTTP/1.1 server on the loop, listening on 127.0.0.1.
+ *
+ * It is built for one client, libcurl, and for showing retries, so it stays small: one request
+ * per connection (every answer says Connection: close and the connection is closed after the
+ * write), Content-Length bodies only, bounded header (16 KiB) and body (1 MiB) sizes so a bad
+ * client cannot make it grow without bound. Reads may arrive in any pieces; the request is
+ * handled once its header block and Content-Length bytes of body are in. It answers 503 to the
+ * first fail_first requests (a simulated outage) and 200 afterwards, and hands every complete
+ * request to the callback. Malformed requests get 4xx and are not counted or handed over.
+ *
+ * Ownership: each connection is malloc'd and freed in its handle's close callback; the receiver
+ * itself is freed in the last close callback, after which done_cb runs.
  */
 #include "receiver.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,18 +23,21 @@
 
 #include "drift_op.h"
 
-#define RECV_MAX_HEADER 16384
-#define RECV_MAX_BODY (1 << 20)
+#define RECV_MAX_HEADER 16384   /* request line + headers + blank line */
+#define RECV_MAX_BODY (1 << 20) /* Content-Length limit */
+#define RECV_BACKLOG 64
+#define RECV_READ_CHUNK 16384 /* free space offered to each read */
 
 struct conn {
     uv_tcp_t tcp;
     uv_write_t wr;
     struct drift_receiver *r;
-    char *buf;
-    size_t len, cap;
-    size_t header_len, body_len;
+    char *buf;         /* everything read so far, NUL-terminated */
+    size_t len, cap;   /* cap excludes the byte kept for the NUL */
+    size_t header_len; /* 0 until the blank line is seen */
+    size_t body_len;   /* Content-Length */
     int responded;
-    char resp[128];
+    char resp[160];
     struct conn *next, *prev;
 };
 
@@ -33,23 +46,26 @@ struct drift_receiver {
     uv_tcp_t listener;
     int port;
     int fail_first;
-    int requests;
+    int requests; /* complete requests answered so far */
     drift_receiver_fn fn;
     void *ctx;
     struct conn *conns;
-    int open_handles;
+    int open_handles; /* listener + connections not yet closed */
     int closing;
     void (*done_cb)(void *ctx);
     void *done_ctx;
 };
 
-static void maybe_done(struct drift_receiver *r)
+/* ---------------------------------------------------------------------------------------------
+ * Lifetimes
+ * -------------------------------------------------------------------------------------------*/
+static void handle_closed(struct drift_receiver *r)
 {
-    if (r->closing && r->open_handles == 0) {
+    if (--r->open_handles == 0 && r->closing) {
         void (*cb)(void *) = r->done_cb;
         void *ctx = r->done_ctx;
         free(r);
-        if (cb) {
+        if (cb != NULL) {
             cb(ctx);
         }
     }
@@ -59,18 +75,17 @@ static void on_conn_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
     struct drift_receiver *r = c->r;
-    if (c->prev) {
+    if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
         r->conns = c->next;
     }
-    if (c->next) {
+    if (c->next != NULL) {
         c->next->prev = c->prev;
     }
     free(c->buf);
     free(c);
-    r->open_handles--;
-    maybe_done(r);
+    handle_closed(r);
 }
 
 static void conn_close(struct conn *c)
@@ -80,17 +95,45 @@ static void conn_close(struct conn *c)
     }
 }
 
+static void on_listener_closed(uv_handle_t *h)
+{
+    handle_closed(h->data);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Requests
+ * -------------------------------------------------------------------------------------------*/
 static void on_written(uv_write_t *w, int status)
 {
     conn_close(w->data);
 }
 
-static void respond(struct conn *c, int status, const char *reason)
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
+    }
+}
+
+/* Answers once, stops reading, and closes the connection when the write is done. */
+static void respond(struct conn *c, int status)
 {
     c->responded = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
     int n = snprintf(c->resp, sizeof(c->resp),
                      "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status,
-                     reason);
+                     reason(status));
     uv_buf_t b = uv_buf_init(c->resp, (unsigned)n);
     c->wr.data = c;
     if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
@@ -98,7 +141,9 @@ static void respond(struct conn *c, int status, const char *reason)
     }
 }
 
-/* Finds header `name` in the header block; copies its value into out. */
+/* Finds header `name` (case-insensitive) among the header lines hdr[0..len), which start after
+ * the request line. Copies its value, trimmed, into out (truncated to outlen - 1). Returns 1 if
+ * found, 0 if not. */
 static int header_value(const char *hdr, size_t len, const char *name, char *out, size_t outlen)
 {
     size_t nl = strlen(name);
@@ -114,7 +159,7 @@ static int header_value(const char *hdr, size_t len, const char *name, char *out
                 v++;
             }
             const char *ve = eol;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ')) {
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t')) {
                 ve--;
             }
             size_t vl = (size_t)(ve - v) < outlen - 1 ? (size_t)(ve - v) : outlen - 1;
@@ -127,42 +172,121 @@ static int header_value(const char *hdr, size_t len, const char *name, char *out
     return 0;
 }
 
+/* Parses "METHOD SP PATH SP HTTP/1.x" from the first line. Returns 0 or -1. */
+static int parse_request_line(const char *buf, size_t len, char *method, size_t mlen, char *path,
+                              size_t plen, size_t *line_len)
+{
+    const char *eol = memchr(buf, '\n', len);
+    if (eol == NULL) {
+        return -1;
+    }
+    *line_len = (size_t)(eol - buf) + 1;
+    const char *sp1 = memchr(buf, ' ', (size_t)(eol - buf));
+    const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+    if (sp1 == NULL || sp2 == NULL || sp1 == buf || sp2 == sp1 + 1) {
+        return -1;
+    }
+    size_t ml = (size_t)(sp1 - buf), pl = (size_t)(sp2 - sp1 - 1);
+    if (ml >= mlen || pl >= plen || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
+        return -1;
+    }
+    for (size_t i = 0; i < ml; i++) {
+        if (!isupper((unsigned char)buf[i])) {
+            return -1;
+        }
+    }
+    memcpy(method, buf, ml);
+    method[ml] = '\0';
+    memcpy(path, sp1 + 1, pl);
+    path[pl] = '\0';
+    return 0;
+}
+
+/* Parses a Content-Length value: decimal digits only. Returns 0 or -1. */
+static int parse_length(const char *v, size_t *out)
+{
+    if (*v == '\0') {
+        return -1;
+    }
+    size_t n = 0;
+    for (; *v; v++) {
+        if (!isdigit((unsigned char)*v)) {
+            return -1;
+        }
+        if (n > RECV_MAX_BODY) {
+            n = RECV_MAX_BODY + 1; /* saturate: too large is all that matters */
+            continue;
+        }
+        n = n * 10 + (size_t)(*v - '0');
+    }
+    *out = n;
+    return 0;
+}
+
+/* Looks at what has arrived; answers and hands over the request once it is complete. */
 static void try_complete(struct conn *c)
 {
     if (c->responded) {
         return;
     }
     if (c->header_len == 0) {
-        char *e = c->len >= 4 ? memmem(c->buf, c->len, "\r\n\r\n", 4) : NULL;
+        char *e = memmem(c->buf, c->len, "\r\n\r\n", 4);
         if (e == NULL) {
             if (c->len > RECV_MAX_HEADER) {
-                respond(c, 431, "Request Header Fields Too Large");
+                respond(c, 413);
             }
             return;
         }
         c->header_len = (size_t)(e - c->buf) + 4;
+        if (c->header_len > RECV_MAX_HEADER) {
+            respond(c, 413);
+            return;
+        }
         char v[32];
-        c->body_len = header_value(c->buf, c->header_len, "Content-Length", v, sizeof(v))
-                          ? strtoul(v, NULL, 10)
-                          : 0;
+        if (header_value(c->buf, c->header_len, "Transfer-Encoding", v, sizeof(v))) {
+            respond(c, 411); /* chunked bodies are not supported: ask for a Content-Length */
+            return;
+        }
+        c->body_len = 0;
+        if (header_value(c->buf, c->header_len, "Content-Length", v, sizeof(v)) &&
+            parse_length(v, &c->body_len) != 0) {
+            respond(c, 400);
+            return;
+        }
         if (c->body_len > RECV_MAX_BODY) {
-            respond(c, 413, "Payload Too Large");
+            respond(c, 413);
             return;
         }
     }
     if (c->len < c->header_len + c->body_len) {
         return;
     }
+    char method[16], path[1024], key[512];
+    size_t line_len;
+    if (parse_request_line(c->buf, c->header_len, method, sizeof(method), path, sizeof(path),
+                           &line_len) != 0) {
+        respond(c, 400);
+        return;
+    }
+    const char *hdr = c->buf + line_len;
+    size_t hdr_len = c->header_len - line_len;
+    int has_key = header_value(hdr, hdr_len, "Idempotency-Key", key, sizeof(key));
     struct drift_receiver *r = c->r;
-    char method[16] = "", path[512] = "", key[512];
-    sscanf(c->buf, "%15s %511s", method, path);
-    int has_key = header_value(c->buf, c->header_len, "Idempotency-Key", key, sizeof(key));
     r->requests++;
     int status = r->requests <= r->fail_first ? 503 : 200;
-    respond(c, status, status == 200 ? "OK" : "Service Unavailable");
-    if (r->fn) {
-        struct drift_request req = {method, path, has_key ? key : NULL, c->buf + c->header_len,
-                                    c->body_len, status};
+    respond(c, status);
+    /* The body is NUL-terminated in place (the buffer keeps a spare byte), which is convenient
+     * for callers that treat it as a string; bytes past Content-Length are ignored. */
+    c->buf[c->header_len + c->body_len] = '\0';
+    if (r->fn != NULL) {
+        struct drift_request req = {
+            .method = method,
+            .path = path,
+            .idempotency_key = has_key ? key : NULL,
+            .body = c->buf + c->header_len,
+            .body_len = c->body_len,
+            .status = status,
+        };
         r->fn(r->ctx, &req);
     }
 }
@@ -170,11 +294,11 @@ static void try_complete(struct conn *c)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
     struct conn *c = h->data;
-    if (c->cap - c->len < 4096) {
-        size_t ncap = c->cap ? c->cap * 2 : 8192;
+    if (c->cap - c->len < RECV_READ_CHUNK) {
+        size_t ncap = c->cap ? c->cap * 2 : 2 * RECV_READ_CHUNK;
         char *nb = realloc(c->buf, ncap + 1);
         if (nb == NULL) {
-            *b = uv_buf_init(NULL, 0);
+            *b = uv_buf_init(NULL, 0); /* on_read gets UV_ENOBUFS */
             return;
         }
         c->buf = nb;
@@ -187,14 +311,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct conn *c = s->data;
     if (n < 0) {
+        /* EOF or error before a complete request: nothing to answer. */
         if (!c->responded) {
             conn_close(c);
         }
         return;
     }
     c->len += (size_t)n;
-    if (c->len > RECV_MAX_HEADER + RECV_MAX_BODY + 1024 && !c->responded) {
-        respond(c, 413, "Payload Too Large");
+    c->buf[c->len] = '\0';
+    if (!c->responded && c->len > RECV_MAX_HEADER + RECV_MAX_BODY) {
+        respond(c, 413);
         return;
     }
     try_complete(c);
@@ -211,11 +337,14 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     c->r = r;
-    uv_tcp_init(r->loop, &c->tcp);
+    if (uv_tcp_init(r->loop, &c->tcp) != 0) {
+        free(c);
+        return;
+    }
     c->tcp.data = c;
     r->open_handles++;
     c->next = r->conns;
-    if (r->conns) {
+    if (r->conns != NULL) {
         r->conns->prev = c;
     }
     r->conns = c;
@@ -225,12 +354,20 @@ static void on_connection(uv_stream_t *server, int status)
     }
 }
 
-static void on_listener_closed(uv_handle_t *h);
+/* ---------------------------------------------------------------------------------------------
+ * Opening and closing
+ * -------------------------------------------------------------------------------------------*/
 
-int drift_receiver_open(uv_loop_t *loop, int port, int fail_first, drift_receiver_fn fn,
-                        void *ctx, struct drift_receiver **out, char *err, size_t errlen)
+/* On failure after the listener handle exists, the handle is closed and the receiver freed in
+ * its close callback: the caller's next uv_run finishes the cleanup (done_cb is not involved). */
+int drift_receiver_open(uv_loop_t *loop, int port, int fail_first, drift_receiver_fn fn, void *ctx,
+                        struct drift_receiver **out, char *err, size_t errlen)
 {
     *out = NULL;
+    if (loop == NULL || port < 0 || port > 65535) {
+        return drift_seterr(err, errlen, DRIFT_EINVAL, "receiver port must be 0..65535, got %d",
+                            port);
+    }
     struct drift_receiver *r = calloc(1, sizeof(*r));
     if (r == NULL) {
         return drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
@@ -240,24 +377,31 @@ int drift_receiver_open(uv_loop_t *loop, int port, int fail_first, drift_receive
     r->fn = fn;
     r->ctx = ctx;
     struct sockaddr_in addr;
-    uv_ip4_addr("127.0.0.1", port, &addr);
-    uv_tcp_init(loop, &r->listener);
+    int rc = uv_ip4_addr("127.0.0.1", port, &addr);
+    if (rc == 0) {
+        rc = uv_tcp_init(loop, &r->listener);
+    }
+    if (rc != 0) {
+        free(r); /* no handle exists yet */
+        return drift_seterr(err, errlen, DRIFT_EIO, "receiver: %s", uv_strerror(rc));
+    }
     r->listener.data = r;
     r->open_handles = 1;
-    int rc = uv_tcp_bind(&r->listener, (const struct sockaddr *)&addr, 0);
+    rc = uv_tcp_bind(&r->listener, (const struct sockaddr *)&addr, 0);
     if (rc == 0) {
-        rc = uv_listen((uv_stream_t *)&r->listener, 64, on_connection);
+        rc = uv_listen((uv_stream_t *)&r->listener, RECV_BACKLOG, on_connection);
+    }
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (rc == 0) {
+        rc = uv_tcp_getsockname(&r->listener, (struct sockaddr *)&ss, &len);
     }
     if (rc != 0) {
         drift_seterr(err, errlen, DRIFT_EIO, "listen on 127.0.0.1:%d: %s", port, uv_strerror(rc));
-        /* The struct is freed in the close callback, when the caller runs the loop. */
         r->closing = 1;
         uv_close((uv_handle_t *)&r->listener, on_listener_closed);
         return DRIFT_EIO;
     }
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    uv_tcp_getsockname(&r->listener, (struct sockaddr *)&ss, &len);
     r->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     *out = r;
     return 0;
@@ -266,13 +410,6 @@ int drift_receiver_open(uv_loop_t *loop, int port, int fail_first, drift_receive
 int drift_receiver_port(const struct drift_receiver *r)
 {
     return r->port;
-}
-
-static void on_listener_closed(uv_handle_t *h)
-{
-    struct drift_receiver *r = h->data;
-    r->open_handles--;
-    maybe_done(r);
 }
 
 void drift_receiver_close(struct drift_receiver *r, void (*done_cb)(void *ctx), void *ctx)

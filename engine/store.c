@@ -1,12 +1,14 @@
 /*
  * The SQLite store: triggers, their signals, and the outbox, in one file per deployment.
  *
- * WAL mode with synchronous=FULL: a commit here gates a delivery, so it must survive power loss,
- * not only a crash. Writers start with BEGIN IMMEDIATE so a busy database waits (busy_timeout)
- * instead of failing mid-transaction with SQLITE_BUSY_SNAPSHOT. Every statement is prepared once
- * at open, reset after each use, and takes values only through bound parameters. The schema
- * version lives in PRAGMA user_version and is advanced by migrations; a file written by a newer
- * driftd is refused rather than guessed at.
+ * WAL mode with synchronous=FULL: a commit here gates a delivery (and, later, an offset store),
+ * so it must survive power loss, not only a crash; WAL+NORMAL could roll a committed trigger
+ * back after a power cut. Writers start with BEGIN IMMEDIATE so a busy database waits
+ * (busy_timeout) instead of failing mid-transaction with SQLITE_BUSY_SNAPSHOT. All SQL of this
+ * module is in the "SQL" section below; every statement is prepared once at open, reset after
+ * each use, and takes values only through bound parameters. The schema version lives in
+ * PRAGMA user_version and is advanced by migrations, each in its own transaction; a file written
+ * by a newer driftd is refused rather than guessed at.
  */
 #include "store.h"
 
@@ -15,18 +17,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "drift_op.h"
+#include "log.h"
 
-#define STORE_VERSION 1      /* schema version this code writes */
-#define STORE_BUSY_MS 5000   /* wait this long for a lock before failing */
+#define STORE_BUSY_MS 5000 /* wait this long for a lock before failing */
 
-static const char *const migrations[STORE_VERSION] = {
-    /* v1 */
+/* ---------------------------------------------------------------------------------------------
+ * SQL
+ * -------------------------------------------------------------------------------------------*/
+
+/* Per-connection settings, run outside any transaction (journal_mode and foreign_keys cannot
+ * change inside one). journal_mode answers with the mode in force, which is checked. */
+static const char sql_wal[] = "PRAGMA journal_mode=WAL";
+static const char sql_settings[] = "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;";
+static const char sql_version[] = "PRAGMA user_version";
+static const char sql_begin_migration[] = "BEGIN IMMEDIATE";
+static const char sql_commit_migration[] = "COMMIT";
+static const char sql_rollback_migration[] = "ROLLBACK";
+
+/* migrations[v] takes the schema from version v to v + 1 and records the new version itself.
+ * Append only: a released migration is never edited. */
+static const char *const migrations[] = {
+    /* v1: triggers, the signals that caused them, and one outbox row per delivery. */
     "CREATE TABLE triggers ("
     "  id INTEGER PRIMARY KEY,"
-    "  idem_key TEXT NOT NULL UNIQUE,"
+    "  idem_key TEXT UNIQUE NOT NULL,"
     "  stream TEXT NOT NULL,"
     "  rule TEXT NOT NULL,"
     "  kind TEXT NOT NULL,"
@@ -38,7 +54,7 @@ static const char *const migrations[STORE_VERSION] = {
     "  feature TEXT NOT NULL,"
     "  statistic TEXT NOT NULL,"
     "  value REAL,"
-    "  pvalue REAL,"
+    "  pvalue REAL," /* NULL when the statistic has no p-value */
     "  threshold REAL,"
     "  drifted INTEGER NOT NULL);"
     "CREATE TABLE outbox ("
@@ -47,7 +63,7 @@ static const char *const migrations[STORE_VERSION] = {
     "  action TEXT NOT NULL,"
     "  target TEXT NOT NULL,"
     "  body TEXT NOT NULL,"
-    "  status TEXT NOT NULL CHECK (status IN ('pending','done','dead')),"
+    "  status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'dead')),"
     "  attempts INTEGER NOT NULL DEFAULT 0,"
     "  next_ms INTEGER NOT NULL,"
     "  created_ms INTEGER NOT NULL,"
@@ -55,8 +71,12 @@ static const char *const migrations[STORE_VERSION] = {
     "  http_status INTEGER,"
     "  last_error TEXT);"
     "CREATE INDEX outbox_due ON outbox(status, next_ms);"
-    "CREATE INDEX signals_trigger ON signals(trigger_id);",
+    "CREATE INDEX signals_trigger ON signals(trigger_id);"
+    "CREATE INDEX outbox_trigger ON outbox(trigger_id);"
+    "PRAGMA user_version = 1;",
 };
+
+#define STORE_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0]))) /* schema we write */
 
 enum {
     SQL_BEGIN,
@@ -76,106 +96,159 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_BEGIN] = "BEGIN IMMEDIATE",
     [SQL_COMMIT] = "COMMIT",
     [SQL_ROLLBACK] = "ROLLBACK",
-    [SQL_TRIGGER_INSERT] = "INSERT INTO triggers (idem_key, stream, rule, kind, created_ms, payload)"
-                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(idem_key) DO NOTHING",
+    [SQL_TRIGGER_INSERT] =
+        "INSERT INTO triggers (idem_key, stream, rule, kind, created_ms, payload)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(idem_key) DO NOTHING",
     [SQL_SIGNAL_INSERT] = "INSERT INTO signals (trigger_id, feature, statistic, value, pvalue,"
                           " threshold, drifted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [SQL_OUTBOX_INSERT] = "INSERT INTO outbox (trigger_id, action, target, body, status, attempts,"
                           " next_ms, created_ms, updated_ms) VALUES (?1, 'webhook', ?2, ?3,"
                           " 'pending', 0, ?4, ?4, ?4)",
-    [SQL_OUTBOX_DUE] = "SELECT o.id, o.trigger_id, o.action, o.target, o.body, o.attempts,"
-                       " o.next_ms, o.created_ms FROM outbox o WHERE o.status = 'pending' AND"
-                       " o.next_ms <= ?1 ORDER BY o.next_ms, o.id LIMIT ?2",
+    [SQL_OUTBOX_DUE] = "SELECT id, trigger_id, action, target, body, attempts, next_ms, created_ms"
+                       " FROM outbox WHERE status = 'pending' AND next_ms <= ?1"
+                       " ORDER BY next_ms, id LIMIT ?2",
     [SQL_OUTBOX_NEXT] = "SELECT MIN(next_ms) FROM outbox WHERE status = 'pending'",
     [SQL_OUTBOX_COUNT] = "SELECT COUNT(*) FROM outbox WHERE status = ?1",
     [SQL_OUTBOX_UPDATE] = "UPDATE outbox SET status = ?2, attempts = ?3, next_ms = ?4,"
                           " http_status = ?5, last_error = ?6, updated_ms = ?7 WHERE id = ?1",
 };
 
+/* ---------------------------------------------------------------------------------------------
+ * Opening and migrating
+ * -------------------------------------------------------------------------------------------*/
 struct drift_store {
     sqlite3 *db;
     sqlite3_stmt *st[SQL_COUNT];
 };
 
-static int exec_simple(struct drift_store *s, int which)
-{
-    sqlite3_stmt *st = s->st[which];
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : rc;
-}
-
-static int migrate(sqlite3 *db, char *err, size_t errlen)
+/* Reads PRAGMA user_version into *version. Returns 0 or DRIFT_EFAULT (err filled). */
+static int read_version(sqlite3 *db, int *version, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int version = 0;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, sql_version, -1, &st, NULL) != SQLITE_OK) {
         return drift_seterr(err, errlen, DRIFT_EFAULT, "%s", sqlite3_errmsg(db));
     }
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        version = sqlite3_column_int(st, 0);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *version = sqlite3_column_int(st, 0);
+    } else {
+        drift_seterr(err, errlen, DRIFT_EFAULT, "%s", sqlite3_errmsg(db));
     }
     sqlite3_finalize(st);
-    if (version > STORE_VERSION) {
-        return drift_seterr(err, errlen, DRIFT_ESTATE,
-                            "the store has schema version %d, newer than this driftd knows (%d);"
-                            " use a newer driftd or another store.path",
-                            version, STORE_VERSION);
-    }
-    for (int v = version; v < STORE_VERSION; v++) {
+    return rc == SQLITE_ROW ? 0 : DRIFT_EFAULT;
+}
+
+static int refuse_newer(int version, char *err, size_t errlen)
+{
+    return drift_seterr(err, errlen, DRIFT_ESTATE,
+                        "schema version %d is newer than this driftd knows (%d);"
+                        " use a newer driftd or another store.path",
+                        version, STORE_VERSION);
+}
+
+/* Applies every migration the file lacks, each in its own BEGIN IMMEDIATE transaction. The
+ * version is read again inside the transaction, so two processes opening a new file at once do
+ * not both migrate it. */
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    for (;;) {
         char *msg = NULL;
-        char sql[64];
-        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(db, migrations[v], NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK ||
-            sqlite3_exec(db, "COMMIT", NULL, NULL, &msg) != SQLITE_OK) {
-            drift_seterr(err, errlen, DRIFT_EFAULT, "migration to schema version %d failed: %s",
-                         v + 1, msg ? msg : sqlite3_errmsg(db));
+        int version = 0;
+        if (sqlite3_exec(db, sql_begin_migration, NULL, NULL, &msg) != SQLITE_OK) {
+            drift_seterr(err, errlen, DRIFT_EFAULT, "cannot start migration: %s",
+                         msg ? msg : sqlite3_errmsg(db));
             sqlite3_free(msg);
-            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
             return DRIFT_EFAULT;
         }
+        int rc = read_version(db, &version, err, errlen);
+        if (rc == 0 && version > STORE_VERSION) {
+            rc = refuse_newer(version, err, errlen);
+        }
+        if (rc != 0 || version == STORE_VERSION) {
+            sqlite3_exec(db, sql_rollback_migration, NULL, NULL, NULL);
+            return rc;
+        }
+        if (sqlite3_exec(db, migrations[version], NULL, NULL, &msg) != SQLITE_OK ||
+            sqlite3_exec(db, sql_commit_migration, NULL, NULL, &msg) != SQLITE_OK) {
+            drift_seterr(err, errlen, DRIFT_EFAULT, "migration to schema version %d failed: %s",
+                         version + 1, msg ? msg : sqlite3_errmsg(db));
+            sqlite3_free(msg);
+            sqlite3_exec(db, sql_rollback_migration, NULL, NULL, NULL);
+            return DRIFT_EFAULT;
+        }
+    }
+}
+
+/* Switches the file to WAL and sets the per-connection pragmas. */
+static int configure(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql_wal, -1, &st, NULL) != SQLITE_OK) {
+        return drift_seterr(err, errlen, DRIFT_EFAULT, "%s", sqlite3_errmsg(db));
+    }
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        drift_seterr(err, errlen, DRIFT_EFAULT, "cannot enable WAL: %s", sqlite3_errmsg(db));
+        sqlite3_finalize(st);
+        return DRIFT_EFAULT;
+    }
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    if (mode == NULL || strcmp(mode, "wal") != 0) {
+        /* ":memory:" and some file systems cannot do WAL; the store still works, but commits are
+         * not as cheap and readers block writers. Worth a line, not a refusal. */
+        DRIFT_WARN("store is not in WAL mode", "journal_mode=%s", mode ? mode : "?");
+    }
+    sqlite3_finalize(st);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql_settings, NULL, NULL, &msg) != SQLITE_OK) {
+        drift_seterr(err, errlen, DRIFT_EFAULT, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return DRIFT_EFAULT;
     }
     return 0;
 }
 
 struct drift_store *drift_store_open(const char *path, char *err, size_t errlen)
 {
-    struct drift_store *s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+    if (path == NULL || path[0] == '\0') {
+        drift_seterr(err, errlen, DRIFT_EINVAL, "store path is empty");
         return NULL;
     }
+    struct drift_store *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        drift_seterr(err, errlen, DRIFT_ENOMEM, "store %s: out of memory", path);
+        return NULL;
+    }
+    char msg[256];
+    int version = 0;
     int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
-        drift_seterr(err, errlen, DRIFT_EFAULT, "store %s: %s", path,
-                     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        snprintf(msg, sizeof(msg), "%s", s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
         goto fail;
     }
+    sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                            " PRAGMA foreign_keys=ON;",
-                     NULL, NULL, &msg) != SQLITE_OK) {
-        drift_seterr(err, errlen, DRIFT_EFAULT, "store %s: %s", path, msg);
-        sqlite3_free(msg);
+    /* Refuse a newer file before touching it (switching it to WAL would be a change). */
+    if (read_version(s->db, &version, msg, sizeof(msg)) != 0) {
         goto fail;
     }
-    char merr[256];
-    if (migrate(s->db, merr, sizeof(merr)) != 0) {
-        drift_seterr(err, errlen, DRIFT_ESTATE, "store %s: %s", path, merr);
+    if (version > STORE_VERSION) {
+        refuse_newer(version, msg, sizeof(msg));
+        goto fail;
+    }
+    if (configure(s->db, msg, sizeof(msg)) != 0 || migrate(s->db, msg, sizeof(msg)) != 0) {
         goto fail;
     }
     for (int i = 0; i < SQL_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
                                NULL) != SQLITE_OK) {
-            drift_seterr(err, errlen, DRIFT_EFAULT, "store %s: %s", path, sqlite3_errmsg(s->db));
+            snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(s->db));
             goto fail;
         }
     }
     return s;
 fail:
+    drift_seterr(err, errlen, DRIFT_EFAULT, "store %s: %s", path, msg);
     drift_store_close(s);
     return NULL;
 }
@@ -192,6 +265,23 @@ void drift_store_close(struct drift_store *s)
     free(s);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Triggers
+ * -------------------------------------------------------------------------------------------*/
+
+/* Steps a statement that returns no row, then resets it and clears its bindings. Returns the
+ * step's result code; on failure the message is copied into err first, while it is fresh. */
+static int step_done(struct drift_store *s, sqlite3_stmt *st, char *err, size_t errlen)
+{
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE) {
+        drift_seterr(err, errlen, DRIFT_EFAULT, "%s", sqlite3_errmsg(s->db));
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
 static void bind_real_or_null(sqlite3_stmt *st, int i, double v)
 {
     if (isnan(v)) {
@@ -206,9 +296,12 @@ int drift_store_trigger_add(struct drift_store *s, const struct drift_trigger_ro
                             const char *const *targets, size_t ntargets, int64_t *trigger_id,
                             char *err, size_t errlen)
 {
-    int rc = exec_simple(s, SQL_BEGIN);
-    if (rc != 0) {
-        return drift_seterr(err, errlen, DRIFT_EFAULT, "begin: %s", sqlite3_errmsg(s->db));
+    if (s == NULL || t == NULL || t->idem_key == NULL || (nsig > 0 && sig == NULL) ||
+        (ntargets > 0 && targets == NULL)) {
+        return drift_seterr(err, errlen, DRIFT_EINVAL, "trigger_add: missing argument");
+    }
+    if (step_done(s, s->st[SQL_BEGIN], err, errlen) != SQLITE_DONE) {
+        return DRIFT_EFAULT;
     }
     sqlite3_stmt *st = s->st[SQL_TRIGGER_INSERT];
     sqlite3_bind_text(st, 1, t->idem_key, -1, SQLITE_STATIC);
@@ -217,15 +310,14 @@ int drift_store_trigger_add(struct drift_store *s, const struct drift_trigger_ro
     sqlite3_bind_text(st, 4, t->kind, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, t->created_ms);
     sqlite3_bind_text(st, 6, t->payload, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE) {
+    if (step_done(s, st, err, errlen) != SQLITE_DONE) {
         goto fail;
     }
+    /* ON CONFLICT DO NOTHING: zero changes means the key is already recorded. */
     if (sqlite3_changes(s->db) == 0) {
-        exec_simple(s, SQL_ROLLBACK);
-        return DRIFT_EEXIST;
+        step_done(s, s->st[SQL_ROLLBACK], NULL, 0);
+        return drift_seterr(err, errlen, DRIFT_EEXIST, "trigger %s is already recorded",
+                            t->idem_key);
     }
     int64_t id = sqlite3_last_insert_rowid(s->db);
     st = s->st[SQL_SIGNAL_INSERT];
@@ -237,10 +329,7 @@ int drift_store_trigger_add(struct drift_store *s, const struct drift_trigger_ro
         bind_real_or_null(st, 5, sig[i].pvalue);
         bind_real_or_null(st, 6, sig[i].threshold);
         sqlite3_bind_int(st, 7, sig[i].drifted);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (rc != SQLITE_DONE) {
+        if (step_done(s, st, err, errlen) != SQLITE_DONE) {
             goto fail;
         }
     }
@@ -250,14 +339,11 @@ int drift_store_trigger_add(struct drift_store *s, const struct drift_trigger_ro
         sqlite3_bind_text(st, 2, targets[i], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, t->payload, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, t->created_ms);
-        rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-        if (rc != SQLITE_DONE) {
+        if (step_done(s, st, err, errlen) != SQLITE_DONE) {
             goto fail;
         }
     }
-    if (exec_simple(s, SQL_COMMIT) != 0) {
+    if (step_done(s, s->st[SQL_COMMIT], err, errlen) != SQLITE_DONE) {
         goto fail;
     }
     if (trigger_id != NULL) {
@@ -265,14 +351,23 @@ int drift_store_trigger_add(struct drift_store *s, const struct drift_trigger_ro
     }
     return 0;
 fail:
-    drift_seterr(err, errlen, DRIFT_EFAULT, "%s", sqlite3_errmsg(s->db));
-    exec_simple(s, SQL_ROLLBACK);
+    /* err holds the failing statement's message; ROLLBACK's own outcome would only hide it. */
+    step_done(s, s->st[SQL_ROLLBACK], NULL, 0);
     return DRIFT_EFAULT;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Outbox
+ * -------------------------------------------------------------------------------------------*/
+
+/* fn runs while the SELECT is being stepped: it must not write to this store (copy what it
+ * needs and act after the call returns). */
 int drift_store_outbox_due(struct drift_store *s, int64_t now_ms, int max,
                            void (*fn)(void *ctx, const struct drift_outbox_row *r), void *ctx)
 {
+    if (max <= 0) {
+        return 0; /* LIMIT with a negative value would mean "no limit" */
+    }
     sqlite3_stmt *st = s->st[SQL_OUTBOX_DUE];
     sqlite3_bind_int64(st, 1, now_ms);
     sqlite3_bind_int(st, 2, max);
@@ -290,6 +385,9 @@ int drift_store_outbox_due(struct drift_store *s, int64_t now_ms, int max,
         };
         fn(ctx, &r);
         n++;
+    }
+    if (rc != SQLITE_DONE) {
+        DRIFT_ERROR("cannot read due outbox rows", "error=\"%s\"", sqlite3_errmsg(s->db));
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? n : DRIFT_EFAULT;
@@ -319,13 +417,16 @@ int drift_store_outbox_count(struct drift_store *s, const char *status)
     return v;
 }
 
-int drift_store_outbox_update(struct drift_store *s, int64_t id, const char *status,
-                              int attempts, int64_t next_ms, int http_status,
-                              const char *last_error)
+/* Returns 0, DRIFT_EINVAL for an unknown status, DRIFT_ENOENT when no row has this id, or
+ * DRIFT_EFAULT on a database error. */
+int drift_store_outbox_update(struct drift_store *s, int64_t id, const char *status, int attempts,
+                              int64_t next_ms, int http_status, const char *last_error)
 {
+    if (status == NULL || (strcmp(status, "pending") != 0 && strcmp(status, "done") != 0 &&
+                           strcmp(status, "dead") != 0)) {
+        return DRIFT_EINVAL;
+    }
     sqlite3_stmt *st = s->st[SQL_OUTBOX_UPDATE];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, attempts);
@@ -340,9 +441,17 @@ int drift_store_outbox_update(struct drift_store *s, int64_t id, const char *sta
     } else {
         sqlite3_bind_null(st, 6);
     }
-    sqlite3_bind_int64(st, 7, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    sqlite3_bind_int64(st, 7, (int64_t)drift_wall_ms());
     int rc = sqlite3_step(st);
+    int changed = rc == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
+    if (rc != SQLITE_DONE) {
+        DRIFT_ERROR("cannot update outbox row", "outbox_id=%lld error=\"%s\"", (long long)id,
+                    sqlite3_errmsg(s->db));
+    }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? 0 : DRIFT_EFAULT;
+    if (rc != SQLITE_DONE) {
+        return DRIFT_EFAULT;
+    }
+    return changed > 0 ? 0 : DRIFT_ENOENT;
 }

@@ -1,12 +1,16 @@
-/* The SQLite store on a real file: schema migration, a trigger with its signals and outbox rows
- * in one transaction, duplicate idempotency keys refused without side effects, outbox queries
- * and updates, and a newer schema refused with a clear message. */
+/* The SQLite store on a real file in a temporary directory: the migration creates the schema and
+ * records its version; a trigger, its signals and its outbox rows are written in one transaction
+ * (checked by reading the file with sqlite3 directly); a duplicate idempotency key and a failing
+ * insert leave nothing behind; the outbox queries and updates behave; a file with a newer schema
+ * is refused, untouched, with a message naming its version. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
+#include <ftw.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -27,19 +31,23 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return remove(p);
 }
 
-static long long count(const char *sql)
+static int teardown(void **state)
+{
+    return nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Runs a one-value query on the file through a separate connection. */
+static long long query_int(const char *file, const char *sql)
 {
     sqlite3 *db;
     sqlite3_stmt *st;
     long long v = -1;
-    if (sqlite3_open(path, &db) == SQLITE_OK &&
+    if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
         sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
         if (sqlite3_step(st) == SQLITE_ROW) {
             v = sqlite3_column_int64(st, 0);
@@ -50,12 +58,75 @@ static long long count(const char *sql)
     return v;
 }
 
+static long long count(const char *sql)
+{
+    return query_int(path, sql);
+}
+
+static void text_of(const char *file, const char *sql, char *out, size_t outlen)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    out[0] = '\0';
+    if (sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL) {
+            snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+        }
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
+struct seen {
+    int n;
+    int64_t id[8];
+    int64_t next_ms[8];
+    int attempts[8];
+};
+
 static void collect(void *ctx, const struct drift_outbox_row *r)
 {
-    int64_t *ids = ctx;
-    ids[ids[0] + 1] = r->id;
-    ids[0]++;
+    struct seen *sn = ctx;
+    assert_true(sn->n < 8);
+    sn->id[sn->n] = r->id;
+    sn->next_ms[sn->n] = r->next_ms;
+    sn->attempts[sn->n] = r->attempts;
+    sn->n++;
+    assert_string_equal(r->action, "webhook");
     assert_string_equal(r->body, "{\"idempotency_key\":\"k1\"}");
+    assert_int_equal(r->created_ms, 1000);
+    assert_non_null(strstr(r->target, "http://127.0.0.1:1/"));
+}
+
+static void test_migration_creates_schema(void **state)
+{
+    char err[256], sql[512];
+    struct drift_store *s = drift_store_open(path, err, sizeof(err));
+    assert_non_null(s);
+    assert_int_equal(count("PRAGMA user_version"), 1);
+    assert_int_equal(count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN"
+                           " ('triggers', 'signals', 'outbox')"),
+                     3);
+    /* The due-rows index covers (status, next_ms), in that order. */
+    assert_int_equal(count("SELECT COUNT(*) FROM pragma_index_info('outbox_due') WHERE"
+                           " (seqno = 0 AND name = 'status') OR (seqno = 1 AND name = 'next_ms')"),
+                     2);
+    assert_int_equal(count("SELECT COUNT(*) FROM pragma_index_list('triggers') WHERE"
+                           " \"unique\" = 1"),
+                     1);
+    text_of(path, "PRAGMA journal_mode", sql, sizeof(sql));
+    assert_string_equal(sql, "wal");
+    text_of(path, "SELECT sql FROM sqlite_master WHERE name = 'outbox'", sql, sizeof(sql));
+    assert_non_null(strstr(sql, "CHECK (status IN ('pending', 'done', 'dead'))"));
+    assert_int_equal(drift_store_outbox_next(s), -1);
+    assert_int_equal(drift_store_outbox_count(s, "pending"), 0);
+    drift_store_close(s);
+    /* Opening again does not migrate again. */
+    s = drift_store_open(path, err, sizeof(err));
+    assert_non_null(s);
+    drift_store_close(s);
+    assert_int_equal(count("PRAGMA user_version"), 1);
 }
 
 static void test_trigger_and_outbox(void **state)
@@ -63,62 +134,137 @@ static void test_trigger_and_outbox(void **state)
     char err[256];
     struct drift_store *s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(count("PRAGMA user_version"), 1);
     struct drift_signal_row sig[2] = {{"amount", "psi", 0.7, NAN, 0.2, 1},
                                       {"amount", "ks", 0.3, 1e-9, 0.01, 1}};
-    struct drift_trigger_row t = {"k1", "payments", "retrain", "data_drift", 1000,
-                                  "{\"idempotency_key\":\"k1\"}"};
+    struct drift_trigger_row t = {"k1",         "payments", "retrain",
+                                  "data_drift", 1000,       "{\"idempotency_key\":\"k1\"}"};
     const char *targets[2] = {"http://127.0.0.1:1/a", "http://127.0.0.1:1/b"};
     int64_t id = 0;
     assert_int_equal(drift_store_trigger_add(s, &t, sig, 2, targets, 2, &id, err, sizeof(err)), 0);
     assert_true(id > 0);
-    assert_int_equal(count("SELECT COUNT(*) FROM triggers"), 1);
+    assert_int_equal(count("SELECT COUNT(*) FROM triggers WHERE idem_key = 'k1'"), 1);
     assert_int_equal(count("SELECT COUNT(*) FROM signals"), 2);
     assert_int_equal(count("SELECT COUNT(*) FROM signals WHERE pvalue IS NULL"), 1);
-    assert_int_equal(count("SELECT COUNT(*) FROM outbox WHERE status='pending'"), 2);
+    assert_int_equal(count("SELECT COUNT(*) FROM signals s JOIN triggers t ON s.trigger_id = t.id"
+                           " WHERE t.idem_key = 'k1'"),
+                     2);
+    assert_int_equal(count("SELECT COUNT(*) FROM outbox WHERE status = 'pending' AND"
+                           " action = 'webhook' AND attempts = 0 AND next_ms = 1000 AND"
+                           " body = '{\"idempotency_key\":\"k1\"}'"),
+                     2);
+
     /* The same key again: refused, nothing added. */
-    assert_int_equal(drift_store_trigger_add(s, &t, sig, 2, targets, 2, &id, err, sizeof(err)),
+    const char *one[1] = {"http://127.0.0.1:1/c"};
+    err[0] = '\0';
+    assert_int_equal(drift_store_trigger_add(s, &t, sig, 1, one, 1, &id, err, sizeof(err)),
                      DRIFT_EEXIST);
+    assert_non_null(strstr(err, "k1"));
+    assert_int_equal(count("SELECT COUNT(*) FROM triggers"), 1);
     assert_int_equal(count("SELECT COUNT(*) FROM signals"), 2);
     assert_int_equal(count("SELECT COUNT(*) FROM outbox"), 2);
-    /* Due rows, next, updates. */
-    int64_t ids[8] = {0};
-    assert_int_equal(drift_store_outbox_due(s, 999, 10, collect, ids), 0);
-    assert_int_equal(drift_store_outbox_due(s, 1000, 10, collect, ids), 2);
+
+    /* A failure half-way (a NULL target violates NOT NULL) rolls the whole trigger back. */
+    struct drift_trigger_row t2 = {"k2", "payments", "retrain", "data_drift", 2000, "{}"};
+    const char *bad[2] = {"http://127.0.0.1:1/ok", NULL};
+    err[0] = '\0';
+    assert_int_equal(drift_store_trigger_add(s, &t2, sig, 2, bad, 2, NULL, err, sizeof(err)),
+                     DRIFT_EFAULT);
+    assert_non_null(strstr(err, "NOT NULL"));
+    assert_int_equal(count("SELECT COUNT(*) FROM triggers"), 1);
+    assert_int_equal(count("SELECT COUNT(*) FROM signals"), 2);
+    assert_int_equal(count("SELECT COUNT(*) FROM outbox"), 2);
+    /* ... and the connection is usable afterwards (no transaction left open). */
+    assert_int_equal(drift_store_trigger_add(s, &t2, NULL, 0, NULL, 0, NULL, err, sizeof(err)), 0);
+    assert_int_equal(count("SELECT COUNT(*) FROM triggers"), 2);
+
+    /* Due rows: none before created_ms, both at it, oldest first, bounded by max. */
+    struct seen sn = {0};
+    assert_int_equal(drift_store_outbox_due(s, 999, 10, collect, &sn), 0);
+    assert_int_equal(drift_store_outbox_due(s, 1000, 1, collect, &sn), 1);
+    assert_int_equal(drift_store_outbox_due(s, 1000, 0, collect, &sn), 0);
+    sn.n = 0;
+    assert_int_equal(drift_store_outbox_due(s, 1000, 10, collect, &sn), 2);
+    assert_true(sn.id[0] < sn.id[1]);
+    assert_int_equal(sn.attempts[0], 0);
     assert_int_equal(drift_store_outbox_next(s), 1000);
-    assert_int_equal(drift_store_outbox_update(s, ids[1], "done", 1, 1000, 200, NULL), 0);
-    assert_int_equal(drift_store_outbox_update(s, ids[2], "pending", 1, 5000, 503, "HTTP 503"), 0);
+
+    /* Updates. */
+    assert_int_equal(drift_store_outbox_update(s, sn.id[0], "done", 1, 1000, 200, NULL), 0);
+    assert_int_equal(drift_store_outbox_update(s, sn.id[1], "pending", 1, 5000, 503, "HTTP 503"),
+                     0);
     assert_int_equal(drift_store_outbox_count(s, "pending"), 1);
     assert_int_equal(drift_store_outbox_count(s, "done"), 1);
+    assert_int_equal(drift_store_outbox_count(s, "dead"), 0);
     assert_int_equal(drift_store_outbox_next(s), 5000);
-    assert_int_equal(count("SELECT http_status FROM outbox WHERE status='pending'"), 503);
+    assert_int_equal(count("SELECT http_status FROM outbox WHERE status = 'pending'"), 503);
+    assert_int_equal(count("SELECT attempts FROM outbox WHERE status = 'pending'"), 1);
+    assert_int_equal(count("SELECT COUNT(*) FROM outbox WHERE status = 'done' AND"
+                           " http_status = 200 AND last_error IS NULL AND updated_ms > 1000"),
+                     1);
+    sn.n = 0;
+    assert_int_equal(drift_store_outbox_due(s, 4999, 10, collect, &sn), 0);
+    assert_int_equal(drift_store_outbox_due(s, 5000, 10, collect, &sn), 1);
+    assert_int_equal(sn.next_ms[0], 5000);
+    assert_int_equal(sn.attempts[0], 1);
+    assert_int_equal(drift_store_outbox_update(s, sn.id[1], "dead", 2, 5000, 0, "gone"), 0);
+    assert_int_equal(drift_store_outbox_next(s), -1);
+    assert_int_equal(count("SELECT COUNT(*) FROM outbox WHERE status = 'dead' AND"
+                           " http_status IS NULL AND last_error = 'gone'"),
+                     1);
+    assert_int_equal(drift_store_outbox_update(s, 12345, "done", 1, 0, 200, NULL), DRIFT_ENOENT);
+    assert_int_equal(drift_store_outbox_update(s, sn.id[1], "lost", 1, 0, 200, NULL), DRIFT_EINVAL);
     drift_store_close(s);
-    /* Reopening keeps everything and does not migrate again. */
+
+    /* Reopening keeps everything. */
     s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(drift_store_outbox_count(s, "pending"), 1);
+    assert_int_equal(drift_store_outbox_count(s, "done"), 1);
+    assert_int_equal(drift_store_outbox_count(s, "dead"), 1);
     drift_store_close(s);
 }
 
 static void test_newer_schema_refused(void **state)
 {
-    char p2[160], err[256];
+    char p2[160], err[256], mode[32];
     snprintf(p2, sizeof(p2), "%s/new.db", dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(p2, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=999", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
+    err[0] = '\0';
     assert_null(drift_store_open(p2, err, sizeof(err)));
     assert_non_null(strstr(err, "999"));
+    assert_non_null(strstr(err, "(1)")); /* and the version this code knows */
+    /* Untouched: still version 999, not switched to WAL. */
+    assert_int_equal(query_int(p2, "PRAGMA user_version"), 999);
+    text_of(p2, "PRAGMA journal_mode", mode, sizeof(mode));
+    assert_string_equal(mode, "delete");
+}
+
+static void test_bad_files_refused(void **state)
+{
+    char p3[160], err[256];
     assert_null(drift_store_open("/nonexistent-dir/x.db", err, sizeof(err)));
     assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
+    snprintf(p3, sizeof(p3), "%s/junk.db", dir);
+    FILE *f = fopen(p3, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 64; i++) {
+        fputs("this is not a database, ", f);
+    }
+    fclose(f);
+    err[0] = '\0';
+    assert_null(drift_store_open(p3, err, sizeof(err)));
+    assert_non_null(strstr(err, "junk.db"));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migration_creates_schema),
         cmocka_unit_test(test_trigger_and_outbox),
         cmocka_unit_test(test_newer_schema_refused),
+        cmocka_unit_test(test_bad_files_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
