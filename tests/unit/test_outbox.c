@@ -232,6 +232,29 @@ static int free_port(void)
     return port;
 }
 
+/* The outbox settings of a test: max age one hour, the rest as given. */
+static struct drift_outbox_conf conf_of(int timeout_ms, int max_attempts, int backoff_base_ms,
+                                        int backoff_max_ms, int max_inflight)
+{
+    struct drift_outbox_conf oc = {.timeout_ms = timeout_ms,
+                                   .max_attempts = max_attempts,
+                                   .max_age_s = 3600,
+                                   .backoff_base_ms = backoff_base_ms,
+                                   .backoff_max_ms = backoff_max_ms,
+                                   .max_inflight = max_inflight};
+    return oc;
+}
+
+/* Starts the receiver on x's loop (refusing the first fail_first requests) and writes its URL. */
+static void open_receiver(struct ctx *x, int fail_first, char *url, size_t len)
+{
+    char err[256];
+    assert_int_equal(drift_receiver_open(&x->loop, 0, fail_first, on_request, x, &x->r, err,
+                                         sizeof(err)),
+                     0);
+    snprintf(url, len, "http://127.0.0.1:%d/retrain", drift_receiver_port(x->r));
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Outbox
  * -------------------------------------------------------------------------------------------*/
@@ -241,16 +264,10 @@ static void test_retry_then_exactly_once(void **state)
     ctx_init(&x);
     x.stop_after = 1;
     x.linger_ms = 150;
-    char err[256], url[128];
-    assert_int_equal(drift_receiver_open(&x.loop, 0, 2, on_request, &x, &x.r, err, sizeof(err)), 0);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/retrain", drift_receiver_port(x.r));
+    char url[128];
+    open_receiver(&x, 2, url, sizeof(url));
     struct drift_store *s = store_with_rows("a.db", url, 1);
-    struct drift_outbox_conf oc = {.timeout_ms = 2000,
-                                   .max_attempts = 0,
-                                   .max_age_s = 3600,
-                                   .backoff_base_ms = 20,
-                                   .backoff_max_ms = 100,
-                                   .max_inflight = 4};
+    struct drift_outbox_conf oc = conf_of(2000, 0, 20, 100, 4);
     start_outbox(&x, s, &oc, DEADLINE_MS);
     run(&x);
     assert_int_equal(x.timed_out, 0);
@@ -278,12 +295,7 @@ static void test_unreachable_goes_dead(void **state)
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", free_port());
     struct drift_store *s = store_with_rows("b.db", url, 1);
-    struct drift_outbox_conf oc = {.timeout_ms = 1000,
-                                   .max_attempts = 2,
-                                   .max_age_s = 3600,
-                                   .backoff_base_ms = 10,
-                                   .backoff_max_ms = 50,
-                                   .max_inflight = 4};
+    struct drift_outbox_conf oc = conf_of(1000, 2, 10, 50, 4);
     start_outbox(&x, s, &oc, DEADLINE_MS);
     run(&x);
     assert_int_equal(x.timed_out, 0);
@@ -302,12 +314,7 @@ static void test_pending_survives_restart(void **state)
     char url[128], err[256];
     int port = free_port();
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/retrain", port);
-    struct drift_outbox_conf oc = {.timeout_ms = 1000,
-                                   .max_attempts = 0,
-                                   .max_age_s = 3600,
-                                   .backoff_base_ms = 10,
-                                   .backoff_max_ms = 50,
-                                   .max_inflight = 4};
+    struct drift_outbox_conf oc = conf_of(1000, 0, 10, 50, 4);
 
     /* First life: the receiver is down; "shut down" after 300 ms, before any success. */
     struct ctx x;
@@ -348,16 +355,10 @@ static void test_expired_row_dead_without_attempt(void **state)
     ctx_init(&x);
     x.stop_after = 1;
     x.linger_ms = 100;
-    char err[256], url[128];
-    assert_int_equal(drift_receiver_open(&x.loop, 0, 0, on_request, &x, &x.r, err, sizeof(err)), 0);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/retrain", drift_receiver_port(x.r));
+    char url[128];
+    open_receiver(&x, 0, url, sizeof(url));
     struct drift_store *s = store_with_old_rows("g.db", url, 1, 7200 * 1000);
-    struct drift_outbox_conf oc = {.timeout_ms = 2000,
-                                   .max_attempts = 0,
-                                   .max_age_s = 3600,
-                                   .backoff_base_ms = 20,
-                                   .backoff_max_ms = 100,
-                                   .max_inflight = 4};
+    struct drift_outbox_conf oc = conf_of(2000, 0, 20, 100, 4);
     start_outbox(&x, s, &oc, DEADLINE_MS);
     run(&x);
     assert_int_equal(x.timed_out, 0);
@@ -375,16 +376,10 @@ static void test_inflight_bounded_each_once(void **state)
     ctx_init(&x);
     x.stop_after = 6;
     x.linger_ms = 150;
-    char err[256], url[128];
-    assert_int_equal(drift_receiver_open(&x.loop, 0, 0, on_request, &x, &x.r, err, sizeof(err)), 0);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/retrain", drift_receiver_port(x.r));
+    char url[128];
+    open_receiver(&x, 0, url, sizeof(url));
     struct drift_store *s = store_with_rows("d.db", url, 6);
-    struct drift_outbox_conf oc = {.timeout_ms = 2000,
-                                   .max_attempts = 0,
-                                   .max_age_s = 3600,
-                                   .backoff_base_ms = 20,
-                                   .backoff_max_ms = 100,
-                                   .max_inflight = 2};
+    struct drift_outbox_conf oc = conf_of(2000, 0, 20, 100, 2);
     start_outbox(&x, s, &oc, DEADLINE_MS);
     run(&x);
     assert_int_equal(x.timed_out, 0);
@@ -483,12 +478,7 @@ static void test_slow_receiver_does_not_spin(void **state)
     char url[128];
     silent_open(&x.loop, &sl, "/slow", url, sizeof(url));
     struct drift_store *s = store_with_rows("e.db", url, 1);
-    struct drift_outbox_conf oc = {.timeout_ms = 600,
-                                   .max_attempts = 1,
-                                   .max_age_s = 3600,
-                                   .backoff_base_ms = 10,
-                                   .backoff_max_ms = 50,
-                                   .max_inflight = 4};
+    struct drift_outbox_conf oc = conf_of(600, 1, 10, 50, 4);
     start_outbox(&x, s, &oc, DEADLINE_MS);
     silent_run(&x, &sl);
     assert_int_equal(x.timed_out, 0);
@@ -512,12 +502,7 @@ static void test_close_aborts_inflight_row_stays_pending(void **state)
     char url[128];
     silent_open(&x.loop, &sl, "/hang", url, sizeof(url));
     struct drift_store *s = store_with_rows("f.db", url, 1);
-    struct drift_outbox_conf oc = {.timeout_ms = 5000,
-                                   .max_attempts = 0,
-                                   .max_age_s = 3600,
-                                   .backoff_base_ms = 10,
-                                   .backoff_max_ms = 50,
-                                   .max_inflight = 4};
+    struct drift_outbox_conf oc = conf_of(5000, 0, 10, 50, 4);
     start_outbox(&x, s, &oc, DEADLINE_MS);
     uint64_t t0 = drift_now_ms();
     silent_run(&x, &sl);
