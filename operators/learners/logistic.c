@@ -3,10 +3,12 @@
  * (each labelled row is first predicted, its log-loss recorded, then learnt from).
  *
  * Features are standardised with the reference's mean and standard deviation, so one learning
- * rate suits features of any scale; a missing feature is the mean (0 after standardising). The
- * published weights are mapped back to the original feature space: w_j/s_j and
- * b − Σ w_j·c_j/s_j. Per row: p = σ(w·z + b); w ← w − η((p − y)·z + λw); b ← b − η(p − y), with
- * the dot product and the update as BLAS level-1 calls on a d-length scratch row.
+ * rate suits features of any scale; a missing feature (NaN or ±inf, as everywhere in driftd) is
+ * the mean (0 after standardising), and a row whose label is not finite is not learnt from: one
+ * infinite value would otherwise turn the weights into NaN for good. The published weights are
+ * mapped back to the original feature space: w_j/s_j and b − Σ w_j·c_j/s_j. Per row:
+ * p = σ(w·z + b); w ← w − η((p − y)·z + λw); b ← b − η(p − y), with the dot product and the
+ * update as BLAS level-1 calls on a d-length scratch row.
  */
 #include <cblas.h>
 #include <math.h>
@@ -76,12 +78,12 @@ static struct drift_learner *logistic_create(int d, const struct drift_learner_p
     return l;
 }
 
-/* Standardises row x (stride incx) into l->z; NaN → 0. */
+/* Standardises row x (stride incx) into l->z; a missing value (NaN, ±inf) → 0. */
 static void standardise(const struct drift_learner *l, const double *x, size_t incx)
 {
     for (int j = 0; j < l->d; j++) {
         double v = x[(size_t)j * incx];
-        l->z[j] = isnan(v) ? 0 : (v - l->center[j]) / l->scale[j];
+        l->z[j] = isfinite(v) ? (v - l->center[j]) / l->scale[j] : 0;
     }
 }
 
@@ -106,7 +108,7 @@ static size_t logistic_learn(struct drift_learner *l, const double *x, size_t ld
     size_t learnt = 0;
     double loss = 0;
     for (size_t i = 0; i < n; i++) {
-        if (isnan(y[i])) {
+        if (!isfinite(y[i])) {
             continue;
         }
         double p = logistic_predict(l, x + i, ld);
@@ -185,15 +187,28 @@ static int logistic_load(struct drift_learner *l, const void *buf, size_t len)
     if (hdr[0] != LOGISTIC_MAGIC || hdr[1] != LOGISTIC_VERSION || hdr[2] != (uint32_t)l->d) {
         return DRIFT_ESTATE;
     }
-    memcpy(&l->updates, p + 16, 8);
-    double sc[3];
+    /* Check every field before changing l, so a rejected state leaves the learner as it was and
+     * an accepted one satisfies what create guarantees (finite weights, lr > 0, l2 >= 0,
+     * scales > 1e-12). */
+    double sc[3], v;
     memcpy(sc, p + 24, 24);
+    if (!(sc[0] > 0) || !isfinite(sc[0]) || !(sc[1] >= 0) || !isfinite(sc[1]) || !isfinite(sc[2])) {
+        return DRIFT_ESTATE;
+    }
+    const unsigned char *vec = p + 48;
+    for (size_t q = 0; q < 3 * (size_t)l->d; q++) {
+        memcpy(&v, vec + q * 8, 8);
+        if (!isfinite(v) || (q >= 2 * (size_t)l->d && !(v > 1e-12))) {
+            return DRIFT_ESTATE;
+        }
+    }
+    memcpy(&l->updates, p + 16, 8);
     l->lr = sc[0];
     l->l2 = sc[1];
     l->bias = sc[2];
-    memcpy(l->w, p + 48, (size_t)l->d * 8);
-    memcpy(l->center, p + 48 + (size_t)l->d * 8, (size_t)l->d * 8);
-    memcpy(l->scale, p + 48 + (size_t)l->d * 16, (size_t)l->d * 8);
+    memcpy(l->w, vec, (size_t)l->d * 8);
+    memcpy(l->center, vec + (size_t)l->d * 8, (size_t)l->d * 8);
+    memcpy(l->scale, vec + (size_t)l->d * 16, (size_t)l->d * 8);
     return 0;
 }
 

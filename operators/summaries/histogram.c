@@ -1,7 +1,8 @@
 /*
  * Histogram bins fixed from the reference: interior edges at the reference quantiles k/B
  * (numpy's default linear interpolation), duplicates removed, so every bin holds reference mass
- * and a value's bin is the number of edges at or below it.
+ * and a value's bin is the number of edges at or below it. An empty reference has no edges (one
+ * bin), never a NaN edge.
  */
 #include <math.h>
 
@@ -9,7 +10,7 @@
 
 double drift_quantile_sorted(const double *sorted, size_t n, double q)
 {
-    if (n == 0) {
+    if (n == 0 || isnan(q)) {
         return NAN;
     }
     if (q <= 0) {
@@ -36,6 +37,9 @@ double drift_quantile_sorted(const double *sorted, size_t n, double q)
 int drift_hist_edges(const double *sorted, size_t n, int nbins, double *edges)
 {
     int ne = 0;
+    if (n == 0) {
+        return 0;
+    }
     for (int k = 1; k < nbins; k++) {
         double e = drift_quantile_sorted(sorted, n, (double)k / (double)nbins);
         if (ne == 0 || e > edges[ne - 1]) {

@@ -1,12 +1,13 @@
 /*
  * Streaming mean and covariance, updated per batch through BLAS.
  *
- * Each update takes the batch's complete rows (rows with a missing value are skipped and
- * counted: listwise deletion), computes their mean with dgemv and their scatter matrix with a
- * rank-k update (dsyrk) on the centred rows, and merges that into the running state with Chan,
- * Golub and LeVeque's pairwise formula: M2 = M2a + M2b + δδᵀ·na·nb/n with δ = mean_b − mean_a
- * (a rank-1 dsyr). The same merge joins two partitions' moments, so summaries are mergeable. Only
- * the upper triangle of M2 is maintained.
+ * Each update takes the batch's complete rows (rows with a missing value, NaN or ±inf, are skipped
+ * and counted: listwise deletion; one infinite value would spoil the running state for good),
+ * computes their mean with dgemv and their scatter matrix with a rank-k update (dsyrk) on the
+ * centred rows, and merges that into the running state with Chan, Golub and LeVeque's pairwise
+ * formula: M2 = M2a + M2b + δδᵀ·na·nb/n with δ = mean_b − mean_a (a rank-1 dsyr). The same merge
+ * joins two partitions' moments, so summaries are mergeable. Only the upper triangle of M2 is
+ * maintained.
  */
 #include <cblas.h>
 #include <math.h>
@@ -93,7 +94,7 @@ static void merge(struct drift_moments *m, uint64_t nb, const double *mean_b, co
 int drift_moments_update(struct drift_moments *m, const double *x, size_t ld, size_t n)
 {
     int d = m->d;
-    if (n > m->max_rows) {
+    if (n > m->max_rows || (d > 1 && ld < n)) {
         return DRIFT_EINVAL;
     }
     if (d <= 0 || n == 0) {
@@ -105,7 +106,7 @@ int drift_moments_update(struct drift_moments *m, const double *x, size_t ld, si
     for (size_t i = 0; i < n; i++) {
         int ok = 1;
         for (int j = 0; j < d; j++) {
-            if (isnan(x[(size_t)j * ld + i])) {
+            if (!isfinite(x[(size_t)j * ld + i])) {
                 ok = 0;
                 break;
             }

@@ -94,7 +94,8 @@ double drift_ks_statistic(const double *a, size_t n, const double *b, size_t m)
     return d;
 }
 
-/* P(D >= d) exactly, for the two-sided statistic d of samples of sizes n and m. */
+/* P(D >= d) exactly, for the two-sided statistic d of samples of sizes n and m; NAN when the
+ * m+1 doubles of scratch cannot be allocated. */
 static double ks_exact_sf(double d, size_t n, size_t m)
 {
     long long h = llround(d * (double)n * (double)m);
@@ -148,8 +149,16 @@ static int ks_compare(const struct drift_colsum *ref, const struct drift_colsum 
     if (exact) {
         pv = ks_exact_sf(d, n, m);
     } else {
+        /* en >= 1/2; it rounds to 0 only for n = m = 1, which reaches here only with a budget
+         * below one cell: that case gets size 1 rather than scipy's NaN. */
         double en = (double)n * (double)m / (double)(n + m);
-        pv = drift_kstwo_sf((int)rint(en), d);
+        int ne = (int)rint(en);
+        pv = drift_kstwo_sf(ne > 0 ? ne : 1, d);
+    }
+    if (isnan(pv)) {
+        /* Both methods return NaN only when their scratch could not be allocated; a NaN p-value
+         * would read as "no drift", so the failure is reported instead. */
+        return DRIFT_ENOMEM;
     }
     double alpha = p != NULL && p->threshold > 0 ? p->threshold : 0.01;
     out->statistic = d;

@@ -4,6 +4,8 @@
 Writes, next to this script:
   spine_quantile.txt  n B v1..vn | e1..ek     numpy.quantile edges at k/B (linear), deduplicated
   spine_ks.txt        method n m a1..an | b1..bm | D p   scipy.stats.ks_2samp(a, b, method=...)
+                      (exact: forced exact path; auto: scipy's default; asymp: the daemon's budget
+                      of 10^6 cells, see below)
   spine_psi.txt       k r1..rk | c1..ck | psi   PSI on counts, epsilon 1e-4 (the formula, in numpy)
   spine_cov.txt       n d x(row-major) | mean | cov(upper, row-major)   numpy.cov(ddof=1)
 Regenerate with: /usr/bin/python3 tests/golden/gen_spine.py
@@ -64,6 +66,14 @@ with open(os.path.join(HERE, "spine_ks.txt"), "w") as f:
                       rng.integers(0, 41, m).astype(float)))  # ties
     cases.append(("auto", r6(rng.standard_cauchy(11000)), r6(rng.standard_cauchy(2000) * 1.3)))
     cases.append(("auto", r6(rng.standard_t(2, 20000)), r6(rng.standard_t(2, 700) + 0.1)))
+    # The daemon's budget (ks_exact_cells = 1e6): below scipy's switch but above 10^6 cells, where
+    # driftd uses the asymptotic kstwo value, i.e. scipy's method='asymp'. The test sets the budget
+    # for these lines and holds them to the same tolerance as the rest. Appended last so the lines
+    # above keep their random draws.
+    for n, m in [(1001, 1000), (2000, 1500), (10000, 200)]:
+        cases.append(("asymp", r6(rng.normal(size=n)), r6(rng.normal(0.08, 1, size=m))))
+    cases.append(("asymp", rng.integers(0, 30, 4000).astype(float),
+                  rng.integers(0, 31, 600).astype(float)))  # ties
     for method, a, b in cases:
         r = stats.ks_2samp(a, b, method=method)
         f.write(f"{method} {len(a)} {len(b)} {fmtc(np.sort(a))} | {fmtc(np.sort(b))} | "

@@ -1,4 +1,5 @@
-/* Histogram edges against numpy.quantile (goldens), and the bin rule. */
+/* Histogram edges against numpy.quantile (goldens), the bin rule, and the degenerate references
+ * (empty, one value, one bin). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,6 +52,31 @@ static void test_bin_rule(void **state)
     assert_true(drift_quantile_sorted(s, 5, 0.5) == 3);
     assert_true(drift_quantile_sorted(s, 5, 0.1) == 1.4);
     assert_true(isnan(drift_quantile_sorted(s, 0, 0.5)));
+    assert_true(isnan(drift_quantile_sorted(s, 5, NAN)));
+    assert_true(drift_quantile_sorted(s, 5, 0) == 1 && drift_quantile_sorted(s, 5, 1) == 5);
+}
+
+static void test_degenerate_references(void **state)
+{
+    double e[9] = {-1, -1, -1, -1, -1, -1, -1, -1, -1};
+    const double one[1] = {7};
+    /* Empty reference: no edges, so everything falls in the single bin (never a NaN edge). */
+    assert_int_equal(drift_hist_edges(one, 0, 10, e), 0);
+    assert_true(e[0] == -1);
+    /* One value: every quantile is that value, kept once. */
+    assert_int_equal(drift_hist_edges(one, 1, 10, e), 1);
+    assert_true(e[0] == 7);
+    assert_int_equal(drift_hist_bin(e, 1, 6.9), 0);
+    assert_int_equal(drift_hist_bin(e, 1, 7), 1);
+    /* One bin: no interior edge. */
+    const double s[5] = {1, 2, 3, 4, 5};
+    assert_int_equal(drift_hist_edges(s, 5, 1, e), 0);
+    /* Quartiles of 1..5 are 2, 3, 4; with 0, 0, 0, 0, 5 the duplicates collapse. */
+    assert_int_equal(drift_hist_edges(s, 5, 4, e), 3);
+    assert_true(e[0] == 2 && e[1] == 3 && e[2] == 4);
+    const double z[5] = {0, 0, 0, 0, 5};
+    assert_int_equal(drift_hist_edges(z, 5, 4, e), 1);
+    assert_true(e[0] == 0);
 }
 
 int main(void)
@@ -58,6 +84,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edges_match_numpy),
         cmocka_unit_test(test_bin_rule),
+        cmocka_unit_test(test_degenerate_references),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /* Streaming moments against numpy.cov (goldens), batch-size independence, merge = union, and
- * listwise deletion of rows with a missing value. */
+ * listwise deletion of rows with a missing value (NaN or ±inf); argument errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -104,11 +104,41 @@ static void test_merge_is_union_and_missing_skipped(void **state)
     assert_true(isnan(drift_moments_cov(&one, 0, 1)));
 }
 
+static void test_infinite_rows_skipped_and_errors(void **state)
+{
+    /* Column-major 2 x 4 with ld 5 (the fifth row is not part of the batch). */
+    double col[10] = {1, 2, INFINITY, 4, 99, 10, -INFINITY, 30, 40, 99};
+    struct drift_moments m, e, o;
+    drift_moments_init(&m, 2, 4, mem_a);
+    assert_int_equal(drift_moments_update(&m, col, 5, 4), 0);
+    assert_int_equal(m.n, 2); /* rows 0 and 3 */
+    assert_int_equal(m.skipped, 2);
+    assert_true(m.mean[0] == 2.5 && m.mean[1] == 25);
+    assert_true(fabs(drift_moments_cov(&m, 0, 1) - (1.5 * 15 * 2)) < 1e-12); /* (−1.5·−15)·2/1 */
+    assert_true(fabs(drift_moments_cov(&m, 1, 1) - 450) < 1e-12);
+    /* More rows than the work buffer holds, or a leading dimension below n: refused. */
+    assert_int_equal(drift_moments_update(&m, col, 5, 5), DRIFT_EINVAL);
+    assert_int_equal(drift_moments_update(&m, col, 3, 4), DRIFT_EINVAL);
+    assert_int_equal(m.n, 2);
+    /* Merging into an empty summary copies; merging an empty one changes nothing. */
+    drift_moments_init(&e, 2, 4, mem_b);
+    assert_int_equal(drift_moments_merge(&e, &m), 0);
+    assert_true(e.n == 2 && e.skipped == 2 && e.mean[1] == 25);
+    assert_true(drift_moments_cov(&e, 0, 1) == drift_moments_cov(&m, 0, 1));
+    drift_moments_reset(&e);
+    assert_int_equal(drift_moments_merge(&m, &e), 0);
+    assert_true(m.n == 2 && m.mean[0] == 2.5);
+    /* Dimensions must agree. */
+    drift_moments_init(&o, 3, 4, mem_b + 1000);
+    assert_int_equal(drift_moments_merge(&m, &o), DRIFT_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_moments_match_numpy),
         cmocka_unit_test(test_merge_is_union_and_missing_skipped),
+        cmocka_unit_test(test_infinite_rows_skipped_and_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

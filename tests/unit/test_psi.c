@@ -1,4 +1,5 @@
-/* PSI through its ops struct against a numpy implementation of the formula (goldens). */
+/* PSI through its ops struct against a numpy implementation of the formula (goldens); identical
+ * distributions give 0; the epsilon for empty bins; argument errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -60,11 +61,39 @@ static void test_psi_identical_is_zero(void **state)
     assert_non_null(strstr(res.rule, "psi >= 0.2"));
 }
 
+static void test_psi_epsilon_and_errors(void **state)
+{
+    const struct drift_stat_ops *psi = drift_stat_find("psi");
+    assert_true(psi->default_threshold == 0.2);
+    /* All mass moves from bin 0 to bin 1: PSI = 2·(1 − ε)·ln(1/ε). */
+    uint64_t r[2] = {10, 0}, c[2] = {0, 30}, r3[3] = {1, 1, 1};
+    struct drift_colsum ref = {.nbins = 2, .counts = r, .missing = 5};
+    struct drift_colsum cur = {.nbins = 2, .counts = c, .missing = 100}; /* missing not a share */
+    struct drift_stat_result res;
+    double eps[3] = {1e-4, 1e-3, 0 /* → default 1e-4 */};
+    for (int i = 0; i < 3; i++) {
+        struct drift_stat_params p = {.threshold = 0.5, .epsilon = eps[i]};
+        double e = eps[i] > 0 ? eps[i] : 1e-4, want = 2 * (1 - e) * log(1 / e);
+        assert_int_equal(psi->compare(&ref, &cur, &p, &res), 0);
+        assert_true(fabs(res.statistic - want) < 1e-12 * want);
+        assert_true(res.effect == res.statistic && res.threshold == 0.5 && res.drifted == 1);
+        assert_string_equal(res.rule, "psi >= 0.5");
+    }
+    /* Bins must agree, and the reference must hold something. */
+    struct drift_colsum ref3 = {.nbins = 3, .counts = r3};
+    struct drift_stat_params p = {.threshold = 0.2};
+    assert_int_equal(psi->compare(&ref3, &cur, &p, &res), DRIFT_EINVAL);
+    uint64_t z[2] = {0, 0};
+    struct drift_colsum empty = {.nbins = 2, .counts = z, .missing = 7};
+    assert_int_equal(psi->compare(&empty, &cur, &p, &res), DRIFT_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_psi_matches_numpy),
         cmocka_unit_test(test_psi_identical_is_zero),
+        cmocka_unit_test(test_psi_epsilon_and_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
