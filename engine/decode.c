@@ -646,3 +646,137 @@ invalid:
     *detail = dec->detail;
     return DRIFT_EPARSE;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Generic flat-object walk (driftd score's JSON-lines input)
+ * -------------------------------------------------------------------------------------------*/
+
+/* Scans a string whose opening quote is at s[i]; on success *out and *olen hold its text (unescaped
+ * into scratch at *used when it has escapes) and the index after the closing quote is returned;
+ * 0 on error. */
+static size_t take_string(const char *s, size_t i, size_t n, char *scratch, size_t cap,
+                          size_t *used, const char **out, size_t *olen)
+{
+    int esc;
+    size_t end = scan_string(s, i + 1, n, &esc);
+    if (end == 0) {
+        return 0;
+    }
+    if (!esc) {
+        *out = s + i + 1;
+        *olen = end - i - 2;
+        return end;
+    }
+    long l = unescape(s + i + 1, end - i - 2, scratch + *used, cap - *used);
+    if (l < 0) {
+        return 0;
+    }
+    *out = scratch + *used;
+    *olen = (size_t)l;
+    *used += (size_t)l;
+    return end;
+}
+
+int drift_json_each(const char *s, size_t n, char *scratch, size_t cap, drift_json_member_fn fn,
+                    void *ctx, size_t *errpos, const char **what)
+{
+    size_t used = 0, i = skip_ws(s, 0, n);
+    if (i >= n || s[i] != '{') {
+        *errpos = i;
+        *what = "expected a JSON object";
+        return DRIFT_EPARSE;
+    }
+    i = skip_ws(s, i + 1, n);
+    if (i < n && s[i] == '}') {
+        i++;
+        goto done;
+    }
+    for (;;) {
+        const char *key, *val;
+        size_t klen, vlen, start;
+        enum drift_json_kind kind;
+        if (i >= n || s[i] != '"') {
+            *what = "expected a quoted key";
+            goto bad;
+        }
+        start = i;
+        if ((i = take_string(s, i, n, scratch, cap, &used, &key, &klen)) == 0) {
+            *what = "unterminated or badly escaped key";
+            i = start;
+            goto bad;
+        }
+        i = skip_ws(s, i, n);
+        if (i >= n || s[i] != ':') {
+            *what = "expected ':' after the key";
+            goto bad;
+        }
+        i = skip_ws(s, i + 1, n);
+        start = i;
+        if (i >= n) {
+            *what = "expected a value";
+            goto bad;
+        }
+        if (s[i] == '"') {
+            if ((i = take_string(s, i, n, scratch, cap, &used, &val, &vlen)) == 0) {
+                *what = "unterminated or badly escaped string";
+                i = start;
+                goto bad;
+            }
+            kind = DRIFT_JSON_STRING;
+        } else if (s[i] == '{' || s[i] == '[') {
+            if ((i = skip_nested(s, i, n)) == 0) {
+                *what = "unterminated object or array";
+                i = start;
+                goto bad;
+            }
+            kind = DRIFT_JSON_NESTED;
+            val = s + start;
+            vlen = i - start;
+        } else {
+            while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ' ' && s[i] != '\t' &&
+                   s[i] != '\r' && s[i] != '\n') {
+                i++;
+            }
+            val = s + start;
+            vlen = i - start;
+            double v;
+            if (vlen == 4 && memcmp(val, "null", 4) == 0) {
+                kind = DRIFT_JSON_NULL;
+            } else if ((vlen == 4 && memcmp(val, "true", 4) == 0) ||
+                       (vlen == 5 && memcmp(val, "false", 5) == 0)) {
+                kind = DRIFT_JSON_BOOL;
+            } else if ((vlen == 3 && memcmp(val, "NaN", 3) == 0) ||
+                       (vlen == 8 && memcmp(val, "Infinity", 8) == 0) ||
+                       (vlen == 9 && memcmp(val, "-Infinity", 9) == 0) ||
+                       (vlen > 0 && drift_parse_number(val, vlen, &v) == vlen)) {
+                kind = DRIFT_JSON_NUMBER;
+            } else {
+                *what = "invalid value";
+                i = start;
+                goto bad;
+            }
+        }
+        fn(ctx, key, klen, kind, val, vlen);
+        i = skip_ws(s, i, n);
+        if (i < n && s[i] == ',') {
+            i = skip_ws(s, i + 1, n);
+            continue;
+        }
+        if (i < n && s[i] == '}') {
+            i++;
+            break;
+        }
+        *what = "expected ',' or '}'";
+        goto bad;
+    }
+done:
+    i = skip_ws(s, i, n);
+    if (i != n) {
+        *what = "text after the object";
+        goto bad;
+    }
+    return 0;
+bad:
+    *errpos = i;
+    return DRIFT_EPARSE;
+}

@@ -3,18 +3,25 @@
  * column, with the same operators the daemon uses, and prints one JSON object or a table.
  *
  * Files are CSV with a header row (quoted fields and "" escapes are understood; a field may not
- * contain a line break). Each file is read into memory and split once; every cell of a column
- * that is still numeric goes through the exact number parser. A column whose non-empty values
- * do not all parse as numbers (in either file), or that --categorical names, is categorical; its
- * codes are then read again from the recorded row offsets, so text columns cost a second look
- * and numeric ones do not. Empty cells, NaN, nan, null, NA and None are missing.
+ * contain a line break), or JSON lines: a file whose first non-blank character is '{' holds one
+ * flat object per line, its columns the keys in the order first seen (a key absent from a row is
+ * a missing value; members whose values are objects or arrays are not features). Each file is
+ * mapped and split once; every cell of a column that is still numeric goes through the exact
+ * number parser. A column whose non-empty values do not all parse as numbers (in either file),
+ * that holds a JSON string or boolean, or that --categorical names, is categorical; its codes
+ * are then read again from the recorded row offsets, so text columns cost a second look and
+ * numeric ones do not. Empty cells, NaN, nan, null, NA and None are missing.
  *
- * Numeric columns: KS (scipy's ks_2samp default), Wasserstein-1 (raw and normalised by the
+ * Numeric columns: KS (scipy's ks_2samp default), Cramér–von Mises and Anderson–Darling
+ * (scipy's cramervonmises_2samp and anderson_ksamp), Wasserstein-1 (raw and normalised by the
  * reference std), and PSI, KL, JS, Hellinger on bins fixed from the reference quantiles.
  * Categorical columns: chi-square, PSI, KL, JS, Hellinger, L-infinity and the unseen share over
- * the union of both files' categories. A column drifts when its test's p-value < alpha.
+ * the union of both files' categories. A column drifts when its rule test's p-value (KS, or the
+ * one --test names; chi-square for categorical columns), adjusted across columns when
+ * --correction asks, is below alpha.
  */
 #include <apr_getopt.h>
+#include <apr_tables.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <errno.h>
@@ -37,6 +44,8 @@ struct file {
     const char *path;
     char *buf;
     size_t len;
+    int jsonl;        /* JSON lines (one flat object per line) rather than CSV */
+    apr_hash_t *keys; /* JSON lines: key -> column index (int *) */
     int ncols;
     char **names;
     size_t nrows;
@@ -120,6 +129,96 @@ static int split(const char *p, const char *end, const char **fs, size_t *fl, in
 
 #define MAX_COLS 65536
 #define RELEASE_STEP (64u << 20) /* parsed input released in steps of this many bytes */
+#define SCRATCH_CAP 65536        /* unquoted/unescaped text of one row */
+
+/* Field kinds of a JSON-lines row (CSV fields are all FK_CELL). */
+#define FK_CELL 0   /* a number, or text to be tried as one (every CSV field) */
+#define FK_TEXT 1   /* a JSON string or boolean: the column is categorical */
+
+struct row_ctx {
+    const struct file *f;
+    const char **fs;
+    size_t *fl;
+    unsigned char *fk;
+    int last; /* column of the previous member: rows usually keep one key order */
+};
+
+static void row_member(void *arg, const char *key, size_t klen, enum drift_json_kind kind,
+                       const char *val, size_t vlen)
+{
+    struct row_ctx *x = arg;
+    const struct file *f = x->f;
+    int c = x->last + 1;
+    if (!(c < f->ncols && strlen(f->names[c]) == klen && memcmp(f->names[c], key, klen) == 0)) {
+        int *ci = apr_hash_get(f->keys, key, (apr_ssize_t)klen);
+        if (ci == NULL) {
+            return; /* a key only nested values ever had */
+        }
+        c = *ci;
+    }
+    x->last = c;
+    if (kind == DRIFT_JSON_NULL || kind == DRIFT_JSON_NESTED) {
+        x->fl[c] = 0; /* missing; nested values are not features */
+        return;
+    }
+    x->fs[c] = val;
+    x->fl[c] = vlen;
+    x->fk[c] = kind == DRIFT_JSON_NUMBER ? FK_CELL : FK_TEXT;
+}
+
+/* Splits data row r of f into its fields by column (fs, fl, and fk when JSON lines; scratch
+ * holds SCRATCH_CAP bytes). Returns the field count (f->ncols for JSON lines, whose absent keys
+ * are empty fields), -1 for an unclosed quote, -2 for too many fields, -3 for a JSON error
+ * described in *what at byte *errpos of the line. */
+static int row_fields(const struct file *f, size_t r, const char **fs, size_t *fl,
+                      unsigned char *fk, char *scratch, const char **what, size_t *errpos)
+{
+    const char *p = f->buf + f->row_off[r], *end = f->buf + f->len, *next;
+    if (!f->jsonl) {
+        return split(p, end, fs, fl, MAX_COLS, scratch, &next);
+    }
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = (size_t)((nl ? nl : end) - p);
+    for (int c = 0; c < f->ncols; c++) {
+        fl[c] = 0;
+        fk[c] = FK_CELL;
+    }
+    struct row_ctx x = {.f = f, .fs = fs, .fl = fl, .fk = fk, .last = -1};
+    if (drift_json_each(p, n, scratch, SCRATCH_CAP, row_member, &x, errpos, what) != 0) {
+        return -3;
+    }
+    return f->ncols;
+}
+
+/* The end of data row r (the start of the next line). */
+static const char *row_end(const struct file *f, size_t r)
+{
+    const char *p = f->buf + f->row_off[r], *end = f->buf + f->len;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    return nl ? nl + 1 : end;
+}
+
+/* JSON lines: the keys of one object become columns in the order first seen. */
+struct key_ctx {
+    apr_pool_t *pool;
+    struct file *f;
+    apr_array_header_t *names;
+};
+
+static void key_member(void *arg, const char *key, size_t klen, enum drift_json_kind kind,
+                       const char *val, size_t vlen)
+{
+    struct key_ctx *x = arg;
+    if (kind == DRIFT_JSON_NESTED || apr_hash_get(x->f->keys, key, (apr_ssize_t)klen) != NULL ||
+        x->names->nelts >= MAX_COLS) {
+        return;
+    }
+    char *name = apr_pstrmemdup(x->pool, key, klen);
+    int *ci = apr_palloc(x->pool, sizeof(*ci));
+    *ci = x->names->nelts;
+    APR_ARRAY_PUSH(x->names, char *) = name;
+    apr_hash_set(x->f->keys, name, (apr_ssize_t)klen, ci);
+}
 
 static int load_file(apr_pool_t *pool, struct file *f, char *err, size_t errlen)
 {
@@ -153,27 +252,46 @@ static int load_file(apr_pool_t *pool, struct file *f, char *err, size_t errlen)
     }
     const char **fs = malloc(MAX_COLS * sizeof(char *));
     size_t *fl = malloc(MAX_COLS * sizeof(size_t));
-    char *scratch = malloc(65536);
+    char *scratch = malloc(SCRATCH_CAP);
     int rc = 0;
     if (fs == NULL || fl == NULL || scratch == NULL) {
         rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
         goto out;
     }
-    int nf = split(p, end, fs, fl, MAX_COLS, scratch, &next);
-    if (nf < 1) {
-        rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s:1: unreadable header", f->path);
-        goto out;
+    /* A file whose first non-blank character opens an object is JSON lines; otherwise CSV. */
+    const char *q = p;
+    while (q < end && (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')) {
+        q++;
     }
-    f->ncols = nf;
-    f->names = apr_pcalloc(pool, (size_t)nf * sizeof(char *));
-    for (int i = 0; i < nf; i++) {
-        f->names[i] = apr_pstrmemdup(pool, fs[i], fl[i]);
+    f->jsonl = q < end && *q == '{';
+    struct key_ctx kx = {.pool = pool, .f = f};
+    long line = 0;
+    if (f->jsonl) {
+        f->keys = apr_hash_make(pool);
+        kx.names = apr_array_make(pool, 16, sizeof(char *));
+        next = p;
+    } else {
+        int nf = split(p, end, fs, fl, MAX_COLS, scratch, &next);
+        if (nf < 1) {
+            rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s:1: unreadable header", f->path);
+            goto out;
+        }
+        f->ncols = nf;
+        f->names = apr_pcalloc(pool, (size_t)nf * sizeof(char *));
+        for (int i = 0; i < nf; i++) {
+            f->names[i] = apr_pstrmemdup(pool, fs[i], fl[i]);
+        }
+        line = 1;
     }
-    /* Record where each data row starts; fields are split and counted in the reading pass. */
+    /* Record where each data row starts; CSV fields are split and counted in the reading pass,
+     * JSON objects are parsed here once for their keys (and their syntax). */
     size_t cap = 1024;
     f->row_off = malloc(cap * sizeof(size_t));
     f->row_line = malloc(cap * sizeof(long));
-    long line = 1;
+    if (f->row_off == NULL || f->row_line == NULL) {
+        rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+        goto out;
+    }
     p = next;
     while (p < end) {
         line++;
@@ -198,13 +316,34 @@ static int load_file(apr_pool_t *pool, struct file *f, char *err, size_t errlen)
             f->row_off = no;
             f->row_line = nl2;
         }
+        if (f->jsonl) {
+            size_t pos;
+            const char *what;
+            if (drift_json_each(p, (size_t)(stop - p), scratch, SCRATCH_CAP, key_member, &kx,
+                                &pos, &what) != 0) {
+                rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s:%ld:%zu: %s", f->path, line,
+                                  pos + 1, what);
+                goto out;
+            }
+        }
         f->row_off[f->nrows] = (size_t)(p - f->buf);
         f->row_line[f->nrows] = line;
         f->nrows++;
         p = nl ? nl + 1 : end;
     }
-    if (f->nrows == 0) {
-        rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s: no data rows after the header", f->path);
+    if (f->jsonl) {
+        f->ncols = kx.names->nelts;
+        f->names = (char **)kx.names->elts;
+        if (f->ncols == 0 && f->nrows > 0) {
+            rc = drift_seterr(err, errlen, DRIFT_EPARSE,
+                              "%s: no features: the objects have no members with flat values",
+                              f->path);
+        }
+    }
+    if (f->nrows == 0 && rc == 0) {
+        rc = drift_seterr(err, errlen, DRIFT_EPARSE, f->jsonl ? "%s: no data rows"
+                                                               : "%s: no data rows after the header",
+                          f->path);
     }
 out:
     free(fs);
@@ -220,11 +359,13 @@ static int read_numbers(struct file *f, int k, struct col *cols, int ncols, int 
 {
     const char **fs = malloc(MAX_COLS * sizeof(char *));
     size_t *fl = malloc(MAX_COLS * sizeof(size_t));
-    char *scratch = malloc(65536 > f->len + 1 ? f->len + 1 : 65536);
+    unsigned char *fk = calloc(MAX_COLS, 1);
+    char *scratch = malloc(SCRATCH_CAP);
     int *map = malloc((size_t)f->ncols * sizeof(int));
-    if (fs == NULL || fl == NULL || scratch == NULL || map == NULL) {
+    if (fs == NULL || fl == NULL || fk == NULL || scratch == NULL || map == NULL) {
         free(fs);
         free(fl);
+        free(fk);
         free(scratch);
         free(map);
         return drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
@@ -238,11 +379,18 @@ static int read_numbers(struct file *f, int k, struct col *cols, int ncols, int 
             cols[j].num[k] = malloc((f->nrows ? f->nrows : 1) * sizeof(double));
         }
     }
-    const char *end = f->buf + f->len, *next;
     int rc = 0;
     size_t released = 0;
     for (size_t r = 0; r < f->nrows; r++) {
-        int nf = split(f->buf + f->row_off[r], end, fs, fl, MAX_COLS, scratch, &next);
+        const char *what = NULL;
+        size_t pos = 0;
+        int nf = row_fields(f, r, fs, fl, fk, scratch, &what, &pos);
+        const char *next = row_end(f, r);
+        if (nf == -3) {
+            rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s:%ld:%zu: %s", f->path,
+                              f->row_line[r], pos + 1, what);
+            break;
+        }
         if (nf == -1) {
             rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s:%ld: unclosed quote", f->path,
                               f->row_line[r]);
@@ -268,6 +416,10 @@ static int read_numbers(struct file *f, int k, struct col *cols, int ncols, int 
             }
             double v = NAN;
             if (!is_missing(fs[c], fl[c])) {
+                if (fk[c] == FK_TEXT) {
+                    text[j] = 1; /* a JSON string: a categorical column */
+                    continue;
+                }
                 size_t used = drift_parse_number(fs[c], fl[c], &v);
                 if (used != fl[c] || fl[c] == 0) {
                     text[j] = 1; /* text: a categorical column */
@@ -282,6 +434,7 @@ static int read_numbers(struct file *f, int k, struct col *cols, int ncols, int 
     }
     free(fs);
     free(fl);
+    free(fk);
     free(scratch);
     free(map);
     return rc;
@@ -309,17 +462,20 @@ static int read_codes(apr_pool_t *pool, struct file *f, int k, struct col *c)
 {
     const char **fs = malloc(MAX_COLS * sizeof(char *));
     size_t *fl = malloc(MAX_COLS * sizeof(size_t));
-    char *scratch = malloc(65536 > f->len + 1 ? f->len + 1 : 65536);
+    unsigned char *fk = malloc(MAX_COLS);
+    char *scratch = malloc(SCRATCH_CAP);
     c->code[k] = malloc((f->nrows ? f->nrows : 1) * sizeof(int32_t));
-    if (fs == NULL || fl == NULL || scratch == NULL || c->code[k] == NULL) {
+    if (fs == NULL || fl == NULL || fk == NULL || scratch == NULL || c->code[k] == NULL) {
         free(fs);
         free(fl);
+        free(fk);
         free(scratch);
         return DRIFT_ENOMEM;
     }
-    const char *end = f->buf + f->len, *next;
     for (size_t r = 0; r < f->nrows; r++) {
-        split(f->buf + f->row_off[r], end, fs, fl, MAX_COLS, scratch, &next);
+        const char *what;
+        size_t pos;
+        row_fields(f, r, fs, fl, fk, scratch, &what, &pos); /* checked by the first read */
         const char *s = fs[c->ci[k]];
         size_t n = fl[c->ci[k]];
         if (is_missing(s, n)) {
@@ -336,6 +492,7 @@ static int read_codes(apr_pool_t *pool, struct file *f, int k, struct col *c)
     }
     free(fs);
     free(fl);
+    free(fk);
     free(scratch);
     return 0;
 }
@@ -369,8 +526,43 @@ static size_t valid_sorted(double *v, size_t n, uint64_t *k0, uint64_t *k1)
     return m;
 }
 
-static json_t *score_numeric(struct col *c, size_t n0, size_t n1, int bins, double alpha,
-                             uint64_t *k0, uint64_t *k1, int *drift, char *rule, size_t rulelen)
+/* What decides a feature's verdict: the rule test's p-value, adjusted across features later. */
+struct verdict {
+    double p;          /* NAN: the test could not run (why is in rule) */
+    char rule[160];
+};
+
+/* Runs p-value test name and adds {"statistic", "p_value"[, "dof"]} as key of o (nulls when it
+ * cannot run on these samples). Returns the p-value, or NAN. */
+static double add_test(json_t *o, const char *key, const char *name, const struct drift_colsum *r,
+                       const struct drift_colsum *c, int dof)
+{
+    struct drift_stat_result res;
+    json_t *t = json_object();
+    int ok = run_stat(name, r, c, 0, &res) == 0;
+    json_object_set_new(t, "statistic", ok ? jnum(res.statistic) : json_null());
+    json_object_set_new(t, "p_value", ok ? jnum(res.pvalue) : json_null());
+    if (dof) {
+        json_object_set_new(t, "dof", ok ? json_integer(res.dof) : json_null());
+    }
+    json_object_set_new(o, key, t);
+    return ok ? res.pvalue : NAN;
+}
+
+/* Why the rule test could not run on a numeric column with m0 and m1 valid values. */
+static const char *cannot_run(const char *test, size_t m0, size_t m1)
+{
+    if (strcmp(test, "cvm") == 0 && (m0 < 2 || m1 < 2)) {
+        return "needs at least 2 values in each file";
+    }
+    if (strcmp(test, "anderson") == 0) {
+        return m0 + m1 < 4 ? "needs at least 4 values in all" : "needs 2 distinct values";
+    }
+    return "could not be computed";
+}
+
+static json_t *score_numeric(struct col *c, size_t n0, size_t n1, int bins, const char *test,
+                             uint64_t *k0, uint64_t *k1, struct verdict *v)
 {
     json_t *o = json_object();
     size_t m0 = valid_sorted(c->num[0], n0, k0, k1), m1 = valid_sorted(c->num[1], n1, k0, k1);
@@ -378,9 +570,9 @@ static json_t *score_numeric(struct col *c, size_t n0, size_t n1, int bins, doub
     json_object_set_new(miss, "reference", json_integer((json_int_t)(n0 - m0)));
     json_object_set_new(miss, "current", json_integer((json_int_t)(n1 - m1)));
     json_object_set_new(o, "missing", miss);
-    *drift = 0;
+    v->p = NAN;
     if (m0 == 0 || m1 == 0) {
-        snprintf(rule, rulelen, "no values to compare (all missing in the %s file)",
+        snprintf(v->rule, sizeof(v->rule), "no values to compare (all missing in the %s file)",
                  m0 == 0 ? "reference" : "current");
         return o;
     }
@@ -396,18 +588,11 @@ static json_t *score_numeric(struct col *c, size_t n0, size_t n1, int bins, doub
     struct drift_colsum R = {.sorted = a, .nsorted = m0, .ref_std = sqrt(ss / (double)m0)};
     struct drift_colsum C = {.sorted = b, .nsorted = m1};
     struct drift_stat_result res;
-    json_t *ks = json_object();
-    if (run_stat("ks", &R, &C, alpha, &res) == 0) {
-        json_object_set_new(ks, "statistic", jnum(res.statistic));
-        json_object_set_new(ks, "p_value", jnum(res.pvalue));
-        *drift = res.pvalue < alpha;
-    }
-    json_object_set_new(o, "ks", ks);
+    double pk = add_test(o, "ks", "ks", &R, &C, 0);
     json_t *w = json_object();
-    if (run_stat("wasserstein", &R, &C, 0.1, &res) == 0) {
-        json_object_set_new(w, "distance", jnum(res.statistic));
-        json_object_set_new(w, "normalized", jnum(res.effect));
-    }
+    int ok = run_stat("wasserstein", &R, &C, 0.1, &res) == 0;
+    json_object_set_new(w, "distance", ok ? jnum(res.statistic) : json_null());
+    json_object_set_new(w, "normalized", ok ? jnum(res.effect) : json_null());
     json_object_set_new(o, "wasserstein", w);
     /* Bins fixed from the reference quantiles. */
     double *edges = malloc((size_t)bins * sizeof(double));
@@ -430,12 +615,16 @@ static json_t *score_numeric(struct col *c, size_t n0, size_t n1, int bins, doub
     free(edges);
     free(hr);
     free(hc);
-    snprintf(rule, rulelen, "ks p_value < %g", alpha);
+    double pc = add_test(o, "cvm", "cvm", &R, &C, 0);
+    double pa = add_test(o, "anderson", "anderson", &R, &C, 0);
+    v->p = strcmp(test, "cvm") == 0 ? pc : strcmp(test, "anderson") == 0 ? pa : pk;
+    if (isnan(v->p)) {
+        snprintf(v->rule, sizeof(v->rule), "%s %s", test, cannot_run(test, m0, m1));
+    }
     return o;
 }
 
-static json_t *score_categorical(struct col *c, size_t n0, size_t n1, double alpha, int *drift,
-                                 char *rule, size_t rulelen)
+static json_t *score_categorical(struct col *c, size_t n0, size_t n1, struct verdict *v)
 {
     json_t *o = json_object();
     int k = c->ncat > 0 ? c->ncat : 1;
@@ -458,9 +647,9 @@ static json_t *score_categorical(struct col *c, size_t n0, size_t n1, double alp
     json_object_set_new(miss, "current", json_integer((json_int_t)(n1 - m1)));
     json_object_set_new(o, "missing", miss);
     json_object_set_new(o, "categories", json_integer(c->ncat));
-    *drift = 0;
+    v->p = NAN;
     if (m0 == 0 || m1 == 0) {
-        snprintf(rule, rulelen, "no values to compare (all missing in the %s file)",
+        snprintf(v->rule, sizeof(v->rule), "no values to compare (all missing in the %s file)",
                  m0 == 0 ? "reference" : "current");
         free(hr);
         free(hc);
@@ -468,14 +657,10 @@ static json_t *score_categorical(struct col *c, size_t n0, size_t n1, double alp
     }
     struct drift_colsum R = {.nbins = k, .counts = hr}, C = {.nbins = k, .counts = hc};
     struct drift_stat_result res;
-    json_t *chi = json_object();
-    if (run_stat("chi2", &R, &C, alpha, &res) == 0) {
-        json_object_set_new(chi, "statistic", jnum(res.statistic));
-        json_object_set_new(chi, "p_value", jnum(res.pvalue));
-        json_object_set_new(chi, "dof", json_integer(res.dof));
-        *drift = res.pvalue < alpha;
+    v->p = add_test(o, "chi2", "chi2", &R, &C, 1);
+    if (isnan(v->p)) {
+        snprintf(v->rule, sizeof(v->rule), "chi2 could not be computed");
     }
-    json_object_set_new(o, "chi2", chi);
     static const char *const names[] = {"psi", "kl", "js", "hellinger", "linf", "unseen"};
     static const char *const keys[] = {"psi", "kl", "js", "hellinger", "linf", "unseen_share"};
     for (int s = 0; s < 6; s++) {
@@ -485,7 +670,6 @@ static json_t *score_categorical(struct col *c, size_t n0, size_t n1, double alp
     }
     free(hr);
     free(hc);
-    snprintf(rule, rulelen, "chi2 p_value < %g", alpha);
     return o;
 }
 
@@ -538,12 +722,16 @@ int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
         {"categorical", 'C', 1, "comma-separated columns to treat as categorical"},
         {"alpha", 'a', 1, "drift when the test's p-value < alpha (default 0.05)"},
         {"share", 's', 1, "dataset drift when drifted/features >= share (default 0.5)"},
+        {"test", 't', 1, "numeric columns' drift test: ks, cvm or anderson (default ks)"},
+        {"correction", 'm', 1, "p-value correction across features: none, bonferroni or bh"},
         {NULL, 0, 0, NULL},
     };
-    const char *usage = "usage: driftd score --reference REF.csv --current CUR.csv "
+    const char *usage = "usage: driftd score --reference REF --current CUR "
                         "[--format json|table] [--bins B] [--categorical a,b] [--alpha A] "
-                        "[--share S]\n";
-    const char *ref = NULL, *cur = NULL, *format = NULL, *catlist = "";
+                        "[--share S] [--test ks|cvm|anderson] [--correction none|bonferroni|bh]\n"
+                        "REF and CUR are CSV files with a header row, or JSON lines\n";
+    const char *ref = NULL, *cur = NULL, *format = NULL, *catlist = "", *test = "ks";
+    int correction = 0;
     int bins = 10;
     double alpha = 0.05, share = 0.5;
     apr_getopt_t *os;
@@ -558,6 +746,26 @@ int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
         case 'c': cur = arg; break;
         case 'f': format = arg; break;
         case 'C': catlist = arg; break;
+        case 't':
+            if (strcmp(arg, "ks") != 0 && strcmp(arg, "cvm") != 0 && strcmp(arg, "anderson") != 0) {
+                fprintf(stderr, "score: --test must be ks, cvm or anderson, got '%s'\n", arg);
+                return 2;
+            }
+            test = arg;
+            break;
+        case 'm':
+            if (strcmp(arg, "none") == 0) {
+                correction = 0;
+            } else if (strcmp(arg, "bonferroni") == 0) {
+                correction = DRIFT_ADJUST_BONFERRONI;
+            } else if (strcmp(arg, "bh") == 0) {
+                correction = DRIFT_ADJUST_BH;
+            } else {
+                fprintf(stderr, "score: --correction must be none, bonferroni or bh, got '%s'\n",
+                        arg);
+                return 2;
+            }
+            break;
         case 'b':
             bins = (int)strtol(arg, &end, 10);
             if (*end || bins < 2 || bins > 1000) {
@@ -683,25 +891,63 @@ int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
     json_object_set_new(doc, "reference_rows", json_integer((json_int_t)F[0].nrows));
     json_object_set_new(doc, "current_rows", json_integer((json_int_t)F[1].nrows));
     json_t *features = json_array();
-    int drifted = 0;
+    struct verdict *vd = calloc((size_t)ncols, sizeof(*vd));
+    double *praw = malloc((size_t)ncols * sizeof(double)), *padj = malloc((size_t)ncols *
+                                                                           sizeof(double));
+    if (vd == NULL || praw == NULL || padj == NULL) {
+        fprintf(stderr, "score: out of memory\n");
+        free(vd);
+        free(praw);
+        free(padj);
+        json_decref(doc);
+        json_decref(features);
+        goto out;
+    }
     for (int j = 0; j < ncols; j++) {
-        int d = 0;
-        char rule[160];
         json_t *o = cols[j].categorical
-                        ? score_categorical(&cols[j], F[0].nrows, F[1].nrows, alpha, &d, rule,
-                                            sizeof(rule))
-                        : score_numeric(&cols[j], F[0].nrows, F[1].nrows, bins, alpha, keys0,
-                                        keys1, &d, rule, sizeof(rule));
+                        ? score_categorical(&cols[j], F[0].nrows, F[1].nrows, &vd[j])
+                        : score_numeric(&cols[j], F[0].nrows, F[1].nrows, bins, test, keys0,
+                                        keys1, &vd[j]);
         json_t *f = json_object();
         json_object_set_new(f, "name", json_string(cols[j].name));
         json_object_set_new(f, "type", json_string(cols[j].categorical ? "categorical" : "numeric"));
         json_object_update(f, o);
         json_decref(o);
-        json_object_set_new(f, "drift", json_boolean(d));
-        json_object_set_new(f, "rule", json_string(rule));
         json_array_append_new(features, f);
+        praw[j] = vd[j].p;
+    }
+    /* The verdicts: each feature's rule-test p-value, adjusted across the features that have
+     * one when a correction is asked for, against alpha. */
+    static const char *const cname[] = {"", "Bonferroni", "Benjamini-Hochberg"};
+    int tested = 0, drifted = 0;
+    for (int j = 0; j < ncols; j++) {
+        tested += !isnan(praw[j]);
+    }
+    if (correction) {
+        drift_pvalue_adjust(praw, (size_t)ncols, correction, padj);
+    }
+    for (int j = 0; j < ncols; j++) {
+        json_t *f = json_array_get(features, (size_t)j);
+        const char *t = cols[j].categorical ? "chi2" : test;
+        int d = 0;
+        if (!isnan(praw[j])) {
+            double pj = correction ? padj[j] : praw[j];
+            d = pj < alpha;
+            if (correction) {
+                json_object_set_new(f, "p_adjusted", jnum(pj));
+                snprintf(vd[j].rule, sizeof(vd[j].rule), "%s p_value (%s-adjusted over %d) < %g",
+                         t, cname[correction], tested, alpha);
+            } else {
+                snprintf(vd[j].rule, sizeof(vd[j].rule), "%s p_value < %g", t, alpha);
+            }
+        }
+        json_object_set_new(f, "drift", json_boolean(d));
+        json_object_set_new(f, "rule", json_string(vd[j].rule));
         drifted += d;
     }
+    free(vd);
+    free(praw);
+    free(padj);
     json_object_set_new(doc, "features", features);
     json_t *ds = json_object();
     double sh = (double)drifted / ncols;
@@ -710,6 +956,10 @@ int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
     json_object_set_new(ds, "share", json_real(sh));
     json_object_set_new(ds, "share_threshold", json_real(share));
     json_object_set_new(ds, "drift", json_boolean(sh >= share));
+    json_object_set_new(ds, "test", json_string(test));
+    json_object_set_new(ds, "correction", json_string(correction == 0 ? "none"
+                                                      : correction == DRIFT_ADJUST_BH ? "bh"
+                                                                                      : "bonferroni"));
     json_object_set_new(doc, "dataset", ds);
     if (as_json) {
         json_dumpf(doc, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));

@@ -74,6 +74,24 @@ const char *drift_decoder_category_name(const struct drift_decoder *dec, int j, 
 /* Fast, exact JSON number parse of s[0..len): returns chars consumed (0 if none). */
 size_t drift_parse_number(const char *s, size_t len, double *out);
 
+/* One member of a flat JSON object, as drift_json_each reports it. */
+enum drift_json_kind {
+    DRIFT_JSON_STRING,  /* val: the unescaped text */
+    DRIFT_JSON_NUMBER,  /* val: the raw token (NaN, Infinity, -Infinity included) */
+    DRIFT_JSON_BOOL,    /* val: "true" or "false" */
+    DRIFT_JSON_NULL,
+    DRIFT_JSON_NESTED,  /* val: the raw object or array text */
+};
+typedef void (*drift_json_member_fn)(void *ctx, const char *key, size_t klen,
+                                     enum drift_json_kind kind, const char *val, size_t vlen);
+
+/* Walks the JSON object s[0..n) (surrounding whitespace allowed), calling fn for each member in
+ * order. Keys and string values with escapes are unescaped into scratch (cap bytes), which must
+ * outlive the values' use. Returns 0, or DRIFT_EPARSE with *errpos the byte offset of the fault
+ * and *what naming it. */
+int drift_json_each(const char *s, size_t n, char *scratch, size_t cap, drift_json_member_fn fn,
+                    void *ctx, size_t *errpos, const char **what);
+
 /* ---------------------------------------------------------------------------------------------
  * Pipeline
  * -------------------------------------------------------------------------------------------*/

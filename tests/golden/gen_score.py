@@ -1,7 +1,12 @@
 #!/usr/bin/python3
 """Golden files for `driftd score`: two CSV files and the numbers scipy/numpy give for them.
 
-Writes score_ref.csv, score_cur.csv and score_expected.json beside this script. Columns cover a
+Writes score_ref.csv, score_cur.csv, the same data as JSON lines (score_ref.jsonl,
+score_cur.jsonl: missing values as null, NaN or an absent key) and score_expected.json beside
+this script. Expected per numeric column: KS, Wasserstein, binned statistics, Cramér–von Mises
+(cramervonmises_2samp), Anderson–Darling (anderson_ksamp: statistic and significance level, null
+where scipy refuses the samples) and the Benjamini–Hochberg and Bonferroni adjusted KS p-values
+over the columns that have one. Columns cover a
 normal shift, integer ties, heavy tails (Cauchy), a constant column, a column all missing in the
 current file, a categorical column with categories unseen in the reference, and quoted text.
 Conventions as docs/operators.md: bins on reference quantiles (numpy linear, deduplicated, a value
@@ -10,7 +15,9 @@ Regenerate with: /usr/bin/python3 tests/golden/gen_score.py
 """
 import csv
 import json
+import math
 import os
+import warnings
 
 import numpy as np
 from scipy import stats
@@ -63,6 +70,26 @@ def write(path, cols, n):
             w.writerow(row)
 
 
+def write_jsonl(path, cols, n):
+    with open(path, "w") as f:
+        names = list(cols)
+        for i in range(n):
+            obj = {}
+            for j, k in enumerate(names):
+                v = cols[k][i]
+                if isinstance(v, str):
+                    obj[k] = v
+                elif np.isnan(v):
+                    if (i + j) % 3 == 0:
+                        obj[k] = None
+                    elif (i + j) % 3 == 1:
+                        obj[k] = float("nan")  # json writes NaN
+                    # else: the key is left out
+                else:
+                    obj[k] = float(v)
+            f.write(json.dumps(obj) + "\n")
+
+
 def binned(r, c):
     rs, cs = r / r.sum(), c / c.sum()
     re, ce = np.where(rs == 0, 1e-4, rs), np.where(cs == 0, 1e-4, cs)
@@ -76,6 +103,8 @@ def binned(r, c):
 
 write(os.path.join(HERE, "score_ref.csv"), ref, N0)
 write(os.path.join(HERE, "score_cur.csv"), cur, N1)
+write_jsonl(os.path.join(HERE, "score_ref.jsonl"), ref, N0)
+write_jsonl(os.path.join(HERE, "score_cur.jsonl"), cur, N1)
 out = {}
 for name in ref:
     if name == "colour":
@@ -102,10 +131,36 @@ for name in ref:
     hr = np.bincount(np.searchsorted(edges, a, side="right"), minlength=len(edges) + 1)
     hc = np.bincount(np.searchsorted(edges, b, side="right"), minlength=len(edges) + 1)
     e = binned(hr.astype(float), hc.astype(float))
+    cvm = stats.cramervonmises_2samp(a, b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            ad = stats.anderson_ksamp([a, b])
+            ad = {"statistic": float(ad.statistic), "p_value": float(ad.significance_level)}
+        except ValueError:
+            ad = {"statistic": None, "p_value": None}
+    e.update({"cvm": {"statistic": float(cvm.statistic), "p_value": float(cvm.pvalue)},
+              "anderson": ad})
     e.update({"ks": {"statistic": float(ks.statistic), "p_value": float(ks.pvalue)},
               "wasserstein": {"distance": w, "normalized": w / max(float(np.std(a)), 0.001)},
               "missing": {"reference": int(N0 - len(a)), "current": int(N1 - len(b))}})
     out[name] = e
+# Multiple-testing adjustment of the rule p-values (KS; chi-square for the categorical column)
+# over the columns that have one, from the definitions: Bonferroni min(1, p·k); BH the running
+# minimum from the largest rank down of p·k/rank, capped at 1.
+names = [k for k in out if not out[k].get("empty")]
+praw = [out[k]["chi2"]["p_value"] if k == "colour" else out[k]["ks"]["p_value"] for k in names]
+k = len(praw)
+order = sorted(range(k), key=lambda i: praw[i])
+bh = [0.0] * k
+run = 1.0
+for rank in range(k, 0, -1):
+    i = order[rank - 1]
+    run = min(run, praw[i] * k / rank)
+    bh[i] = run
+for i, name in enumerate(names):
+    out[name]["p_bh"] = bh[i]
+    out[name]["p_bonferroni"] = min(1.0, praw[i] * k)
 with open(os.path.join(HERE, "score_expected.json"), "w") as f:
     json.dump(out, f, indent=1)
 print("score goldens written to", HERE)

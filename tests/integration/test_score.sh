@@ -1,15 +1,16 @@
-# `driftd score` against scipy/numpy goldens (tests/golden/gen_score.py), and its handling of
-# unusable input: a missing file, a ragged row, an unclosed quote, no common column, a header
-# only; plus a 1-row file, which is usable.
+# `driftd score` against scipy/numpy goldens (tests/golden/gen_score.py), from CSV and from JSON
+# lines, with and without p-value correction; and its handling of unusable input: a missing
+# file, a ragged row, an unclosed quote, bad JSON, no common column, a header only, bad options;
+# plus a 1-row file, which is usable.
 . "$ROOT/tests/integration/lib.sh"
 G="$ROOT/tests/golden"
 
-"$DRIFTD" score --reference "$G/score_ref.csv" --current "$G/score_cur.csv" --format json \
-    >"$TESTDIR/score.json" || fail "score failed"
-$PY - "$TESTDIR/score.json" "$G/score_expected.json" <<'PY'
+check() { # check OUTPUT.json [CORRECTION]
+    $PY - "$1" "$G/score_expected.json" "${2:-none}" <<'PY'
 import json, math, sys
 got = json.load(open(sys.argv[1]))
 want = json.load(open(sys.argv[2]))
+corr = sys.argv[3]
 feats = {f["name"]: f for f in got["features"]}
 assert got["reference_rows"] == 3000 and got["current_rows"] == 2000, got
 assert set(feats) == set(want), (set(feats), set(want))
@@ -37,10 +38,51 @@ for name, w in want.items():
         close(f["ks"]["p_value"], w["ks"]["p_value"], 1e-6, f"{name}.ks p")
         close(f["wasserstein"]["distance"], w["wasserstein"]["distance"], 1e-9, f"{name}.w")
         close(f["wasserstein"]["normalized"], w["wasserstein"]["normalized"], 1e-9, f"{name}.wn")
+        close(f["cvm"]["statistic"], w["cvm"]["statistic"], 1e-10, f"{name}.cvm")
+        close(f["cvm"]["p_value"], w["cvm"]["p_value"], 1e-6, f"{name}.cvm p")
+        if w["anderson"]["statistic"] is None:
+            assert f["anderson"] == {"statistic": None, "p_value": None}, f["anderson"]
+        else:
+            close(f["anderson"]["statistic"], w["anderson"]["statistic"], 1e-10, f"{name}.ad")
+            close(f["anderson"]["p_value"], w["anderson"]["p_value"], 1e-8, f"{name}.ad p")
         assert f["missing"] == w["missing"], (f["missing"], w["missing"])
+    if corr == "none":
+        assert "p_adjusted" not in f and f["rule"].endswith("p_value < 0.05"), f
+    else:
+        close(f["p_adjusted"], w["p_" + corr], 1e-9, f"{name}.p_{corr}")
+        assert f["drift"] == (f["p_adjusted"] < 0.05), f
 assert feats["normal"]["drift"] is True and feats["const"]["drift"] is False
-print("ok:", len(want), "columns agree with scipy/numpy; dataset", got["dataset"])
+# Bonferroni over 5 tests takes the heavy-tailed column (KS p = 0.042) below the line.
+assert corr == "none" or feats["cauchy"]["drift"] is False, feats["cauchy"]
+assert got["dataset"]["correction"] == corr, got["dataset"]
+print("ok:", len(want), "columns agree with scipy/numpy; correction", corr, got["dataset"])
 PY
+}
+"$DRIFTD" score --reference "$G/score_ref.csv" --current "$G/score_cur.csv" --format json \
+    >"$TESTDIR/score.json" || fail "score failed"
+check "$TESTDIR/score.json" || fail "CSV output differs from scipy"
+for corr in bh bonferroni; do
+    "$DRIFTD" score -r "$G/score_ref.csv" -c "$G/score_cur.csv" --format json --correction $corr \
+        >"$TESTDIR/score_$corr.json" || fail "score --correction $corr failed"
+    check "$TESTDIR/score_$corr.json" $corr || fail "--correction $corr differs"
+done
+
+log "JSON lines input gives the same numbers"
+"$DRIFTD" score -r "$G/score_ref.jsonl" -c "$G/score_cur.jsonl" --format json \
+    >"$TESTDIR/score_jsonl.json" || fail "score on JSON lines failed"
+check "$TESTDIR/score_jsonl.json" || fail "JSON lines output differs from scipy"
+cmp -s "$TESTDIR/score.json" "$TESTDIR/score_jsonl.json" || fail "CSV and JSON lines differ"
+
+log "--test cvm decides by the Cramer-von Mises p-value"
+"$DRIFTD" score -r "$G/score_ref.csv" -c "$G/score_cur.csv" --format json --test cvm \
+    >"$TESTDIR/cvm.json" || fail "score --test cvm failed"
+$PY -c "
+import json; d=json.load(open('$TESTDIR/cvm.json'))
+f={x['name']: x for x in d['features']}
+assert f['normal']['rule']=='cvm p_value < 0.05' and f['normal']['drift'], f['normal']
+assert f['colour']['rule'].startswith('chi2'), f['colour']
+assert d['dataset']['test']=='cvm'
+print('ok: --test cvm')"
 
 log "table output"
 "$DRIFTD" score -r "$G/score_ref.csv" -c "$G/score_cur.csv" --format table >"$TESTDIR/t.txt"
@@ -64,6 +106,13 @@ expect_fail "no column in common" -r "$TESTDIR/other.csv" -c "$G/score_cur.csv"
 expect_fail "no data rows" -r "$TESTDIR/header.csv" -c "$G/score_cur.csv"
 expect_fail "usage" -r "$G/score_ref.csv"
 expect_fail "bins must be" -r "$G/score_ref.csv" -c "$G/score_cur.csv" --bins 1
+expect_fail "test must be ks, cvm or anderson" -r "$G/score_ref.csv" -c "$G/score_cur.csv" --test t
+expect_fail "correction must be none, bonferroni or bh" -r "$G/score_ref.csv" \
+    -c "$G/score_cur.csv" --correction holm
+printf '{"normal": 1, "colour": "red"}\n{"normal": 2 "colour": "red"}\n' >"$TESTDIR/bad.jsonl"
+expect_fail "bad.jsonl:2:14: expected ',' or '}'" -r "$TESTDIR/bad.jsonl" -c "$G/score_cur.jsonl"
+printf '{"normal": 1}\n[1, 2]\n' >"$TESTDIR/arr.jsonl"
+expect_fail "arr.jsonl:2:1: expected a JSON object" -r "$TESTDIR/arr.jsonl" -c "$G/score_cur.jsonl"
 
 log "a 1-row current file is usable"
 printf 'normal,colour\n0.5,red\n' >"$TESTDIR/one.csv"
