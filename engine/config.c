@@ -973,10 +973,12 @@ static void drift_check(struct loader *L, const struct section *sec, const struc
                         void *base, const char *path)
 {
     struct drift_stream_conf *s = base;
-    if (!s->drift.psi && !s->drift.ks && !found_bad(sec, f, "psi") &&
-        !found_bad(sec, f, "ks_alpha")) {
+    if (!s->drift.psi && !s->drift.ks && !s->drift.cvm && !s->drift.anderson &&
+        !found_bad(sec, f, "psi") && !found_bad(sec, f, "ks_alpha") &&
+        !found_bad(sec, f, "cvm_alpha") && !found_bad(sec, f, "anderson_alpha")) {
         errat(L, f->map->line, f->map->col,
-              "%s disables both psi and ks_alpha; at least one must stay enabled", path);
+              "%s disables every test (psi, ks_alpha, cvm_alpha, anderson_alpha); at least one "
+              "must stay enabled", path);
     }
 }
 
@@ -1067,6 +1069,7 @@ static const char *const window_types[] = {
 static const char *const ref_sources[] = {
     [DRIFT_REF_WARMUP] = "warmup", [DRIFT_REF_FILE] = "file", NULL};
 static const char *const drift_rules[] = {"any", "all", NULL};
+static const char *const drift_corrections[] = {"none", "bonferroni", "bh", NULL};
 static const char *const learner_kinds[] = {"logistic", NULL};
 
 static const struct key kafka_keys[] = {
@@ -1126,6 +1129,13 @@ static const struct key drift_keys[] = {
           S_OFF(drift.psi), "a feature drifts when PSI >= this"),
     K_NUM("ks_alpha", "0.01", S_OFF(drift.ks_alpha), F_LO_OPEN | F_HI_OPEN | F_OR_FALSE, 0, 1,
           S_OFF(drift.ks), "a numeric feature drifts when its KS p-value < this"),
+    K_NUM("cvm_alpha", "false", S_OFF(drift.cvm_alpha), F_LO_OPEN | F_HI_OPEN | F_OR_FALSE, 0, 1,
+          S_OFF(drift.cvm), "a numeric feature drifts when its Cramer-von Mises p-value < this"),
+    K_NUM("anderson_alpha", "false", S_OFF(drift.anderson_alpha),
+          F_LO_OPEN | F_HI_OPEN | F_OR_FALSE, 0, 1, S_OFF(drift.anderson),
+          "a numeric feature drifts when its Anderson-Darling p-value < this"),
+    K_WORD("correction", "none", S_OFF(drift.correction), drift_corrections,
+           "p-values adjusted across a window's features before the alphas apply"),
     K_NUM("share", "0.5", S_OFF(drift.share), F_LO_OPEN, 0, 1, 0,
           "dataset drift when drifted features / features >= this"),
     K_WORD("rule", "any", S_OFF(drift.rule), drift_rules,

@@ -60,6 +60,12 @@ struct drift_stream_conf {
         double psi_threshold;  /* default 0.2 */
         int ks;              /* KS enabled for numeric features (default 1) */
         double ks_alpha;     /* drift when p < alpha (default 0.01) */
+        int cvm;             /* Cramér–von Mises enabled (default 0) */
+        double cvm_alpha;
+        int anderson;        /* Anderson–Darling enabled (default 0) */
+        double anderson_alpha;
+        const char *correction; /* p-values adjusted across features: "none" (default),
+                                 * "bonferroni" or "bh" */
         double share;        /* dataset drift when drifted/total >= share (default 0.5) */
         const char *rule;    /* which verdicts make a feature drifted: "any" (default) or "all" */
     } drift;

@@ -133,7 +133,7 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
             sc = &d->cfg->streams[i];
         }
     }
-    struct drift_signal_row *sig = calloc((size_t)t->window->nfeatures * 2 + 1, sizeof(*sig));
+    struct drift_signal_row *sig = calloc((size_t)t->window->nfeatures * 4 + 1, sizeof(*sig));
     size_t nsig = 0;
     if (sig == NULL) {
         DRIFT_ERROR("out of memory recording trigger", "key=%s", t->idem_key);
@@ -146,9 +146,19 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
                                                     sc ? sc->drift.psi_threshold : NAN,
                                                     f->psi_drift};
         }
+        /* p-value tests record the p-value their verdict used (adjusted under a correction). */
         if (!isnan(f->ks)) {
-            sig[nsig++] = (struct drift_signal_row){f->name, "ks", f->ks, f->ks_p,
+            sig[nsig++] = (struct drift_signal_row){f->name, "ks", f->ks, f->ks_padj,
                                                     sc ? sc->drift.ks_alpha : NAN, f->ks_drift};
+        }
+        if (!isnan(f->cvm)) {
+            sig[nsig++] = (struct drift_signal_row){f->name, "cvm", f->cvm, f->cvm_padj,
+                                                    sc ? sc->drift.cvm_alpha : NAN, f->cvm_drift};
+        }
+        if (!isnan(f->ad)) {
+            sig[nsig++] = (struct drift_signal_row){f->name, "anderson", f->ad, f->ad_padj,
+                                                    sc ? sc->drift.anderson_alpha : NAN,
+                                                    f->ad_drift};
         }
     }
     sig[nsig++] = (struct drift_signal_row){"*", "share", t->window->share, NAN,

@@ -227,6 +227,14 @@ static void replay_window(void *ctx, const struct drift_window_report *w)
         if (!f->categorical) {
             json_object_set_new(fo, "ks", jnum(f->ks));
             json_object_set_new(fo, "ks_pvalue", jnum(f->ks_p));
+            if (!isnan(f->cvm)) {
+                json_object_set_new(fo, "cvm", jnum(f->cvm));
+                json_object_set_new(fo, "cvm_pvalue", jnum(f->cvm_p));
+            }
+            if (!isnan(f->ad)) {
+                json_object_set_new(fo, "anderson", jnum(f->ad));
+                json_object_set_new(fo, "anderson_pvalue", jnum(f->ad_p));
+            }
         }
         json_object_set_new(fo, "drifted", json_boolean(f->drifted));
         json_object_set_new(fs, f->name, fo);

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,8 @@ struct drift_pipeline {
     struct drift_feature_report *rep;
 
     /* Statistics and policy. */
-    const struct drift_stat_ops *psi, *ks;
+    const struct drift_stat_ops *psi, *ks, *cvm, *ad;
+    double *pbuf, *padj;   /* d p-values of one test across the numeric features, and adjusted */
     int consecutive, cooldown;
 
     /* Learner. */
@@ -238,6 +240,10 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
 
     p->psi = sc->drift.psi ? drift_stat_find("psi") : NULL;
     p->ks = sc->drift.ks ? drift_stat_find("ks") : NULL;
+    p->cvm = sc->drift.cvm ? drift_stat_find("cvm") : NULL;
+    p->ad = sc->drift.anderson ? drift_stat_find("anderson") : NULL;
+    p->pbuf = zalloc(pool, ((size_t)d + 1) * sizeof(double));
+    p->padj = zalloc(pool, ((size_t)d + 1) * sizeof(double));
     p->wbuf = zalloc(pool, ((size_t)d + 1) * sizeof(double));
 
     if (sc->learner.enabled) {
@@ -610,6 +616,26 @@ out:
     return rc;
 }
 
+/* Adjusts one p-value test's p-values (the double at offset `from` of each numeric feature's
+ * report) across the numeric features into the double at offset `to`, per drift.correction;
+ * features the test did not run on stay NaN and do not count. */
+static void adjust_pvalues(struct drift_pipeline *p, size_t from, size_t to)
+{
+    const char *c = p->sc->drift.correction;
+    int method = c == NULL || strcmp(c, "none") == 0 ? 0
+                 : strcmp(c, "bh") == 0              ? DRIFT_ADJUST_BH
+                                                     : DRIFT_ADJUST_BONFERRONI;
+    for (int j = 0; j < p->d; j++) {
+        p->pbuf[j] = *(double *)((char *)&p->rep[p->num_feature[j]] + from);
+    }
+    if (method == 0 || drift_pvalue_adjust(p->pbuf, (size_t)p->d, method, p->padj) != 0) {
+        memcpy(p->padj, p->pbuf, (size_t)p->d * sizeof(double));
+    }
+    for (int j = 0; j < p->d; j++) {
+        *(double *)((char *)&p->rep[p->num_feature[j]] + to) = p->padj[j];
+    }
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Window close: statistics, policy, trigger
  * -------------------------------------------------------------------------------------------*/
@@ -647,10 +673,33 @@ static json_t *feature_json(const struct drift_feature_report *r, const struct d
         json_object_set_new(o, "psi", jnum(r->psi));
         json_object_set_new(o, "psi_threshold", json_real(sc->drift.psi_threshold));
     }
+    int adj = sc->drift.correction != NULL && strcmp(sc->drift.correction, "none") != 0;
     if (sc->drift.ks && !r->categorical) {
         json_object_set_new(o, "ks", jnum(r->ks));
         json_object_set_new(o, "ks_pvalue", jnum(r->ks_p));
+        if (adj) {
+            json_object_set_new(o, "ks_pvalue_adjusted", jnum(r->ks_padj));
+        }
         json_object_set_new(o, "ks_alpha", json_real(sc->drift.ks_alpha));
+    }
+    if (sc->drift.cvm && !r->categorical) {
+        json_object_set_new(o, "cvm", jnum(r->cvm));
+        json_object_set_new(o, "cvm_pvalue", jnum(r->cvm_p));
+        if (adj) {
+            json_object_set_new(o, "cvm_pvalue_adjusted", jnum(r->cvm_padj));
+        }
+        json_object_set_new(o, "cvm_alpha", json_real(sc->drift.cvm_alpha));
+    }
+    if (sc->drift.anderson && !r->categorical) {
+        json_object_set_new(o, "anderson", jnum(r->ad));
+        json_object_set_new(o, "anderson_pvalue", jnum(r->ad_p));
+        if (adj) {
+            json_object_set_new(o, "anderson_pvalue_adjusted", jnum(r->ad_padj));
+        }
+        json_object_set_new(o, "anderson_alpha", json_real(sc->drift.anderson_alpha));
+    }
+    if (adj && !r->categorical) {
+        json_object_set_new(o, "correction", json_string(sc->drift.correction));
     }
     if (!r->categorical) {
         json_object_set_new(o, "window_mean", jnum(r->mean));
@@ -840,7 +889,8 @@ static void window_close(struct drift_pipeline *p)
         struct drift_feature_report *r = &p->rep[p->num_feature[j]];
         memset(r, 0, sizeof(*r));
         r->name = p->num_names[j];
-        r->psi = r->ks = r->ks_p = NAN;
+        r->psi = r->ks = r->ks_p = r->cvm = r->cvm_p = r->ad = r->ad_p = NAN;
+        r->ks_padj = r->cvm_padj = r->ad_padj = NAN;
         r->ref_mean = p->ref_mean[j];
         r->missing_share = w.events ? (double)p->sum_missing[j] / (double)w.events : NAN;
         /* Window mean from the valid values in the ring. */
@@ -874,27 +924,58 @@ static void window_close(struct drift_pipeline *p)
             .sorted = p->sorted,
             .nsorted = m,
         };
-        int votes = 0, tests = 0;
         struct drift_stat_result res;
         if (p->psi != NULL) {
             sp.threshold = sc->drift.psi_threshold;
             if (p->psi->compare(&ref, &cur, &sp, &res) == 0) {
                 r->psi = res.statistic;
                 r->psi_drift = res.drifted;
-                votes += res.drifted;
-                tests++;
             }
         }
-        if (p->ks != NULL && m > 0) {
+        /* The p-value tests; their verdicts wait for the correction across features. */
+        if ((p->ks != NULL || p->cvm != NULL || p->ad != NULL) && m > 0) {
             drift_sort_doubles(p->sorted, m, p->keys0, p->keys1);
-            sp.threshold = sc->drift.ks_alpha;
-            if (p->ks->compare(&ref, &cur, &sp, &res) == 0) {
-                r->ks = res.statistic;
-                r->ks_p = res.pvalue;
-                r->ks_drift = res.drifted;
-                votes += res.drifted;
-                tests++;
-            }
+        }
+        if (p->ks != NULL && m > 0 && p->ks->compare(&ref, &cur, &sp, &res) == 0) {
+            r->ks = res.statistic;
+            r->ks_p = res.pvalue;
+        }
+        if (p->cvm != NULL && m > 0 && p->cvm->compare(&ref, &cur, &sp, &res) == 0) {
+            r->cvm = res.statistic;
+            r->cvm_p = res.pvalue;
+        }
+        if (p->ad != NULL && m > 0 && p->ad->compare(&ref, &cur, &sp, &res) == 0) {
+            r->ad = res.statistic;
+            r->ad_p = res.pvalue;
+        }
+    }
+    adjust_pvalues(p, offsetof(struct drift_feature_report, ks_p),
+                   offsetof(struct drift_feature_report, ks_padj));
+    adjust_pvalues(p, offsetof(struct drift_feature_report, cvm_p),
+                   offsetof(struct drift_feature_report, cvm_padj));
+    adjust_pvalues(p, offsetof(struct drift_feature_report, ad_p),
+                   offsetof(struct drift_feature_report, ad_padj));
+    for (int j = 0; j < d; j++) {
+        struct drift_feature_report *r = &p->rep[p->num_feature[j]];
+        int votes = 0, tests = 0;
+        if (!isnan(r->psi)) {
+            votes += r->psi_drift;
+            tests++;
+        }
+        if (!isnan(r->ks_padj)) {
+            r->ks_drift = r->ks_padj < sc->drift.ks_alpha;
+            votes += r->ks_drift;
+            tests++;
+        }
+        if (!isnan(r->cvm_padj)) {
+            r->cvm_drift = r->cvm_padj < sc->drift.cvm_alpha;
+            votes += r->cvm_drift;
+            tests++;
+        }
+        if (!isnan(r->ad_padj)) {
+            r->ad_drift = r->ad_padj < sc->drift.anderson_alpha;
+            votes += r->ad_drift;
+            tests++;
         }
         r->drifted = tests > 0 && (all_rule ? votes == tests : votes > 0);
         ndrift += r->drifted;
@@ -906,6 +987,7 @@ static void window_close(struct drift_pipeline *p)
         r->name = p->cat_names[j];
         r->categorical = 1;
         r->psi = r->ks = r->ks_p = r->mean = r->ref_mean = r->std = r->ref_std = NAN;
+        r->cvm = r->cvm_p = r->ad = r->ad_p = r->ks_padj = r->cvm_padj = r->ad_padj = NAN;
         r->missing_share = w.events ? (double)p->sum_cat_missing[j] / (double)w.events : NAN;
         int nc = drift_decoder_ncategories(p->dec, j);
         const uint64_t *cc = p->sum_cat + (size_t)j * NCODES;

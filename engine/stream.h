@@ -102,11 +102,14 @@ struct drift_feature_report {
     const char *name;
     int categorical;
     double psi, ks, ks_p;    /* NAN when not computed */
+    double cvm, cvm_p;       /* Cramér–von Mises statistic and p-value (NAN when off) */
+    double ad, ad_p;         /* Anderson–Darling standardised statistic and p-value */
+    double ks_padj, cvm_padj, ad_padj; /* p-values after drift.correction (= raw when none) */
     double mean, ref_mean;   /* numeric: window and reference means (NAN if none) */
     double std, ref_std;     /* numeric: window std (from the merged BLAS moments, rows with
                               * every feature present) and reference std (NAN if none) */
     double missing_share;    /* share of missing values in the window */
-    int psi_drift, ks_drift, drifted;
+    int psi_drift, ks_drift, cvm_drift, ad_drift, drifted;
 };
 
 struct drift_window_report {

@@ -454,8 +454,11 @@ static void test_cross_key_rules(void **state)
     expect_only(HEAD FEATS "    reference: {path: ref.csv}\n",
                 "t.yaml:7:23: streams[0].reference.path applies only to from: file");
     expect_only(HEAD FEATS "    drift: {psi: false, ks_alpha: false}\n",
-                "t.yaml:7:12: streams[0].drift disables both psi and ks_alpha; at least one must "
-                "stay enabled");
+                "t.yaml:7:12: streams[0].drift disables every test (psi, ks_alpha, cvm_alpha, "
+                "anderson_alpha); at least one must stay enabled");
+    expect_only(HEAD FEATS "    drift: {correction: holm}\n",
+                "t.yaml:7:25: streams[0].drift.correction must be one of none, bonferroni, bh, "
+                "got \"holm\"");
     expect_only(HEAD FEATS "    webhook: {url: 'http://h/', backoff_base_ms: 9000, "
                            "backoff_max_ms: 1000}\n",
                 "t.yaml:7:50: streams[0].webhook.backoff_base_ms (9000) must not exceed "

@@ -249,6 +249,62 @@ static void test_learner_publishes(void **state)
     assert_int_equal(st.labelled, 4000);
 }
 
+/* The rank tests in windows and the correction across features: every p-value test runs on each
+ * numeric feature; under Bonferroni the verdicts use min(1, 2p) (two numeric features). */
+struct prec {
+    int windows, checked, a_drift, b_drift;
+};
+
+static void on_window_ptests(void *ctx, const struct drift_window_report *w)
+{
+    struct prec *r = ctx;
+    r->windows++;
+    for (int i = 0; i < 2; i++) {
+        const struct drift_feature_report *f = &w->features[i];
+        assert_true(isfinite(f->ks_p) && isfinite(f->cvm_p) && isfinite(f->ad_p));
+        assert_true(isfinite(f->cvm) && isfinite(f->ad));
+        assert_true(f->ad_p >= 0.001 && f->ad_p <= 0.25); /* the interpolation's range */
+        double want = fmin(1.0, 2 * f->ks_p);
+        assert_true(fabs(f->ks_padj - want) <= 1e-15 * want);
+        assert_true(fabs(f->cvm_padj - fmin(1.0, 2 * f->cvm_p)) <= 1e-15);
+        assert_int_equal(f->ks_drift, f->ks_padj < 0.001);
+        assert_int_equal(f->cvm_drift, f->cvm_padj < 0.001);
+        assert_int_equal(f->ad_drift, f->ad_padj < 0.01);
+        assert_int_equal(f->drifted, f->ks_drift || f->cvm_drift || f->ad_drift);
+        r->checked++;
+    }
+    /* The categorical feature has no p-value tests in the daemon. */
+    assert_true(isnan(w->features[2].cvm_p) && isnan(w->features[2].ks_padj));
+    r->a_drift += w->features[0].drifted;
+    r->b_drift += w->features[1].drifted;
+}
+
+static void test_rank_tests_and_correction(void **state)
+{
+    struct drift_stream_conf sc;
+    conf_init(&sc);
+    sc.drift.psi = 0;
+    sc.drift.cvm = 1;
+    sc.drift.cvm_alpha = 0.001;
+    sc.drift.anderson = 1;
+    sc.drift.anderson_alpha = 0.01;
+    sc.drift.correction = "bonferroni";
+    sc.trigger.enabled = 0;
+    struct prec r = {0};
+    struct drift_pipeline_hooks h = {&r, NULL, on_window_ptests, NULL, NULL, NULL};
+    char err[256];
+    struct drift_pipeline *p = drift_pipeline_create(pool, &sc, 256, ".", &h, err, sizeof(err));
+    assert_non_null(p);
+    rng = 7;
+    uint64_t seq = 0;
+    feed(p, &seq, 7000, 4500);
+    /* (7000 - 2000) / 500 = 10 windows; a shifts by 1.5 sd from window 5 on, b never. */
+    assert_int_equal(r.windows, 10);
+    assert_int_equal(r.checked, 20);
+    assert_int_equal(r.a_drift, 5);
+    assert_true(r.b_drift <= 1);
+}
+
 static void test_bad_slide_rejected(void **state)
 {
     struct drift_stream_conf sc;
@@ -270,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_keys_deterministic_and_batch_independent),
         cmocka_unit_test(test_sliding_windows),
         cmocka_unit_test(test_learner_publishes),
+        cmocka_unit_test(test_rank_tests_and_correction),
         cmocka_unit_test(test_bad_slide_rejected),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
