@@ -682,25 +682,32 @@ static void print_table(FILE *out, json_t *doc)
             "statistic", "p-value", "psi", "js", "wass/sd", "drift");
     size_t i;
     json_t *f;
+    json_t *ds0 = json_object_get(doc, "dataset");
+    const char *test = json_string_value(json_object_get(ds0, "test"));
     json_array_foreach(json_object_get(doc, "features"), i, f)
     {
         const char *type = json_string_value(json_object_get(f, "type"));
         int num = strcmp(type, "numeric") == 0;
-        json_t *t = json_object_get(f, num ? "ks" : "chi2");
+        json_t *t = json_object_get(f, num ? test : "chi2");
         double st = t ? json_number_value(json_object_get(t, "statistic")) : NAN;
-        double pv = t ? json_number_value(json_object_get(t, "p_value")) : NAN;
+        /* The p-value the verdict used: adjusted when a correction was asked for. */
+        json_t *adj = json_object_get(f, "p_adjusted");
+        double pv = adj ? json_number_value(adj)
+                        : t ? json_number_value(json_object_get(t, "p_value")) : NAN;
         json_t *w = json_object_get(f, "wasserstein");
-        double wn = w ? json_number_value(json_object_get(w, "normalized")) : NAN;
-        fprintf(out, "%-24.24s %-11s %-9s %10.4g %11.4g %8.4f %8.4f ", json_string_value(
-                json_object_get(f, "name")), type, num ? "ks" : "chi2",
-                t && json_object_get(t, "statistic") ? st : NAN,
-                t && json_object_get(t, "p_value") ? pv : NAN,
-                json_number_value(json_object_get(f, "psi")),
-                json_number_value(json_object_get(f, "js")));
-        if (num && w && json_object_get(w, "normalized")) {
-            fprintf(out, "%8.4f ", wn);
-        } else {
-            fprintf(out, "%8s ", "-");
+        fprintf(out, "%-24.24s %-11s %-9s %10.4g %11.4g ", json_string_value(
+                json_object_get(f, "name")), type, num ? test : "chi2",
+                t && json_is_number(json_object_get(t, "statistic")) ? st : NAN,
+                adj || (t && json_is_number(json_object_get(t, "p_value"))) ? pv : NAN);
+        /* Statistics that could not be computed are null in JSON and "-" here. */
+        json_t *cells[3] = {json_object_get(f, "psi"), json_object_get(f, "js"),
+                            num && w ? json_object_get(w, "normalized") : NULL};
+        for (int c = 0; c < 3; c++) {
+            if (json_is_number(cells[c])) {
+                fprintf(out, "%8.4f ", json_number_value(cells[c]));
+            } else {
+                fprintf(out, "%8s ", "-");
+            }
         }
         fprintf(out, " %s\n", json_is_true(json_object_get(f, "drift")) ? "DRIFT" : "-");
     }
@@ -710,6 +717,10 @@ static void print_table(FILE *out, json_t *doc)
             (long long)json_integer_value(json_object_get(ds, "features")),
             json_number_value(json_object_get(ds, "share")),
             json_is_true(json_object_get(ds, "drift")) ? "DATASET DRIFT" : "no dataset drift");
+    const char *corr = json_string_value(json_object_get(ds, "correction"));
+    if (corr != NULL && strcmp(corr, "none") != 0) {
+        fprintf(out, "p-values adjusted across features (%s)\n", corr);
+    }
 }
 
 int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
