@@ -139,6 +139,55 @@ static inline int drift_hist_bin(const double *edges, int nedges, double x)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Quantile sketch (operators/summaries/sketch.c)
+ *
+ * A mergeable summary of a numeric feature in bounded memory (at most k values per level, about
+ * log2(n/k)+1 levels), for references and windows larger than memory allows. Its rank error is
+ * deterministic and tracked: for every x, |drift_sketch_rank(x) - #{values <= x}| <=
+ * drift_sketch_rank_error(), which is about (n/k)·log2(n/k). NaN and ±inf are missing. A sketch
+ * is a function of its input order; merging two sketches gives a sketch of the union whose bound
+ * is the sum of both bounds plus the merge's own compactions. Not thread-safe.
+ * -------------------------------------------------------------------------------------------*/
+struct drift_sketch;
+
+#define DRIFT_SKETCH_MIN_K 8
+#define DRIFT_SKETCH_MAX_K 65536
+#define DRIFT_SKETCH_DEFAULT_K 1024
+
+/* Creates an empty sketch of capacity k (even, in [DRIFT_SKETCH_MIN_K, DRIFT_SKETCH_MAX_K]);
+ * NULL and err on failure. */
+struct drift_sketch *drift_sketch_create(int k, char *err, size_t errlen);
+void drift_sketch_destroy(struct drift_sketch *s);
+void drift_sketch_reset(struct drift_sketch *s);
+/* Adds one value (NaN/±inf: counted missing). Fails only with DRIFT_ENOMEM, leaving s as it was. */
+int drift_sketch_add(struct drift_sketch *s, double x);
+/* Merges src into dst (same k, distinct sketches); src is unchanged. */
+int drift_sketch_merge(struct drift_sketch *dst, const struct drift_sketch *src);
+int drift_sketch_k(const struct drift_sketch *s);
+uint64_t drift_sketch_count(const struct drift_sketch *s);     /* valid values absorbed */
+uint64_t drift_sketch_missing(const struct drift_sketch *s);
+uint64_t drift_sketch_rank_error(const struct drift_sketch *s); /* guaranteed rank bound */
+size_t drift_sketch_retained(const struct drift_sketch *s);    /* values held */
+/* Estimated number of values <= x, and that over the count (NAN when empty). */
+double drift_sketch_rank(const struct drift_sketch *s, double x);
+double drift_sketch_cdf(const struct drift_sketch *s, double x);
+/* The retained values ascending with their weights (arrays of drift_sketch_retained entries);
+ * returns how many, or DRIFT_ENOMEM. Weights add up to the count. */
+int drift_sketch_weighted(const struct drift_sketch *s, double *values, uint64_t *weights);
+/* Quantiles at q[0..nq) (numpy's linear interpolation on the values the sketch stands for; q <= 0
+ * and q >= 1 give the exact minimum and maximum; NAN when empty). With no compaction yet
+ * (count < k) they equal numpy.quantile exactly. */
+int drift_sketch_quantiles(const struct drift_sketch *s, const double *q, int nq, double *out);
+/* drift_hist_edges from the sketch: interior edges at quantiles i/nbins, duplicates removed;
+ * returns how many (<= nbins-1), or a DRIFT_E* code. */
+int drift_sketch_edges(const struct drift_sketch *s, int nbins, double *edges);
+/* State to bytes: returns the size needed; writes when buf is large enough. load checks every
+ * field (sizes, weights adding up to the count, finite values within the extremes, the bound no
+ * larger than the count) before changing s, and needs the same k. */
+size_t drift_sketch_save(const struct drift_sketch *s, void *buf, size_t len);
+int drift_sketch_load(struct drift_sketch *s, const void *buf, size_t len);
+
+/* ---------------------------------------------------------------------------------------------
  * Streaming mean and covariance (operators/summaries/moments.c), BLAS-backed
  *
  * Updated per batch: the batch's own mean (dgemv) and scatter matrix (dsyrk on the centred
@@ -168,6 +217,11 @@ int drift_moments_update(struct drift_moments *m, const double *x, size_t ld, si
 int drift_moments_merge(struct drift_moments *dst, const struct drift_moments *src);
 /* Sample covariance entry (i,j) (divisor n-1); NAN when n < 2. */
 double drift_moments_cov(const struct drift_moments *m, int i, int j);
+/* State (d, counts, mean, upper triangle of the scatter) to bytes: returns the size needed;
+ * writes when buf is large enough. load needs the same d and checks every field (finite values,
+ * a non-negative diagonal, zeros when n = 0) before changing m. */
+size_t drift_moments_save(const struct drift_moments *m, void *buf, size_t len);
+int drift_moments_load(struct drift_moments *m, const void *buf, size_t len);
 
 /* ---------------------------------------------------------------------------------------------
  * Online learners (operators/learners/)

@@ -162,3 +162,76 @@ double drift_moments_cov(const struct drift_moments *m, int i, int j)
     }
     return m->m2[(size_t)j * (size_t)m->d + (size_t)i] / (double)(m->n - 1);
 }
+
+/* Layout (host byte order): magic u32, version u32, d u32, pad u32, n u64, skipped u64, mean[d],
+ * then the upper triangle of the scatter matrix column by column (d(d+1)/2 doubles). */
+#define MOMENTS_MAGIC 0x4d4f4d31u /* "MOM1" */
+#define MOMENTS_VERSION 1u
+
+static size_t moments_state_size(int d)
+{
+    size_t dd = (size_t)d;
+    return 32 + dd * 8 + dd * (dd + 1) / 2 * 8;
+}
+
+size_t drift_moments_save(const struct drift_moments *m, void *buf, size_t len)
+{
+    size_t need = moments_state_size(m->d);
+    if (buf == NULL || len < need) {
+        return need;
+    }
+    unsigned char *p = buf;
+    uint32_t hdr[4] = {MOMENTS_MAGIC, MOMENTS_VERSION, (uint32_t)m->d, 0};
+    uint64_t cnt[2] = {m->n, m->skipped};
+    memcpy(p, hdr, 16);
+    memcpy(p + 16, cnt, 16);
+    memcpy(p + 32, m->mean, (size_t)m->d * 8);
+    size_t o = 32 + (size_t)m->d * 8;
+    for (int j = 0; j < m->d; j++) {
+        memcpy(p + o, m->m2 + (size_t)j * (size_t)m->d, (size_t)(j + 1) * 8);
+        o += (size_t)(j + 1) * 8;
+    }
+    return need;
+}
+
+int drift_moments_load(struct drift_moments *m, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    if (buf == NULL || len != moments_state_size(m->d)) {
+        return DRIFT_ESTATE;
+    }
+    uint32_t hdr[4];
+    uint64_t cnt[2];
+    memcpy(hdr, p, 16);
+    memcpy(cnt, p + 16, 16);
+    if (hdr[0] != MOMENTS_MAGIC || hdr[1] != MOMENTS_VERSION || hdr[2] != (uint32_t)m->d) {
+        return DRIFT_ESTATE;
+    }
+    /* Check before changing m: finite numbers, scatter diagonal >= 0, all zero when n = 0. */
+    size_t nv = moments_state_size(m->d) / 8 - 4;
+    const unsigned char *v = p + 32;
+    size_t next_diag = (size_t)m->d; /* index of scatter entry (0,0) */
+    for (size_t i = 0, j = 0; i < nv; i++) {
+        double x;
+        memcpy(&x, v + i * 8, 8);
+        if (!isfinite(x) || (cnt[0] == 0 && x != 0)) {
+            return DRIFT_ESTATE;
+        }
+        if (i == next_diag) { /* (j, j): the last entry of column j */
+            if (x < 0) {
+                return DRIFT_ESTATE;
+            }
+            j++;
+            next_diag += j + 1;
+        }
+    }
+    m->n = cnt[0];
+    m->skipped = cnt[1];
+    memcpy(m->mean, v, (size_t)m->d * 8);
+    size_t o = (size_t)m->d * 8;
+    for (int j = 0; j < m->d; j++) {
+        memcpy(m->m2 + (size_t)j * (size_t)m->d, v + o, (size_t)(j + 1) * 8);
+        o += (size_t)(j + 1) * 8;
+    }
+    return 0;
+}
