@@ -598,6 +598,13 @@ static json_t *score_numeric(struct col *c, size_t n0, size_t n1, int bins, cons
     double *edges = malloc((size_t)bins * sizeof(double));
     uint64_t *hr = calloc((size_t)bins, sizeof(uint64_t)), *hc = calloc((size_t)bins,
                                                                        sizeof(uint64_t));
+    if (edges == NULL || hr == NULL || hc == NULL) {
+        free(edges);
+        free(hr);
+        free(hc);
+        json_decref(o);
+        return NULL;
+    }
     int ne = drift_hist_edges(a, m0, bins, edges);
     for (size_t i = 0; i < m0; i++) {
         hr[drift_hist_bin(edges, ne, a[i])]++;
@@ -630,6 +637,12 @@ static json_t *score_categorical(struct col *c, size_t n0, size_t n1, struct ver
     int k = c->ncat > 0 ? c->ncat : 1;
     uint64_t *hr = calloc((size_t)k, sizeof(uint64_t)), *hc = calloc((size_t)k, sizeof(uint64_t));
     size_t m0 = 0, m1 = 0;
+    if (hr == NULL || hc == NULL) {
+        free(hr);
+        free(hc);
+        json_decref(o);
+        return NULL;
+    }
     for (size_t i = 0; i < n0; i++) {
         if (c->code[0][i] >= 0) {
             hr[c->code[0][i]]++;
@@ -723,6 +736,69 @@ static void print_table(FILE *out, json_t *doc)
     }
 }
 
+/* Columns are independent: workers (one per CPU, the calling thread among them) take the next
+ * column until none is left, each with sort scratch of its own, sized once for the longest
+ * column (per-column buffers this size would be mapped and zeroed by the kernel again for each;
+ * that was a quarter of the run time). Operators keep no global state, so they run side by side. */
+struct scorer {
+    struct col *cols;
+    int ncols;
+    size_t n0, n1;
+    int bins;
+    const char *test;
+    struct verdict *vd;
+    json_t **objs;   /* out: one object per column, NULL where memory ran out */
+    int next;        /* the next column to take (atomic) */
+};
+
+static void *scorer_main(void *arg)
+{
+    struct scorer *s = arg;
+    size_t nmax = s->n0 > s->n1 ? s->n0 : s->n1;
+    uint64_t *k0 = malloc((nmax ? nmax : 1) * sizeof(uint64_t));
+    uint64_t *k1 = malloc((nmax ? nmax : 1) * sizeof(uint64_t));
+    for (;;) {
+        int j = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED);
+        if (j >= s->ncols) {
+            break;
+        }
+        struct col *c = &s->cols[j];
+        if (c->categorical) {
+            s->objs[j] = score_categorical(c, s->n0, s->n1, &s->vd[j]);
+        } else if (k0 != NULL && k1 != NULL) {
+            s->objs[j] = score_numeric(c, s->n0, s->n1, s->bins, s->test, k0, k1, &s->vd[j]);
+        }
+    }
+    free(k0);
+    free(k1);
+    return NULL;
+}
+
+static int score_columns(struct scorer *s)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = cpus < 1 ? 1 : cpus > 16 ? 16 : (int)cpus, started = 0;
+    pthread_t th[16];
+    if (nt > s->ncols) {
+        nt = s->ncols;
+    }
+    for (int t = 1; t < nt; t++) {
+        if (pthread_create(&th[started], NULL, scorer_main, s) == 0) {
+            started++;
+        }
+    }
+    scorer_main(s);
+    for (int t = 0; t < started; t++) {
+        pthread_join(th[t], NULL);
+    }
+    for (int j = 0; j < s->ncols; j++) {
+        if (s->objs[j] == NULL) {
+            return DRIFT_ENOMEM;
+        }
+    }
+    return 0;
+}
+
 int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
 {
     static const apr_getopt_option_t opts[] = {
@@ -812,7 +888,6 @@ int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
     int rc = 1;
     struct col *cols = NULL;
     int ncols = 0;
-    uint64_t *keys0 = NULL, *keys1 = NULL;
     for (int k = 0; k < 2; k++) {
         if (load_file(pool, &F[k], err, sizeof(err)) != 0) {
             fprintf(stderr, "score: %s\n", err);
@@ -889,24 +964,22 @@ int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
             }
         }
     }
-    /* Sort scratch, once for every column: per-column buffers this size would be mapped and
-     * zeroed by the kernel again for each (it was a quarter of the run time). */
-    size_t nmax = F[0].nrows > F[1].nrows ? F[0].nrows : F[1].nrows;
-    keys0 = malloc(nmax * sizeof(uint64_t));
-    keys1 = malloc(nmax * sizeof(uint64_t));
-    if (keys0 == NULL || keys1 == NULL) {
-        fprintf(stderr, "score: out of memory\n");
-        goto out;
-    }
     json_t *doc = json_object();
     json_object_set_new(doc, "reference_rows", json_integer((json_int_t)F[0].nrows));
     json_object_set_new(doc, "current_rows", json_integer((json_int_t)F[1].nrows));
     json_t *features = json_array();
     struct verdict *vd = calloc((size_t)ncols, sizeof(*vd));
+    json_t **objs = calloc((size_t)ncols, sizeof(json_t *));
     double *praw = malloc((size_t)ncols * sizeof(double)), *padj = malloc((size_t)ncols *
                                                                            sizeof(double));
-    if (vd == NULL || praw == NULL || padj == NULL) {
+    struct scorer sc = {.cols = cols, .ncols = ncols, .n0 = F[0].nrows, .n1 = F[1].nrows,
+                        .bins = bins, .test = test, .vd = vd, .objs = objs};
+    if (vd == NULL || objs == NULL || praw == NULL || padj == NULL || score_columns(&sc) != 0) {
         fprintf(stderr, "score: out of memory\n");
+        for (int j = 0; objs != NULL && j < ncols; j++) {
+            json_decref(objs[j]);
+        }
+        free(objs);
         free(vd);
         free(praw);
         free(padj);
@@ -915,18 +988,15 @@ int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
         goto out;
     }
     for (int j = 0; j < ncols; j++) {
-        json_t *o = cols[j].categorical
-                        ? score_categorical(&cols[j], F[0].nrows, F[1].nrows, &vd[j])
-                        : score_numeric(&cols[j], F[0].nrows, F[1].nrows, bins, test, keys0,
-                                        keys1, &vd[j]);
         json_t *f = json_object();
         json_object_set_new(f, "name", json_string(cols[j].name));
         json_object_set_new(f, "type", json_string(cols[j].categorical ? "categorical" : "numeric"));
-        json_object_update(f, o);
-        json_decref(o);
+        json_object_update(f, objs[j]);
+        json_decref(objs[j]);
         json_array_append_new(features, f);
         praw[j] = vd[j].p;
     }
+    free(objs);
     /* The verdicts: each feature's rule-test p-value, adjusted across the features that have
      * one when a correction is asked for, against alpha. */
     static const char *const cname[] = {"", "Bonferroni", "Benjamini-Hochberg"};
@@ -988,8 +1058,6 @@ out:
         }
     }
     free(cols);
-    free(keys0);
-    free(keys1);
     for (int k = 0; k < 2; k++) {
         if (F[k].buf != NULL) {
             munmap(F[k].buf, F[k].len);

@@ -70,11 +70,11 @@ double drift_anderson_ksamp(const double *const *s, const size_t *n, int k, doub
             l += eq[i];
         }
         double lj = (double)l, bj = (double)below + lj / 2.0;
-        double den = bj * (N - bj) - N * lj / 4.0;
+        double w = lj / (N * (bj * (N - bj) - N * lj / 4.0)); /* one division per value */
         for (int i = 0; i < k; i++) {
             double mij = (double)(pos[i] + eq[i]) - (double)eq[i] / 2.0;
             double d = N * mij - bj * (double)n[i];
-            sum[i] += lj / N * d * d / den;
+            sum[i] += w * d * d;
             pos[i] += eq[i];
         }
         below += l;
