@@ -635,8 +635,8 @@ done:
                     NULL, 0);
     }
     if (!seen && dec->sc->nfeatures > 0) {
-        return fail(dec, DRIFT_BAD_NO_FEATURES, bad, detail, "none of the stream's features present",
-                    NULL, 0);
+        return fail(dec, DRIFT_BAD_NO_FEATURES, bad, detail,
+                    "none of the stream's features present", NULL, 0);
     }
     b->n = row + 1;
     return 0;

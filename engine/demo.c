@@ -322,7 +322,8 @@ int drift_demo_main(apr_pool_t *pool, int argc, const char *const *argv)
         printf("%s%s", i ? ", " : "", sc->features[i].name);
     }
     printf("),\n             windows of %d events, PSI >= %.2g or KS p < %.2g per feature,\n"
-           "             dataset drift when >= %.0f%% of features drift, trigger after %d windows\n",
+           "             dataset drift when >= %.0f%% of features drift,"
+           " trigger after %d windows\n",
            sc->window.size, sc->drift.psi_threshold, sc->drift.ks_alpha, sc->drift.share * 100,
            sc->trigger.consecutive);
     printf("  producing  %d events at %d/s; the drift starts at event %d\n\n", DEMO_EVENTS,
@@ -372,8 +373,8 @@ int drift_demo_main(apr_pool_t *pool, int argc, const char *const *argv)
            m.received_total == 1 ? "" : "s", m.received_ok);
     printf("    triggers            %d (the cooldown keeps the same drift from firing again)\n",
            m.triggers);
-    printf("    inspect             sqlite3 %s 'select id, stream, rule, idem_key from triggers'\n\n",
-           cfg->store.path);
+    printf("    inspect             sqlite3 %s"
+           " 'select id, stream, rule, idem_key from triggers'\n\n", cfg->store.path);
     free(m.payload);
     if (lrc != 0) {
         fprintf(stderr, "demo: warning: event loop closed with open handles\n");

@@ -663,7 +663,8 @@ static void iso8601(char *buf, size_t len, double epoch_s)
     snprintf(buf + n, len - n, ".%03dZ", (int)((epoch_s - floor(epoch_s)) * 1000.0));
 }
 
-static json_t *feature_json(const struct drift_feature_report *r, const struct drift_stream_conf *sc)
+static json_t *feature_json(const struct drift_feature_report *r,
+                            const struct drift_stream_conf *sc)
 {
     json_t *o = json_object();
     json_object_set_new(o, "feature", json_string(r->name));

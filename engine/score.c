@@ -341,9 +341,8 @@ static int load_file(apr_pool_t *pool, struct file *f, char *err, size_t errlen)
         }
     }
     if (f->nrows == 0 && rc == 0) {
-        rc = drift_seterr(err, errlen, DRIFT_EPARSE, f->jsonl ? "%s: no data rows"
-                                                               : "%s: no data rows after the header",
-                          f->path);
+        rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s: no data rows%s", f->path,
+                          f->jsonl ? "" : " after the header");
     }
 out:
     free(fs);
@@ -990,7 +989,8 @@ int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
     for (int j = 0; j < ncols; j++) {
         json_t *f = json_object();
         json_object_set_new(f, "name", json_string(cols[j].name));
-        json_object_set_new(f, "type", json_string(cols[j].categorical ? "categorical" : "numeric"));
+        json_object_set_new(f, "type",
+                            json_string(cols[j].categorical ? "categorical" : "numeric"));
         json_object_update(f, objs[j]);
         json_decref(objs[j]);
         json_array_append_new(features, f);
@@ -1038,9 +1038,8 @@ int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv)
     json_object_set_new(ds, "share_threshold", json_real(share));
     json_object_set_new(ds, "drift", json_boolean(sh >= share));
     json_object_set_new(ds, "test", json_string(test));
-    json_object_set_new(ds, "correction", json_string(correction == 0 ? "none"
-                                                      : correction == DRIFT_ADJUST_BH ? "bh"
-                                                                                      : "bonferroni"));
+    static const char *const corr_key[] = {"none", "bonferroni", "bh"};
+    json_object_set_new(ds, "correction", json_string(corr_key[correction]));
     json_object_set_new(doc, "dataset", ds);
     if (as_json) {
         json_dumpf(doc, stdout, JSON_COMPACT | JSON_REAL_PRECISION(17));

@@ -8,7 +8,9 @@
  * (`driftd score`, `driftd replay`). Operators may use BLAS/LAPACKE and libm.
  *
  * Conventions: functions return 0 or a negative DRIFT_E* code; constructors take an error
- * buffer and say what they own; missing values are NaN.
+ * buffer and say what they own; a missing value is NaN (summaries and learners also count ±inf
+ * as missing). Operators keep no global state: different objects may be used from different
+ * threads at once, one object from one thread at a time.
  */
 #ifndef DRIFT_OP_H
 #define DRIFT_OP_H
@@ -95,7 +97,9 @@ double drift_kstwo_sf(int n, double x);
 /* P(D+_n >= x), the one-sided Smirnov statistic (= scipy.special.smirnov(n, x)). */
 double drift_smirnov_sf(int n, double x);
 
-/* A drift statistic: compares a window summary with the reference summary. */
+/* A drift statistic: compares a window summary with the reference summary. compare returns 0,
+ * DRIFT_EINVAL when the statistic is not defined on these summaries (say, too few values), or
+ * DRIFT_ENOMEM: the exact p-values (KS, CvM) allocate scratch for their lattice. */
 struct drift_stat_ops {
     const char *name;         /* the name the config uses: "psi", "ks" */
     const char *description;
@@ -201,7 +205,7 @@ struct drift_moments {
     uint64_t skipped;   /* rows skipped for a missing value */
     double *mean;       /* d */
     double *m2;         /* d*d column-major scatter matrix; upper triangle valid */
-    double *work;       /* scratch: d*max_rows + d, for centring a batch */
+    double *work;       /* scratch for a batch (the rest of drift_moments_size's bytes) */
     size_t max_rows;    /* rows per update call that work can hold */
 };
 
@@ -243,12 +247,14 @@ struct drift_learner_ops {
     struct drift_learner *(*create)(int d, const struct drift_learner_params *p, char *err,
                                     size_t errlen);
     void (*destroy)(struct drift_learner *l);
-    /* Predicted probability/value for one row (x has stride incx; NaN features count as the
-     * centre, i.e. contribute 0 after standardising). */
+    /* Predicted probability/value for one row (x has stride incx; a missing feature, NaN or
+     * ±inf, counts as the centre, i.e. contributes 0 after standardising). It writes the
+     * learner's own scratch: const in meaning, not safe to call on one learner from two
+     * threads at once. */
     double (*predict)(const struct drift_learner *l, const double *x, size_t incx);
     /* Prequential: for each row i of the column-major batch x (ld), predict then learn from
-     * y[i] (rows whose y is NaN are skipped). Returns rows learnt; adds the sum of log-loss of
-     * the predictions made before learning to *loss_sum when non-NULL. */
+     * y[i] (rows whose y is NaN or ±inf are skipped). Returns rows learnt; adds the sum of
+     * log-loss of the predictions made before learning to *loss_sum when non-NULL. */
     size_t (*learn)(struct drift_learner *l, const double *x, size_t ld, size_t n,
                     const double *y, double *loss_sum);
     /* Weights in the model's own feature space (de-standardised): w[0..d-1] and *bias. */

@@ -176,8 +176,8 @@ static int unseen_compare(const struct drift_colsum *ref, const struct drift_col
 const struct drift_stat_ops drift_stat_psi = {
     "psi", "Population Stability Index on reference-quantile bins or category shares", 1, 1, 0.2,
     psi_compare};
-const struct drift_stat_ops drift_stat_kl = {"kl", "Kullback-Leibler divergence KL(current||reference)",
-                                             1, 1, 0.1, kl_compare};
+const struct drift_stat_ops drift_stat_kl = {
+    "kl", "Kullback-Leibler divergence KL(current||reference)", 1, 1, 0.1, kl_compare};
 const struct drift_stat_ops drift_stat_js = {"js", "Jensen-Shannon distance, base 2", 1, 1, 0.1,
                                              js_compare};
 const struct drift_stat_ops drift_stat_hellinger = {"hellinger", "Hellinger distance", 1, 1, 0.1,

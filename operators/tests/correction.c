@@ -3,9 +3,9 @@
  * p-values fall below alpha by chance alone. Adjusted p-values are compared with alpha as the
  * raw ones would be.
  *
- *   Bonferroni:          p'ᵢ = min(1, m·pᵢ)                      (controls the family-wise error)
+ *   Bonferroni:          p'ᵢ = min(1, m·pᵢ)       (controls the family-wise error rate)
  *   Benjamini–Hochberg:  p'₍ᵢ₎ = min over j >= i of min(1, m·p₍ⱼ₎/j), p₍₁₎ <= ... <= p₍ₘ₎
- *                                                                (controls the false discovery rate)
+ *                                                (controls the false discovery rate)
  * as statsmodels' multipletests('bonferroni' / 'fdr_bh') and scipy's false_discovery_control.
  * NaN p-values (untested features) stay NaN and do not count in m.
  */

@@ -58,7 +58,8 @@ static void test_full_record(void **state)
     int bad = -1;
     b.n = 0;
     assert_int_equal(decode(dec, " {\"amount\": 12.5, \"country\":\"DE\", \"risk\":-1e-3,"
-                                 " \"y\": true, \"ts\": 1700000000123, \"extra\": {\"a\":[1,\"}\"]}}\n",
+                                 " \"y\": true, \"ts\": 1700000000123,"
+                                 " \"extra\": {\"a\":[1,\"}\"]}}\n",
                             &bad),
                      0);
     assert_int_equal(b.n, 1);

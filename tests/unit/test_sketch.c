@@ -250,7 +250,8 @@ static void test_merge_is_union(void **state)
         }
     }
     /* Merging into an empty sketch copies; merging an empty one changes nothing. */
-    struct drift_sketch *e = drift_sketch_create(64, NULL, 0), *f = drift_sketch_create(64, NULL, 0);
+    struct drift_sketch *e = drift_sketch_create(64, NULL, 0);
+    struct drift_sketch *f = drift_sketch_create(64, NULL, 0);
     for (size_t i = 0; i < 5000; i++) {
         drift_sketch_add(f, x[i]);
     }
@@ -279,7 +280,8 @@ static void test_save_load(void **state)
     size_t n = 50000;
     double *x = malloc(n * sizeof(double));
     fill(x, n, UNIFORM);
-    struct drift_sketch *a = drift_sketch_create(64, NULL, 0), *b = drift_sketch_create(64, NULL, 0);
+    struct drift_sketch *a = drift_sketch_create(64, NULL, 0);
+    struct drift_sketch *b = drift_sketch_create(64, NULL, 0);
     for (size_t i = 0; i < n / 2; i++) {
         drift_sketch_add(a, x[i]);
     }
