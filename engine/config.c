@@ -18,6 +18,7 @@
  * nothing behind in the caller's pool, which matters to a daemon that reloads on a signal.
  */
 #include "config.h"
+#include "drift_op.h"
 
 #include <apr_strings.h>
 #include <assert.h>
@@ -964,8 +965,19 @@ static void reference_check(struct loader *L, const struct section *sec, const s
             errat(L, size->line, size->col,
                   "%s.size applies only to from: warmup (the file is the reference)", path);
         }
-    } else if (p != NULL) {
-        errat(L, p->line, p->col, "%s.path applies only to from: file", path);
+        const struct node *k = found_val(sec, f, "sketch_k");
+        if (k != NULL && !found_bad(sec, f, "sketch_k") && (s->reference.sketch_k & 1)) {
+            errat(L, k->line, k->col, "%s.sketch_k must be even, got %d", path,
+                  s->reference.sketch_k);
+        }
+    } else {
+        static const char *const file_only[] = {"path", "sample", "sketch_k"};
+        for (int i = 0; i < 3; i++) {
+            const struct node *n = found_val(sec, f, file_only[i]);
+            if (n != NULL) {
+                errat(L, n->line, n->col, "%s.%s applies only to from: file", path, file_only[i]);
+            }
+        }
     }
 }
 
@@ -1120,6 +1132,10 @@ static const struct key reference_keys[] = {
     K_STR("path", NULL, S_OFF(reference.path), 0,
           "a CSV file with a header row naming the features"),
     K_INT("bins", "10", S_OFF(reference.bins), 2, 1000, "histogram bins from reference quantiles"),
+    K_INT("sample", "500000", S_OFF(reference.sample), 100, 50000000,
+          "file: rows kept for the rank tests; a longer file is sketched in full and sampled"),
+    K_INT("sketch_k", "1024", S_OFF(reference.sketch_k), DRIFT_SKETCH_MIN_K, DRIFT_SKETCH_MAX_K,
+          "file: quantile-sketch capacity (even) for the bin edges of a file longer than sample"),
 };
 static const struct section reference_section = {reference_keys, NKEYS(reference_keys),
                                                  reference_check};

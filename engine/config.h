@@ -53,6 +53,8 @@ struct drift_stream_conf {
         int size;          /* warmup: first N events (default 5000, >= 10) */
         const char *path;  /* file: CSV with a header row */
         int bins;          /* histogram bins from reference quantiles (default 10, 2..1000) */
+        int sample;        /* file: rows kept for the rank tests (default 500000) */
+        int sketch_k;      /* file: sketch capacity for edges of a longer file (default 1024) */
     } reference;
 
     struct {

@@ -30,7 +30,7 @@
 #include "stream.h"
 
 #define NCODES (DRIFT_MAX_CATEGORIES + 1) /* category codes incl. the unseen code */
-#define REF_FILE_MAX_ROWS 2000000         /* rows read from a reference file */
+#define REF_MAX_FIELDS 4096                /* columns of a reference file, plus one */
 
 struct pane {
     uint64_t events;
@@ -58,6 +58,7 @@ struct drift_pipeline {
     /* Reference. */
     int ref_ready;
     uint64_t ref_events;
+    uint64_t ref_sample;    /* rows the rank tests compare with (< ref_events: a uniform sample) */
     size_t warm_cap, warm_n;
     double *warm_x;     /* warm_cap * d, column-major */
     int32_t *warm_cat;  /* warm_cap * k */
@@ -67,6 +68,8 @@ struct drift_pipeline {
     int *nedges;
     uint64_t *ref_hist, *ref_missing, *ref_cat, *ref_cat_missing;
     double *ref_mean, *ref_std;
+    double *ref_rank_error; /* per numeric feature: the sketch's rank-error bound / n behind the
+                             * bin edges of a reference file longer than its sample; else 0 */
 
     /* Windows. */
     size_t W, S, npanes;
@@ -203,6 +206,7 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
     p->ref_cat_missing = zalloc(pool, (size_t)k * sizeof(uint64_t));
     p->ref_mean = zalloc(pool, (size_t)d * sizeof(double));
     p->ref_std = zalloc(pool, (size_t)d * sizeof(double));
+    p->ref_rank_error = zalloc(pool, (size_t)d * sizeof(double));
 
     /* Windows. */
     p->W = (size_t)(sc->window.size > 0 ? sc->window.size : 1000);
@@ -306,6 +310,12 @@ void drift_pipeline_stats(const struct drift_pipeline *p, struct drift_pipeline_
  * Reference profile
  * -------------------------------------------------------------------------------------------*/
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 /* The learner is malloc'd by its operator; it joins the pipeline pool's lifetime here. */
 static apr_status_t learner_cleanup(void *data)
 {
@@ -317,8 +327,8 @@ static apr_status_t learner_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-/* Builds the reference from n rows of x (column-major, leading dimension ld) and cat. */
-static void reference_build(struct drift_pipeline *p, const double *x, size_t ld,
+/* The reference's summaries from n rows of x (column-major, leading dimension ld) and cat. */
+static void reference_stats(struct drift_pipeline *p, const double *x, size_t ld,
                             const int32_t *cat, size_t ldc, size_t n)
 {
     int d = p->d, k = p->k, B = p->B;
@@ -339,7 +349,7 @@ static void reference_build(struct drift_pipeline *p, const double *x, size_t ld
             if (k0 != NULL && k1 != NULL) {
                 drift_sort_doubles(v, m, k0, k1);
             } else {
-                drift_sort_doubles_small(v, m);
+                qsort(v, m, sizeof(double), cmp_double);
             }
             free(k0);
             free(k1);
@@ -372,6 +382,12 @@ static void reference_build(struct drift_pipeline *p, const double *x, size_t ld
             }
         }
     }
+}
+
+/* The reference is fixed (n events): categories freeze, the learner starts from its moments. */
+static void reference_finish(struct drift_pipeline *p, size_t n)
+{
+    int d = p->d;
     drift_decoder_freeze(p->dec);
     p->ref_ready = 1;
     p->ref_events = n;
@@ -391,6 +407,14 @@ static void reference_build(struct drift_pipeline *p, const double *x, size_t ld
     if (p->hooks.reference_ready) {
         p->hooks.reference_ready(p->hooks.ctx, p->sc->name, n);
     }
+}
+
+static void reference_build(struct drift_pipeline *p, const double *x, size_t ld,
+                            const int32_t *cat, size_t ldc, size_t n)
+{
+    reference_stats(p, x, ld, cat, ldc, n);
+    p->ref_sample = n;
+    reference_finish(p, n);
 }
 
 /* Splits one CSV line in place into at most max fields (quotes honoured, "" inside quotes is a
@@ -445,6 +469,192 @@ static int is_missing_text(const char *s)
            strcasecmp(s, "null") == 0 || strcasecmp(s, "none") == 0;
 }
 
+/* Exact totals over every row of a reference file and, once the file outgrows the sample, a
+ * quantile sketch per numeric feature: what the bins and moments of a long file come from. */
+struct ref_totals {
+    struct drift_sketch **sk; /* d, NULL until the file outgrows reference.sample */
+    double *mean, *m2;        /* d: Welford over the valid values */
+    uint64_t *nvalid;         /* d */
+    uint64_t *cat, *cat_missing; /* k * NCODES, k */
+    double *row_x;            /* d: scratch for a row the sample does not keep */
+    int32_t *row_cat;         /* k */
+};
+
+static int ref_totals_init(struct ref_totals *t, const struct drift_pipeline *p)
+{
+    size_t d = (size_t)p->d + 1, k = (size_t)p->k + 1;
+    t->mean = calloc(d, sizeof(double));
+    t->m2 = calloc(d, sizeof(double));
+    t->nvalid = calloc(d, sizeof(uint64_t));
+    t->cat = calloc(k * NCODES, sizeof(uint64_t));
+    t->cat_missing = calloc(k, sizeof(uint64_t));
+    t->row_x = calloc(d, sizeof(double));
+    t->row_cat = calloc(k, sizeof(int32_t));
+    return t->mean && t->m2 && t->nvalid && t->cat && t->cat_missing && t->row_x && t->row_cat
+               ? 0
+               : DRIFT_ENOMEM;
+}
+
+static void ref_totals_free(struct ref_totals *t, const struct drift_pipeline *p)
+{
+    for (int j = 0; t->sk != NULL && j < p->d; j++) {
+        drift_sketch_destroy(t->sk[j]);
+    }
+    free(t->sk);
+    free(t->mean);
+    free(t->m2);
+    free(t->nvalid);
+    free(t->cat);
+    free(t->cat_missing);
+    free(t->row_x);
+    free(t->row_cat);
+}
+
+/* The file has just outgrown the sample: the sketches start from the n rows read so far (all
+ * still in the sample, row-major). */
+static int ref_totals_sketch(struct ref_totals *t, const struct drift_pipeline *p,
+                             const double *x, size_t n, char *err, size_t errlen)
+{
+    size_t dd = (size_t)(p->d ? p->d : 1);
+    t->sk = calloc((size_t)p->d + 1, sizeof(*t->sk));
+    if (t->sk == NULL) {
+        return drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+    }
+    for (int j = 0; j < p->d; j++) {
+        t->sk[j] = drift_sketch_create(p->sc->reference.sketch_k, err, errlen);
+        if (t->sk[j] == NULL) {
+            return DRIFT_ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (drift_sketch_add(t->sk[j], x[i * dd + (size_t)j]) != 0) {
+                return drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+            }
+        }
+    }
+    return 0;
+}
+
+static int ref_totals_add(struct ref_totals *t, const struct drift_pipeline *p, const double *x,
+                          const int32_t *cat)
+{
+    for (int j = 0; j < p->d; j++) {
+        double v = x[j];
+        if (t->sk != NULL) {
+            int rc = drift_sketch_add(t->sk[j], v);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        if (!isnan(v)) {
+            double delta = v - t->mean[j];
+            t->mean[j] += delta / (double)++t->nvalid[j];
+            t->m2[j] += delta * (v - t->mean[j]);
+        }
+    }
+    for (int j = 0; j < p->k; j++) {
+        if (cat[j] < 0) {
+            t->cat_missing[j]++;
+        } else {
+            t->cat[(size_t)j * NCODES + (size_t)cat[j]]++;
+        }
+    }
+    return 0;
+}
+
+/* Parses one data row of a reference file into x (d numbers, NaN for missing) and cat (k codes,
+ * -1 for missing). */
+static int ref_parse_row(struct drift_pipeline *p, const char *path, long lineno, char *line,
+                         char **fields, int ncols, const int *colmap, const int *colidx,
+                         double *x, int32_t *cat, char *err, size_t errlen)
+{
+    int nf = csv_split(line, fields, ncols + 1);
+    if (nf != ncols) {
+        return drift_seterr(err, errlen, DRIFT_EPARSE, "%s:%ld: %d%s fields, header has %d", path,
+                            lineno, nf, nf > ncols ? " or more" : "", ncols);
+    }
+    for (int c = 0; c < ncols; c++) {
+        int fi = colmap[c];
+        if (fi < 0) {
+            continue;
+        }
+        const char *v = fields[c];
+        if (p->sc->features[fi].type == DRIFT_FEATURE_NUMERIC) {
+            double val = NAN;
+            if (!is_missing_text(v)) {
+                char *end;
+                val = strtod(v, &end);
+                if (*end != '\0') {
+                    return drift_seterr(err, errlen, DRIFT_EPARSE,
+                                        "%s:%ld: column '%s': expected a number, got \"%.40s\"",
+                                        path, lineno, p->sc->features[fi].name, v);
+                }
+                if (!isfinite(val)) {
+                    val = NAN;
+                }
+            }
+            x[colidx[fi]] = val;
+        } else {
+            cat[colidx[fi]] = v[0] == '\0' ? -1
+                                           : drift_decoder_category(p->dec, colidx[fi], v,
+                                                                    strlen(v));
+        }
+    }
+    return 0;
+}
+
+/* A file longer than the sample: bins from the sketches' quantiles, then the file read again to
+ * count every row into them; missing counts, moments and category counts from the totals. */
+static int ref_full_pass(struct drift_pipeline *p, struct ref_totals *t, FILE *f,
+                         const char *path, char **fields, int ncols, const int *colmap,
+                         const int *colidx, char *err, size_t errlen)
+{
+    int B = p->B;
+    for (int j = 0; j < p->d; j++) {
+        double *e = p->edges + (size_t)j * (size_t)(B - 1);
+        int ne = drift_sketch_edges(t->sk[j], B, e);
+        if (ne < 0) {
+            return drift_seterr(err, errlen, ne, "out of memory");
+        }
+        p->nedges[j] = ne;
+        memset(p->ref_hist + (size_t)j * (size_t)B, 0, (size_t)B * sizeof(uint64_t));
+        p->ref_missing[j] = drift_sketch_missing(t->sk[j]);
+        p->ref_mean[j] = t->nvalid[j] ? t->mean[j] : NAN;
+        p->ref_std[j] = t->nvalid[j] > 1 ? sqrt(t->m2[j] / (double)t->nvalid[j]) : NAN;
+        p->ref_rank_error[j] = drift_sketch_count(t->sk[j])
+                                   ? (double)drift_sketch_rank_error(t->sk[j]) /
+                                         (double)drift_sketch_count(t->sk[j])
+                                   : 0;
+    }
+    memcpy(p->ref_cat, t->cat, (size_t)p->k * NCODES * sizeof(uint64_t));
+    memcpy(p->ref_cat_missing, t->cat_missing, (size_t)p->k * sizeof(uint64_t));
+    char *line = NULL;
+    size_t linecap = 0;
+    long lineno = 1;
+    int rc = 0;
+    rewind(f);
+    if (getline(&line, &linecap, f) <= 0) {
+        rc = drift_seterr(err, errlen, DRIFT_EIO, "%s: changed while being read", path);
+    }
+    while (rc == 0 && getline(&line, &linecap, f) > 0) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (line[0] == '\0') {
+            continue;
+        }
+        rc = ref_parse_row(p, path, lineno, line, fields, ncols, colmap, colidx, t->row_x,
+                           t->row_cat, err, errlen);
+        for (int j = 0; rc == 0 && j < p->d; j++) {
+            double v = t->row_x[j];
+            if (!isnan(v)) {
+                const double *e = p->edges + (size_t)j * (size_t)(B - 1);
+                p->ref_hist[(size_t)j * (size_t)B + (size_t)drift_hist_bin(e, p->nedges[j], v)]++;
+            }
+        }
+    }
+    free(line);
+    return rc;
+}
+
 static int load_reference_file(struct drift_pipeline *p, const char *path, char *err,
                                size_t errlen)
 {
@@ -457,14 +667,14 @@ static int load_reference_file(struct drift_pipeline *p, const char *path, char 
     char *line = NULL;
     size_t linecap = 0;
     ssize_t len;
-    enum { MAXF = 4096 };
-    char **fields = malloc(MAXF * sizeof(char *));
+    char **fields = malloc(REF_MAX_FIELDS * sizeof(char *));
     int *colmap = NULL; /* csv column → feature index or -1 */
     int ncols = 0;
     size_t cap = 4096, n = 0;
     double *x = NULL;
     int32_t *cat = NULL;
     long lineno = 0;
+    struct ref_totals tot = {0};
     if (fields == NULL) {
         rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
         goto out;
@@ -476,7 +686,7 @@ static int load_reference_file(struct drift_pipeline *p, const char *path, char 
     }
     lineno = 1;
     line[strcspn(line, "\r\n")] = '\0';
-    ncols = csv_split(line, fields, MAXF);
+    ncols = csv_split(line, fields, REF_MAX_FIELDS - 1);
     colmap = malloc((size_t)ncols * sizeof(int));
     if (colmap == NULL) {
         rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
@@ -513,10 +723,17 @@ static int load_reference_file(struct drift_pipeline *p, const char *path, char 
     for (int c = 0; c < p->k; c++) {
         colidx[p->cat_feature[c]] = c;
     }
-    /* Rows: stored row-major while reading (unknown count), transposed once at the end. */
-    x = malloc(cap * (size_t)(p->d ? p->d : 1) * sizeof(double));
-    cat = malloc(cap * (size_t)(p->k ? p->k : 1) * sizeof(int32_t));
-    if (x == NULL || cat == NULL) {
+    /* Pass 1. Rows go row-major into a sample of at most reference.sample rows (all of them
+     * while they fit; then a uniform reservoir sample, Algorithm R, with a fixed seed so that a
+     * restart builds the same reference). Every row also goes into the exact totals and, per
+     * numeric feature, into a quantile sketch, used only when the file outgrows the sample. */
+    size_t S = (size_t)p->sc->reference.sample, rows = 0;
+    size_t dd = (size_t)(p->d ? p->d : 1), kk = (size_t)(p->k ? p->k : 1);
+    uint64_t rng = 0x9e3779b97f4a7c15ull;
+    cap = cap < S ? cap : S;
+    x = malloc(cap * dd * sizeof(double));
+    cat = malloc(cap * kk * sizeof(int32_t));
+    if (x == NULL || cat == NULL || ref_totals_init(&tot, p) != 0) {
         rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
         goto out;
     }
@@ -526,68 +743,55 @@ static int load_reference_file(struct drift_pipeline *p, const char *path, char 
         if (line[0] == '\0') {
             continue;
         }
-        if (n == REF_FILE_MAX_ROWS) {
-            break;
+        int append = rows < S;
+        size_t slot = rows;
+        if (!append) {
+            if (rows == S && (rc = ref_totals_sketch(&tot, p, x, S, err, errlen)) != 0) {
+                goto out;
+            }
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            slot = (size_t)(rng % (uint64_t)(rows + 1));
         }
-        int nf = csv_split(line, fields, MAXF);
-        if (nf != ncols) {
-            rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s:%ld: %d fields, header has %d", path,
-                              lineno, nf, ncols);
-            goto out;
-        }
-        if (n == cap) {
-            cap *= 2;
-            double *nx = realloc(x, cap * (size_t)(p->d ? p->d : 1) * sizeof(double));
+        if (append && n == cap) {
+            cap = cap * 2 < S ? cap * 2 : S;
+            double *nx = realloc(x, cap * dd * sizeof(double));
             if (nx == NULL) {
                 rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
                 goto out;
             }
             x = nx;
-            int32_t *nc = realloc(cat, cap * (size_t)(p->k ? p->k : 1) * sizeof(int32_t));
+            int32_t *nc = realloc(cat, cap * kk * sizeof(int32_t));
             if (nc == NULL) {
                 rc = drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
                 goto out;
             }
             cat = nc;
         }
-        for (int c = 0; c < ncols; c++) {
-            int fi = colmap[c];
-            if (fi < 0) {
-                continue;
-            }
-            const char *v = fields[c];
-            if (p->sc->features[fi].type == DRIFT_FEATURE_NUMERIC) {
-                double val = NAN;
-                if (!is_missing_text(v)) {
-                    char *end;
-                    val = strtod(v, &end);
-                    if (*end != '\0') {
-                        rc = drift_seterr(err, errlen, DRIFT_EPARSE,
-                                          "%s:%ld: column '%s': expected a number, got \"%.40s\"",
-                                          path, lineno, p->sc->features[fi].name, v);
-                        goto out;
-                    }
-                    if (!isfinite(val)) {
-                        val = NAN;
-                    }
-                }
-                x[n * (size_t)p->d + (size_t)colidx[fi]] = val;
-            } else {
-                cat[n * (size_t)p->k + (size_t)colidx[fi]] =
-                    v[0] == '\0' ? -1
-                                 : drift_decoder_category(p->dec, colidx[fi], v, strlen(v));
-            }
+        /* Parsed into the slot when it is kept, else into the scratch row. */
+        double *rx = slot < S ? x + slot * dd : tot.row_x;
+        int32_t *rcat = slot < S ? cat + slot * kk : tot.row_cat;
+        rc = ref_parse_row(p, path, lineno, line, fields, ncols, colmap, colidx, rx, rcat, err,
+                           errlen);
+        if (rc != 0) {
+            goto out;
         }
-        n++;
+        if ((rc = ref_totals_add(&tot, p, rx, rcat)) != 0) {
+            rc = drift_seterr(err, errlen, rc, "%s:%ld: out of memory", path, lineno);
+            goto out;
+        }
+        n += append;
+        rows++;
     }
-    if (n < 2) {
+    if (rows < 2) {
         rc = drift_seterr(err, errlen, DRIFT_EPARSE, "%s: needs at least 2 data rows, has %zu",
-                          path, n);
+                          path, rows);
         goto out;
     }
     {
-        double *xc = malloc(n * (size_t)(p->d ? p->d : 1) * sizeof(double));
-        int32_t *cc = malloc(n * (size_t)(p->k ? p->k : 1) * sizeof(int32_t));
+        double *xc = calloc(n * dd, sizeof(double));
+        int32_t *cc = calloc(n * kk, sizeof(int32_t));
         if (xc == NULL || cc == NULL) {
             free(xc);
             free(cc);
@@ -596,17 +800,29 @@ static int load_reference_file(struct drift_pipeline *p, const char *path, char 
         }
         for (size_t i = 0; i < n; i++) {
             for (int j = 0; j < p->d; j++) {
-                xc[(size_t)j * n + i] = x[i * (size_t)p->d + (size_t)j];
+                xc[(size_t)j * n + i] = x[i * dd + (size_t)j];
             }
             for (int j = 0; j < p->k; j++) {
-                cc[(size_t)j * n + i] = cat[i * (size_t)p->k + (size_t)j];
+                cc[(size_t)j * n + i] = cat[i * kk + (size_t)j];
             }
         }
-        reference_build(p, xc, n, cc, n, n);
+        reference_stats(p, xc, n, cc, n, n);
         free(xc);
         free(cc);
     }
+    if (rows > n) {
+        /* Pass 2, only for a file longer than the sample: the rank tests keep the sample, but
+         * the bins, their reference counts, the missing counts, the moments and the category
+         * counts describe every row. */
+        rc = ref_full_pass(p, &tot, f, path, fields, ncols, colmap, colidx, err, errlen);
+        if (rc != 0) {
+            goto out;
+        }
+    }
+    p->ref_sample = n;
+    reference_finish(p, rows);
 out:
+    ref_totals_free(&tot, p);
     free(line);
     free(fields);
     free(colmap);
@@ -707,6 +923,9 @@ static json_t *feature_json(const struct drift_feature_report *r,
         json_object_set_new(o, "reference_mean", jnum(r->ref_mean));
         json_object_set_new(o, "window_std", jnum(r->std));
         json_object_set_new(o, "reference_std", jnum(r->ref_std));
+        if (r->ref_edges_rank_error > 0) {
+            json_object_set_new(o, "reference_edges_rank_error", json_real(r->ref_edges_rank_error));
+        }
     }
     json_object_set_new(o, "missing_share", jnum(r->missing_share));
     return o;
@@ -771,6 +990,9 @@ static void fire_trigger(struct drift_pipeline *p, const struct drift_window_rep
     json_object_set_new(ref, "source",
                         json_string(sc->reference.source == DRIFT_REF_FILE ? "file" : "warmup"));
     json_object_set_new(ref, "events", json_integer((json_int_t)p->ref_events));
+    if (p->ref_sample < p->ref_events) {
+        json_object_set_new(ref, "rank_test_sample", json_integer((json_int_t)p->ref_sample));
+    }
     json_object_set_new(o, "reference", ref);
     json_t *ds = json_object();
     json_object_set_new(ds, "drifted_features", json_integer(w->ndrifted));
@@ -909,6 +1131,7 @@ static void window_close(struct drift_pipeline *p)
         double var = drift_moments_cov(&p->sum_mom, j, j);
         r->std = var >= 0 ? sqrt(var) : NAN;
         r->ref_std = p->ref_std[j];
+        r->ref_edges_rank_error = p->ref_rank_error[j];
         struct drift_colsum ref = {
             .nbins = p->nedges[j] + 1,
             .edges = p->edges + (size_t)j * (size_t)(B - 1),

@@ -109,6 +109,9 @@ struct drift_feature_report {
     double std, ref_std;     /* numeric: window std (from the merged BLAS moments, rows with
                               * every feature present) and reference std (NAN if none) */
     double missing_share;    /* share of missing values in the window */
+    double ref_edges_rank_error; /* numeric, reference file longer than reference.sample: the
+                                  * quantile sketch's rank-error bound over n behind the bin
+                                  * edges; 0 when the edges are exact */
     int psi_drift, ks_drift, cvm_drift, ad_drift, drifted;
 };
 

@@ -453,6 +453,10 @@ static void test_cross_key_rules(void **state)
                 "with a header row naming the features");
     expect_only(HEAD FEATS "    reference: {path: ref.csv}\n",
                 "t.yaml:7:23: streams[0].reference.path applies only to from: file");
+    expect_only(HEAD FEATS "    reference: {size: 100, sample: 1000}\n",
+                "t.yaml:7:36: streams[0].reference.sample applies only to from: file");
+    expect_only(HEAD FEATS "    reference: {from: file, path: r.csv, sketch_k: 101}\n",
+                "t.yaml:7:52: streams[0].reference.sketch_k must be even, got 101");
     expect_only(HEAD FEATS "    drift: {psi: false, ks_alpha: false}\n",
                 "t.yaml:7:12: streams[0].drift disables every test (psi, ks_alpha, cvm_alpha, "
                 "anderson_alpha); at least one must stay enabled");
