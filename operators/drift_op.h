@@ -228,6 +228,67 @@ size_t drift_moments_save(const struct drift_moments *m, void *buf, size_t len);
 int drift_moments_load(struct drift_moments *m, const void *buf, size_t len);
 
 /* ---------------------------------------------------------------------------------------------
+ * Sequential change detectors (operators/detectors/)
+ *
+ * Concept-drift detectors fed one value at a time (for binary detectors 1 = error), behaving as
+ * River's released implementations do: the same parameter names and defaults, the same
+ * detection index on the same input, the same warning zone, the same reset after a detection
+ * (River keeps the flag at the index where it fired and rebuilds its state at the next update).
+ * update never allocates. State saves to bytes (load validates before it changes anything).
+ * -------------------------------------------------------------------------------------------*/
+#define DRIFT_DETECT_WARNING 1 /* update result bits */
+#define DRIFT_DETECT_DRIFT 2
+
+struct drift_detector;
+
+/* One KEY=VALUE parameter as given on the command line or in the config. */
+struct drift_param {
+    const char *key;
+    const char *value;
+};
+
+struct drift_detector_ops {
+    const char *name;         /* "adwin", "ddm", ... */
+    const char *description;
+    const char *params;       /* the accepted keys with defaults, for messages:
+                               * "delta=0.002, clock=32, ..." */
+    /* Creates a detector from np parameters (River's names; unknown keys and bad values are
+     * errors that name the key, the value and what is allowed). NULL and err on failure. */
+    struct drift_detector *(*create)(const struct drift_param *p, int np, char *err,
+                                     size_t errlen);
+    void (*destroy)(struct drift_detector *d);
+    /* Feeds one value; returns DRIFT_DETECT_* bits: the state after this value. */
+    int (*update)(struct drift_detector *d, double x);
+    /* State to bytes: returns the size needed; writes when buf is large enough. */
+    size_t (*save)(const struct drift_detector *d, void *buf, size_t len);
+    int (*load)(struct drift_detector *d, const void *buf, size_t len);
+};
+
+const struct drift_detector_ops *drift_detector_find(const char *name);
+/* NULL-terminated list of all detectors. */
+extern const struct drift_detector_ops *const drift_detectors[];
+
+/* Parameter parsing shared by the detectors. A spec lists one accepted key. */
+enum drift_param_type { DRIFT_PARAM_NUM, DRIFT_PARAM_INT, DRIFT_PARAM_BOOL, DRIFT_PARAM_ENUM };
+#define DRIFT_PARAM_LO_OPEN 1 /* lo is excluded */
+#define DRIFT_PARAM_HI_OPEN 2 /* hi is excluded */
+struct drift_param_spec {
+    const char *key;
+    enum drift_param_type type;
+    const char *def;      /* default, as text */
+    double lo, hi;        /* NUM/INT: allowed range */
+    int flags;            /* DRIFT_PARAM_*_OPEN */
+    const char *choices;  /* ENUM: "a|b|c"; the value stored is the index */
+    size_t offset;        /* where the value goes in the detector's parameter struct: a double
+                           * (NUM), long long (INT), int (BOOL 0/1, ENUM index) */
+};
+/* Fills out (at each spec's offset) from the defaults, then from p; every key must be in spec,
+ * given once, with a valid value. Errors read "adwin: delta must be a number in (0, 1), got
+ * '2'" or "adwin: unknown parameter 'foo' (allowed: delta, clock, ...)". */
+int drift_params_parse(const char *detector, const struct drift_param_spec *spec, int nspec,
+                       const struct drift_param *p, int np, void *out, char *err, size_t errlen);
+
+/* ---------------------------------------------------------------------------------------------
  * Online learners (operators/learners/)
  * -------------------------------------------------------------------------------------------*/
 struct drift_learner;

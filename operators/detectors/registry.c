@@ -1,0 +1,20 @@
+/*
+ * The detectors by name.
+ */
+#include <string.h>
+
+#include "drift_op.h"
+
+const struct drift_detector_ops *const drift_detectors[] = {
+    NULL,
+};
+
+const struct drift_detector_ops *drift_detector_find(const char *name)
+{
+    for (int i = 0; drift_detectors[i] != NULL; i++) {
+        if (strcmp(drift_detectors[i]->name, name) == 0) {
+            return drift_detectors[i];
+        }
+    }
+    return NULL;
+}
