@@ -33,6 +33,7 @@
 
 int drift_demo_main(apr_pool_t *pool, int argc, const char *const *argv);
 int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv);
+int drift_detect_main(apr_pool_t *pool, int argc, const char *const *argv);
 
 static void usage(FILE *f)
 {
@@ -47,6 +48,9 @@ static void usage(FILE *f)
             "        [--stream NAME]                 drift timeline as JSON lines\n"
             "  driftd score --reference REF.csv --current CUR.csv [--format json|table]\n"
             "        [--bins B] [--categorical a,b] [--alpha A]  compare two files, per column\n"
+            "  driftd detect NAME [--param K=V]... [FILE]  run a change detector (adwin, ddm,\n"
+            "                                        eddm, hddm_a, hddm_w, page_hinkley, cusum,\n"
+            "                                        kswin) over numbers, one per line\n"
             "  driftd demo [CONFIG]                  local cluster, synthetic drift, webhook\n"
             "  driftd gen [--events N] [--drift-at K] [--seed S] [--dims D] [--bad-every M]\n"
             "        [--key]                         synthetic JSON-lines stream on stdout\n"
@@ -584,6 +588,8 @@ int main(int argc, const char *const *argv)
         rc = cmd_gen(pool, argc, argv);
     } else if (strcmp(cmd, "score") == 0) {
         rc = drift_score_main(pool, argc, argv);
+    } else if (strcmp(cmd, "detect") == 0) {
+        rc = drift_detect_main(pool, argc, argv);
     } else if (strcmp(cmd, "demo") == 0) {
         rc = drift_demo_main(pool, argc, argv);
     } else {
