@@ -5,7 +5,10 @@
 
 #include "drift_op.h"
 
+extern const struct drift_detector_ops drift_detector_adwin;
+
 const struct drift_detector_ops *const drift_detectors[] = {
+    &drift_detector_adwin,
     NULL,
 };
 
