@@ -5,10 +5,15 @@
 
 #include "drift_op.h"
 
-extern const struct drift_detector_ops drift_detector_adwin;
+extern const struct drift_detector_ops drift_detector_adwin, drift_detector_ddm,
+    drift_detector_eddm, drift_detector_hddm_a, drift_detector_hddm_w;
 
 const struct drift_detector_ops *const drift_detectors[] = {
     &drift_detector_adwin,
+    &drift_detector_ddm,
+    &drift_detector_eddm,
+    &drift_detector_hddm_a,
+    &drift_detector_hddm_w,
     NULL,
 };
 

@@ -5,7 +5,7 @@
 G="$ROOT/tests/golden"
 # Every golden case of every detector through the binary: the printed events must be exactly the
 # expected ones (indices from the committed generators tests/golden/gen_detect_*.py).
-$PY - "$DRIFTD" "$G" <<'PY' || fail "detect disagrees with the goldens"
+$PY - "$DRIFTD" "$G" "$TESTDIR" <<'PY' || fail "detect disagrees with the goldens"
 import subprocess, sys
 driftd, g = sys.argv[1], sys.argv[2]
 cases = bad = 0
@@ -27,8 +27,41 @@ for line in open(f"{g}/detect_adwin_expected.txt"):
     if got != want:
         bad += 1
         print(f"adwin {stream} {params}: want {want.split()} got {got.split()}")
+# Binary detectors: streams as "stream NAME N" + one line of values; cases as
+# "case DETECTOR STREAM [K=V ...]" followed by the exact event lines.
+import os, tempfile
+streams = {}
+lines = open(f"{g}/detect_binary_streams.txt").read().split("\n")
+tmp = tempfile.mkdtemp(dir=sys.argv[3])
+for i, l in enumerate(lines):
+    if l.startswith("stream "):
+        name = l.split()[1]
+        path = os.path.join(tmp, name + ".txt")
+        with open(path, "w") as f:
+            f.write("\n".join(lines[i + 1].split()) + "\n")
+        streams[name] = path
+for det in ("ddm", "eddm", "hddm_a", "hddm_w"):
+    head, want = None, []
+    def check():
+        global cases, bad
+        if head is None:
+            return
+        _, name, stream, *params = head.split()
+        got = run(name, params, streams[stream])
+        cases += 1
+        if got != "".join(w + "\n" for w in want):
+            bad += 1
+            print(f"{head}: {len(want)} events expected, got {len(got.splitlines())}")
+    for l in open(f"{g}/detect_binary_{det}.txt"):
+        l = l.rstrip("\n")
+        if l.startswith("case "):
+            check()
+            head, want = l, []
+        elif l and l != "end":
+            want.append(l)
+    check()
 print(f"{cases} golden cases, {bad} differ")
-sys.exit(1 if bad or cases < 20 else 0)
+sys.exit(1 if bad or cases < 150 else 0)
 PY
 
 # Standard input, and the same answer as the file.
