@@ -6,7 +6,8 @@
 #include "drift_op.h"
 
 extern const struct drift_detector_ops drift_detector_adwin, drift_detector_ddm,
-    drift_detector_eddm, drift_detector_hddm_a, drift_detector_hddm_w;
+    drift_detector_eddm, drift_detector_hddm_a, drift_detector_hddm_w,
+    drift_detector_page_hinkley, drift_detector_cusum, drift_detector_kswin;
 
 const struct drift_detector_ops *const drift_detectors[] = {
     &drift_detector_adwin,
@@ -14,6 +15,9 @@ const struct drift_detector_ops *const drift_detectors[] = {
     &drift_detector_eddm,
     &drift_detector_hddm_a,
     &drift_detector_hddm_w,
+    &drift_detector_page_hinkley,
+    &drift_detector_cusum,
+    &drift_detector_kswin,
     NULL,
 };
 

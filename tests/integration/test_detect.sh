@@ -30,17 +30,20 @@ for line in open(f"{g}/detect_adwin_expected.txt"):
 # Binary detectors: streams as "stream NAME N" + one line of values; cases as
 # "case DETECTOR STREAM [K=V ...]" followed by the exact event lines.
 import os, tempfile
-streams = {}
-lines = open(f"{g}/detect_binary_streams.txt").read().split("\n")
 tmp = tempfile.mkdtemp(dir=sys.argv[3])
-for i, l in enumerate(lines):
-    if l.startswith("stream "):
-        name = l.split()[1]
-        path = os.path.join(tmp, name + ".txt")
-        with open(path, "w") as f:
-            f.write("\n".join(lines[i + 1].split()) + "\n")
-        streams[name] = path
-for det in ("ddm", "eddm", "hddm_a", "hddm_w"):
+def load_streams(path, prefix):
+    streams = {}
+    lines = open(path).read().split("\n")
+    for i, l in enumerate(lines):
+        if l.startswith("stream "):
+            name = l.split()[1]
+            p = os.path.join(tmp, f"{prefix}_{name}.txt")
+            with open(p, "w") as f:
+                f.write("\n".join(lines[i + 1].split()) + "\n")
+            streams[name] = p
+    return streams
+def run_cases(path, streams):
+    global cases, bad
     head, want = None, []
     def check():
         global cases, bad
@@ -52,7 +55,7 @@ for det in ("ddm", "eddm", "hddm_a", "hddm_w"):
         if got != "".join(w + "\n" for w in want):
             bad += 1
             print(f"{head}: {len(want)} events expected, got {len(got.splitlines())}")
-    for l in open(f"{g}/detect_binary_{det}.txt"):
+    for l in open(path):
         l = l.rstrip("\n")
         if l.startswith("case "):
             check()
@@ -60,8 +63,12 @@ for det in ("ddm", "eddm", "hddm_a", "hddm_w"):
         elif l and l != "end":
             want.append(l)
     check()
+binary = load_streams(f"{g}/detect_binary_streams.txt", "binary")
+for det in ("ddm", "eddm", "hddm_a", "hddm_w"):
+    run_cases(f"{g}/detect_binary_{det}.txt", binary)
+run_cases(f"{g}/detect_ph_expected.txt", load_streams(f"{g}/detect_ph_streams.txt", "ph"))
 print(f"{cases} golden cases, {bad} differ")
-sys.exit(1 if bad or cases < 150 else 0)
+sys.exit(1 if bad or cases < 300 else 0)
 PY
 
 # Standard input, and the same answer as the file.
@@ -82,5 +89,14 @@ expect_error "--param needs KEY=VALUE" "$DRIFTD" detect adwin --param delta
 printf '0\n1\n\nx1\n' >"$TESTDIR/bad.txt"
 expect_error "bad.txt:4: expected a number, got \"x1\"" "$DRIFTD" detect adwin "$TESTDIR/bad.txt"
 expect_error "No such file" "$DRIFTD" detect adwin "$TESTDIR/missing.txt"
-"$DRIFTD" detect --list | grep -q "adwin" || fail "--list does not list adwin"
+for d in adwin ddm eddm hddm_a hddm_w page_hinkley cusum kswin; do
+    "$DRIFTD" detect --list | grep -q "^  $d " || fail "--list does not list $d"
+done
+# KSWIN draws a random sample: the same seed gives the same detections, and it finds a jump.
+$PY -c 'import random; r = random.Random(3); print("\n".join(str(r.gauss(0 if i < 2000 else 2, 1)) for i in range(4000)))' >"$TESTDIR/jump.txt"
+"$DRIFTD" detect kswin --param seed=7 "$TESTDIR/jump.txt" >"$TESTDIR/k1"
+"$DRIFTD" detect kswin --param seed=7 <"$TESTDIR/jump.txt" >"$TESTDIR/k2"
+cmp -s "$TESTDIR/k1" "$TESTDIR/k2" || fail "kswin with one seed is not reproducible"
+awk '$1 >= 2000 && $1 < 2100 && $2 == "drift"' "$TESTDIR/k1" | grep -q . \
+    || fail "kswin missed the jump at 2000: $(head -5 "$TESTDIR/k1")"
 echo PASS
