@@ -1020,10 +1020,10 @@ static void stream_check(struct loader *L, const struct section *sec, const stru
                          void *base, const char *path)
 {
     struct drift_stream_conf *s = base;
-    static const char *const fields[] = {"label", "id_field", "time_field"};
-    const char *values[] = {s->label, s->id_field, s->time_field};
+    static const char *const fields[] = {"label", "id_field", "time_field", "prediction"};
+    const char *values[] = {s->label, s->id_field, s->time_field, s->prediction};
     for (int i = 0; i < s->nfeatures; i++) {
-        for (int j = 0; j < 3; j++) {
+        for (int j = 0; j < 4; j++) {
             if (values[j] != NULL && strcmp(s->features[i].name, values[j]) == 0) {
                 errat(L, s->features[i].pos.line, s->features[i].pos.col,
                       "%s.features.%s is also the stream's %s; a field cannot be both", path,
@@ -1036,6 +1036,17 @@ static void stream_check(struct loader *L, const struct section *sec, const stru
         errat(L, learner->line, learner->col,
               "%s.learner needs %s.label: the field holding the 0/1 label the learner trains on",
               path, path);
+    }
+    const struct node *perf = found_key(sec, f, "performance");
+    if (perf != NULL && (s->prediction == NULL || s->label == NULL)) {
+        errat(L, perf->line, perf->col,
+              "%s.performance needs %s.prediction and %s.label: the fields holding the model's "
+              "prediction and the true label", path, path, path);
+    }
+    if (perf != NULL && learner != NULL && s->performance.task == 1) {
+        errat(L, perf->line, perf->col,
+              "%s.performance.task regression takes any number as the label, but the learner "
+              "needs a 0/1 label; use one or the other", path);
     }
     if (s->learner.topic == NULL && s->name != NULL) {
         s->learner.topic = apr_pstrcat(L->tmp, s->name, ".model", NULL);
@@ -1083,6 +1094,10 @@ static const char *const ref_sources[] = {
 static const char *const drift_rules[] = {"any", "all", NULL};
 static const char *const drift_corrections[] = {"none", "bonferroni", "bh", NULL};
 static const char *const learner_kinds[] = {"logistic", NULL};
+static const char *const perf_tasks[] = {"classification", "regression", NULL};
+static const char *const perf_errors[] = {"absolute", "squared", NULL};
+static const char *const detector_names[] = {"adwin", "ddm", "eddm", "hddm_a", "hddm_w",
+                                             "page_hinkley", "cusum", "kswin", NULL};
 
 static const struct key kafka_keys[] = {
     K_STR("brokers", NULL, C_OFF(kafka.brokers), F_REQUIRED,
@@ -1195,6 +1210,93 @@ static const struct key learner_keys[] = {
 };
 static const struct section learner_section = {learner_keys, NKEYS(learner_keys), learner_check};
 
+static void set_detector_params(struct loader *L, const struct node *v, void *base,
+                                const char *path)
+{
+    struct drift_stream_conf *s = base;
+    if (is_null(v)) {
+        return;
+    }
+    if (v->type != NODE_MAP) {
+        errat(L, v->line, v->col,
+              "%s must be a mapping of the detector's parameters (River's names) to values, got "
+              "%s", path, show(L, v));
+        return;
+    }
+    s->performance.params = apr_pcalloc(L->tmp, (size_t)(v->n + 1) * sizeof(struct drift_kv));
+    for (const struct node *p = v->first; p != NULL; p = p->next) {
+        if (bad_key(L, v, p, path) != NULL) {
+            continue;
+        }
+        if (p->type != NODE_SCALAR || is_null(p)) {
+            errat(L, p->line, p->col, "%s.%s must be a single value, got %s", path, p->key->str,
+                  show(L, p));
+            continue;
+        }
+        s->performance.params[s->performance.nparams++] = (struct drift_kv){p->key->str, p->str};
+    }
+}
+
+static void performance_check(struct loader *L, const struct section *sec, const struct found *f,
+                              void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    s->performance.enabled = 1; /* the mapping's presence enables it */
+    const char *det = s->performance.detector;
+    if (s->performance.task == 1 && det != NULL && !found_bad(sec, f, "detector") &&
+        !found_bad(sec, f, "task") &&
+        (strcmp(det, "ddm") == 0 || strcmp(det, "eddm") == 0 || strncmp(det, "hddm", 4) == 0)) {
+        const struct node *dv = found_val(sec, f, "detector");
+        errat(L, dv->line, dv->col,
+              "%s.detector %s watches 0/1 errors; a regression task needs adwin, page_hinkley, "
+              "cusum or kswin", path, det);
+    }
+    /* The detector's own parser says what is wrong with a parameter, in River's terms. */
+    const struct node *pv = found_val(sec, f, "params");
+    if (!found_bad(sec, f, "detector") && !found_bad(sec, f, "params")) {
+        const struct drift_detector_ops *ops = drift_detector_find(s->performance.detector);
+        if (ops != NULL) {
+            struct drift_param pp[64];
+            int np = s->performance.nparams < 64 ? s->performance.nparams : 64;
+            for (int i = 0; i < np; i++) {
+                pp[i] = (struct drift_param){s->performance.params[i].key,
+                                             s->performance.params[i].value};
+            }
+            char err[256];
+            struct drift_detector *d = ops->create(pp, np, err, sizeof(err));
+            if (d == NULL) {
+                const struct node *at = pv != NULL ? pv : f->map;
+                errat(L, at->line, at->col, "%s.params: %s", path, err);
+            } else {
+                ops->destroy(d);
+            }
+        } else {
+            const struct node *dv = found_val(sec, f, "detector");
+            const struct node *at = dv != NULL ? dv : f->map;
+            errat(L, at->line, at->col, "%s.detector %s is not built into this driftd", path,
+                  s->performance.detector);
+        }
+    }
+}
+
+static const struct key performance_keys[] = {
+    K_ENUM("task", "classification", S_OFF(performance.task), perf_tasks,
+           "what the model predicts: a class (or score) or a value"),
+    K_NUM("threshold", "0.5", S_OFF(performance.threshold), 0, -INF, INF, 0,
+          "classification: a score >= threshold predicts class 1"),
+    K_ENUM("error", "absolute", S_OFF(performance.error), perf_errors,
+           "regression: the error fed to the detector"),
+    K_WORD("detector", "adwin", S_OFF(performance.detector), detector_names,
+           "the change detector run on the error values"),
+    K_CUSTOM("params", set_detector_params, 0, "the detector's parameters, River's names"),
+    K_INT("cooldown_pairs", "1000", S_OFF(performance.cooldown_pairs), 0, INT_MAX,
+          "labelled predictions after a trigger during which none fires"),
+    K_NAME("name", "performance", S_OFF(performance.name), 0,
+           "trigger rule name, part of the idempotency key"),
+};
+static const struct section performance_section = {performance_keys, NKEYS(performance_keys),
+                                                    performance_check};
+
 static const struct key stream_keys[] = {
     K_NAME("name", NULL, S_OFF(name), F_REQUIRED, "the stream's unique name"),
     K_NAME("topic", NULL, S_OFF(topic), F_REQUIRED, "the Kafka topic of the stream's events"),
@@ -1202,7 +1304,9 @@ static const struct key stream_keys[] = {
           "partitions the embedded cluster creates for the topic"),
     K_CUSTOM("features", set_features, F_REQUIRED,
              "a mapping of feature names to numeric or categorical"),
-    K_STR("label", NULL, S_OFF(label), 0, "the field holding the 0/1 label"),
+    K_STR("label", NULL, S_OFF(label), 0, "the field holding the label"),
+    K_STR("prediction", NULL, S_OFF(prediction), 0,
+          "the field holding the model's prediction (score, class or value)"),
     K_STR("id_field", NULL, S_OFF(id_field), 0, "the record id field"),
     K_STR("time_field", NULL, S_OFF(time_field), 0, "the event time field (epoch s or ms)"),
     K_INT("max_message_bytes", "1048576", S_OFF(max_message_bytes), 64, 1 << 30,
@@ -1213,6 +1317,8 @@ static const struct key stream_keys[] = {
     K_SECTION("trigger", &trigger_section, 0, "when drift fires a trigger"),
     K_SECTION("webhook", &webhook_section, 0, "where triggers are delivered"),
     K_SECTION("learner", &learner_section, 0, "the online learner; present = enabled"),
+    K_SECTION("performance", &performance_section, 0,
+              "concept drift: a detector on the model's errors; present = enabled"),
 };
 static const struct section stream_section = {stream_keys, NKEYS(stream_keys), stream_check};
 
@@ -1270,6 +1376,16 @@ static struct drift_config *copy_config(const struct drift_config *src, apr_pool
         s->features = apr_pmemdup(pool, s->features, (size_t)s->nfeatures * sizeof(*s->features));
         for (int j = 0; j < s->nfeatures; j++) {
             s->features[j].name = dup_str(pool, s->features[j].name);
+        }
+        if (s->performance.nparams > 0) {
+            struct drift_kv *kv = apr_pcalloc(pool, (size_t)s->performance.nparams * sizeof(*kv));
+            for (int j = 0; j < s->performance.nparams; j++) {
+                kv[j].key = dup_str(pool, s->performance.params[j].key);
+                kv[j].value = dup_str(pool, s->performance.params[j].value);
+            }
+            s->performance.params = kv;
+        } else {
+            s->performance.params = NULL;
         }
     }
     return c;

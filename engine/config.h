@@ -37,7 +37,9 @@ struct drift_stream_conf {
     int partitions;  /* partitions the embedded cluster creates for the topic (default 4) */
     struct drift_feature_conf *features;
     int nfeatures;
-    const char *label;       /* field holding the 0/1 label, or NULL */
+    const char *label;       /* field holding the label (0/1; any number for a regression
+                              * performance task), or NULL */
+    const char *prediction;  /* field holding the model's prediction (score, class or value) */
     const char *id_field;    /* optional record id field, or NULL */
     const char *time_field;  /* optional event time field (epoch seconds or ms), or NULL */
     int max_message_bytes;   /* larger messages are skipped as "too_large" (default 1 MiB) */
@@ -97,6 +99,19 @@ struct drift_stream_conf {
         int publish_every;     /* updates between published weights (default 1000) */
         const char *topic;     /* Kafka topic for model updates (default "<stream>.model") */
     } learner;
+
+    struct {
+        int enabled;           /* the mapping's presence enables it (needs prediction, label) */
+        int task;              /* 0 classification (default), 1 regression */
+        double threshold;      /* classification: score >= threshold is class 1 (default 0.5) */
+        int error;             /* regression: 0 absolute (default), 1 squared */
+        const char *detector;  /* change detector on the error values (default "adwin") */
+        struct drift_kv *params; /* its parameters, River's names */
+        int nparams;
+        int cooldown_pairs;    /* joined pairs after a trigger during which none fires
+                                * (default 1000) */
+        const char *name;      /* trigger rule name (default "performance") */
+    } performance;
 
     struct drift_pos pos;
 };

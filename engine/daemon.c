@@ -133,13 +133,14 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
             sc = &d->cfg->streams[i];
         }
     }
-    struct drift_signal_row *sig = calloc((size_t)t->window->nfeatures * 4 + 1, sizeof(*sig));
+    int nf = t->window != NULL ? t->window->nfeatures : 0;
+    struct drift_signal_row *sig = calloc((size_t)nf * 4 + 1, sizeof(*sig));
     size_t nsig = 0;
     if (sig == NULL) {
         DRIFT_ERROR("out of memory recording trigger", "key=%s", t->idem_key);
         return;
     }
-    for (int i = 0; i < t->window->nfeatures; i++) {
+    for (int i = 0; i < nf; i++) {
         const struct drift_feature_report *f = &t->window->features[i];
         if (!isnan(f->psi)) {
             sig[nsig++] = (struct drift_signal_row){f->name, "psi", f->psi, NAN,
@@ -161,8 +162,13 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
                                                     f->ad_drift};
         }
     }
-    sig[nsig++] = (struct drift_signal_row){"*", "share", t->window->share, NAN,
-                                            t->window->share_threshold, 1};
+    if (t->window != NULL) {
+        sig[nsig++] = (struct drift_signal_row){"*", "share", t->window->share, NAN,
+                                                t->window->share_threshold, 1};
+    } else if (sc != NULL) { /* performance: the detector fired on the recent error */
+        sig[nsig++] = (struct drift_signal_row){"*", sc->performance.detector, t->error_recent,
+                                                NAN, NAN, 1};
+    }
     struct drift_trigger_row row = {
         .idem_key = t->idem_key,
         .stream = t->stream,
@@ -183,10 +189,12 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
     free(sig);
     int recorded = rc == 0;
     if (rc == 0) {
-        DRIFT_INFO("retraining trigger recorded", "stream=%s rule=%s key=%s trigger_id=%lld "
-                   "window=%llu deliveries=%zu",
-                   t->stream, t->rule, t->idem_key, (long long)id,
-                   (unsigned long long)t->window->index, ntargets);
+        DRIFT_INFO("retraining trigger recorded", "stream=%s rule=%s kind=%s key=%s "
+                   "trigger_id=%lld %s=%llu deliveries=%zu",
+                   t->stream, t->rule, t->kind, t->idem_key, (long long)id,
+                   t->window != NULL ? "window" : "pair",
+                   (unsigned long long)(t->window != NULL ? t->window->index : t->pair),
+                   ntargets);
         if (ntargets > 0) {
             drift_outbox_kick(d->outbox);
         }

@@ -28,7 +28,7 @@ const char *const drift_bad_names[DRIFT_BAD_COUNT] = {
     "empty",        "no_features",   "bad_label",
 };
 
-enum { F_NONE = 0, F_NUM, F_CAT, F_LABEL, F_TIME, F_ID };
+enum { F_NONE = 0, F_NUM, F_CAT, F_LABEL, F_TIME, F_ID, F_PRED };
 
 struct field {
     const char *name;
@@ -129,6 +129,7 @@ struct drift_decoder *drift_decoder_create(apr_pool_t *pool, const struct drift_
     table_put(dec, sc->label, F_LABEL, 0);
     table_put(dec, sc->time_field, F_TIME, 0);
     table_put(dec, sc->id_field, F_ID, 0);
+    table_put(dec, sc->prediction, F_PRED, 0);
     dec->dicts = apr_pcalloc(pool, (size_t)dec->k * sizeof(struct catdict) + 1);
     for (int j = 0; j < dec->k; j++) {
         struct catdict *cd = &dec->dicts[j];
@@ -445,6 +446,9 @@ int drift_decode(struct drift_decoder *dec, const char *s, size_t n, struct drif
     }
     b->label[row] = NAN;
     b->ts[row] = NAN;
+    if (b->pred != NULL) {
+        b->pred[row] = NAN;
+    }
     int seen = 0;
 
     size_t i = skip_ws(s, 0, n);
@@ -589,13 +593,25 @@ int drift_decode(struct drift_decoder *dec, const char *s, size_t n, struct drif
                                 "expected a string for categorical feature", f->name, f->len);
                 }
                 break;
+            case F_PRED:
+                if ((vtype == 0 || vtype == 2) && b->pred != NULL) {
+                    b->pred[row] = isfinite(num) ? num : NAN;
+                } else if (vtype == 1 || vtype == 4) {
+                    return fail(dec, DRIFT_BAD_WRONG_TYPE, bad, detail,
+                                "expected a number (score, class or value) for prediction",
+                                f->name, f->len);
+                }
+                break;
             case F_LABEL:
                 if (vtype == 0 || vtype == 2) {
-                    if (num != 0 && num != 1) {
+                    if (dec->sc->performance.enabled && dec->sc->performance.task == 1) {
+                        b->label[row] = isfinite(num) ? num : NAN; /* regression: a value */
+                    } else if (num != 0 && num != 1) {
                         return fail(dec, DRIFT_BAD_BAD_LABEL, bad, detail,
                                     "label must be 0 or 1 in field", f->name, f->len);
+                    } else {
+                        b->label[row] = num;
                     }
-                    b->label[row] = num;
                 } else if (vtype == 1 || vtype == 4) {
                     return fail(dec, DRIFT_BAD_BAD_LABEL, bad, detail,
                                 "label must be 0, 1, true or false in field", f->name, f->len);

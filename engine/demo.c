@@ -112,7 +112,7 @@ static void obs_trigger(void *ctx, const struct drift_trigger *t, int recorded)
     printf("\n  >> retraining trigger '%s' fired after %d drifted windows in a row\n"
            "     idempotency key %s\n"
            "     recorded in SQLite with its evidence and an outbox entry (one transaction)\n\n",
-           t->rule, t->window->consecutive, t->idem_key);
+           t->rule, t->window != NULL ? t->window->consecutive : 0, t->idem_key);
     fflush(stdout);
 }
 

@@ -256,7 +256,12 @@ static void replay_trigger(void *ctx, const struct drift_trigger *t)
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string("trigger"));
     json_object_set_new(o, "stream", json_string(t->stream));
-    json_object_set_new(o, "window", json_integer((json_int_t)t->window->index));
+    json_object_set_new(o, "kind", json_string(t->kind));
+    if (t->window != NULL) {
+        json_object_set_new(o, "window", json_integer((json_int_t)t->window->index));
+    } else {
+        json_object_set_new(o, "pair", json_integer((json_int_t)t->pair));
+    }
     json_object_set_new(o, "idempotency_key", json_string(t->idem_key));
     json_object_set_new(o, "payload", payload ? payload : json_null());
     emit(o);
@@ -402,6 +407,13 @@ static int cmd_replay(apr_pool_t *pool, int argc, const char *const *argv)
     json_object_set_new(o, "drift_windows", json_integer((json_int_t)ps.drift_windows));
     json_object_set_new(o, "triggers", json_integer((json_int_t)ps.triggers));
     json_object_set_new(o, "model_updates", json_integer((json_int_t)ps.model_updates));
+    if (sc->performance.enabled) {
+        json_t *pf = json_object();
+        json_object_set_new(pf, "detections", json_integer((json_int_t)ps.performance_detections));
+        json_object_set_new(pf, "warnings", json_integer((json_int_t)ps.performance_warnings));
+        json_object_set_new(pf, "triggers", json_integer((json_int_t)ps.performance_triggers));
+        json_object_set_new(o, "performance", pf);
+    }
     emit(o);
     fflush(stdout);
     if (ioerr) {

@@ -99,8 +99,22 @@ struct drift_pipeline {
     uint64_t loss_n;
     double *wbuf;
 
+    /* Concept drift: a change detector on the model's errors (the performance section). */
+    const struct drift_detector_ops *cops;
+    struct drift_detector *cdet;
+    uint64_t pairs;            /* labelled predictions seen */
+    uint64_t perf_quiet_until; /* no performance trigger before this many pairs (cooldown) */
+    double since_sum;          /* errors since the last detection (or the start) */
+    uint64_t since_n;
+    double *recent;            /* the last RECENT errors, a ring */
+    size_t recent_n, recent_head;
+
     struct drift_pipeline_stats st;
 };
+
+#define RECENT 200 /* errors the evidence's "recent" error averages over */
+
+static apr_status_t detector_cleanup(void *data);
 
 /* ---------------------------------------------------------------------------------------------
  * Helpers
@@ -191,6 +205,7 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
     p->b.x = zalloc(pool, cap * (size_t)d * sizeof(double));
     p->b.cat = zalloc(pool, cap * (size_t)k * sizeof(int32_t));
     p->b.label = zalloc(pool, cap * sizeof(double));
+    p->b.pred = sc->prediction != NULL ? zalloc(pool, cap * sizeof(double)) : NULL;
     p->b.ts = zalloc(pool, cap * sizeof(double));
     p->b.part = zalloc(pool, cap * sizeof(int32_t));
     p->b.off = zalloc(pool, cap * sizeof(int64_t));
@@ -260,6 +275,25 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
         }
     }
 
+    if (sc->performance.enabled) {
+        p->cops = drift_detector_find(sc->performance.detector);
+        struct drift_param pp[64];
+        int np = sc->performance.nparams < 64 ? sc->performance.nparams : 64;
+        for (int i = 0; i < np; i++) {
+            pp[i] = (struct drift_param){sc->performance.params[i].key,
+                                         sc->performance.params[i].value};
+        }
+        char derr[256] = "unknown detector";
+        p->cdet = p->cops != NULL ? p->cops->create(pp, np, derr, sizeof(derr)) : NULL;
+        if (p->cdet == NULL) {
+            drift_seterr(err, errlen, DRIFT_EINVAL, "stream %s: performance: %s", sc->name, derr);
+            apr_pool_destroy(pool);
+            return NULL;
+        }
+        apr_pool_cleanup_register(pool, p, detector_cleanup, apr_pool_cleanup_null);
+        p->recent = zalloc(pool, RECENT * sizeof(double));
+    }
+
     if (sc->reference.source == DRIFT_REF_FILE) {
         const char *path = sc->reference.path;
         if (path != NULL && path[0] != '/' && base_dir != NULL && base_dir[0] != '\0') {
@@ -309,6 +343,17 @@ void drift_pipeline_stats(const struct drift_pipeline *p, struct drift_pipeline_
 /* ---------------------------------------------------------------------------------------------
  * Reference profile
  * -------------------------------------------------------------------------------------------*/
+
+/* The detector is malloc'd by its operator; it joins the pipeline pool's lifetime. */
+static apr_status_t detector_cleanup(void *data)
+{
+    struct drift_pipeline *p = data;
+    if (p->cdet != NULL) {
+        p->cops->destroy(p->cdet);
+        p->cdet = NULL;
+    }
+    return APR_SUCCESS;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -1030,6 +1075,137 @@ static void fire_trigger(struct drift_pipeline *p, const struct drift_window_rep
     free(payload);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Concept drift: every row with a prediction and a label gives an error value (classification:
+ * 1 when the predicted class, score >= threshold, is not the label; regression: the absolute or
+ * squared difference), fed to the configured detector. A detection outside the cooldown fires a
+ * "performance" trigger through the same hook as data drift; its key is derived from the
+ * position of the event that completed the detection.
+ * -------------------------------------------------------------------------------------------*/
+static void fire_performance(struct drift_pipeline *p, size_t row, double recent)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    const struct drift_batch *b = &p->b;
+    const char *rule = sc->performance.name ? sc->performance.name : "performance";
+    uint64_t h = 1469598103934665603ull;
+    h = fnv64(h, sc->name, strlen(sc->name) + 1);
+    h = fnv64(h, rule, strlen(rule) + 1);
+    h = fnv64(h, &b->part[row], sizeof(b->part[row]));
+    h = fnv64(h, &b->off[row], sizeof(b->off[row]));
+    char key[256];
+    snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
+    static const char *const errname[2][2] = {{"misclassification", "misclassification"},
+                                              {"absolute", "squared"}};
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("driftd.trigger"));
+    json_object_set_new(o, "idempotency_key", json_string(key));
+    json_object_set_new(o, "stream", json_string(sc->name));
+    json_object_set_new(o, "trigger", json_string(rule));
+    json_object_set_new(o, "kind", json_string("performance"));
+    json_object_set_new(o, "action", json_string("retrain"));
+    if (p->hooks.now_ms != NULL) {
+        char t[40];
+        iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
+        json_object_set_new(o, "detected_at", json_string(t));
+    }
+    json_t *det = json_object();
+    json_object_set_new(det, "name", json_string(sc->performance.detector));
+    json_t *params = json_object();
+    for (int i = 0; i < sc->performance.nparams; i++) {
+        json_object_set_new(params, sc->performance.params[i].key,
+                            json_string(sc->performance.params[i].value));
+    }
+    json_object_set_new(det, "params", params);
+    json_object_set_new(o, "detector", det);
+    json_t *at = json_object();
+    json_object_set_new(at, "pair", json_integer((json_int_t)(p->pairs - 1)));
+    json_object_set_new(at, "partition", json_integer(b->part[row]));
+    json_object_set_new(at, "offset", json_integer(b->off[row]));
+    if (isfinite(b->ts[row])) {
+        char t[40];
+        iso8601(t, sizeof(t), b->ts[row]);
+        json_object_set_new(at, "event_time", json_string(t));
+    }
+    json_object_set_new(o, "at", at);
+    json_t *e = json_object();
+    json_object_set_new(e, "kind", json_string(errname[sc->performance.task][sc->performance.error]));
+    json_object_set_new(e, "mean_since_last_detection",
+                        jnum(p->since_n ? p->since_sum / (double)p->since_n : NAN));
+    json_object_set_new(e, "pairs_since_last_detection", json_integer((json_int_t)p->since_n));
+    json_object_set_new(e, "mean_recent", jnum(recent));
+    json_object_set_new(e, "recent_pairs", json_integer((json_int_t)p->recent_n));
+    if (sc->performance.task == 0) {
+        json_object_set_new(e, "threshold", json_real(sc->performance.threshold));
+    }
+    json_object_set_new(o, "error", e);
+    char *payload = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    if (payload == NULL) {
+        return;
+    }
+    p->st.triggers++;
+    p->st.performance_triggers++;
+    if (p->hooks.trigger) {
+        struct drift_trigger t = {
+            .stream = sc->name,
+            .rule = rule,
+            .kind = "performance",
+            .idem_key = key,
+            .payload = payload,
+            .window = NULL,
+            .pair = p->pairs - 1,
+            .error_recent = recent,
+        };
+        p->hooks.trigger(p->hooks.ctx, &t);
+    }
+    free(payload);
+}
+
+static void performance_step(struct drift_pipeline *p)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    const struct drift_batch *b = &p->b;
+    for (size_t r = 0; r < b->n; r++) {
+        double y = b->label[r], pr = b->pred[r];
+        if (!isfinite(y) || !isfinite(pr)) {
+            continue;
+        }
+        double e;
+        if (sc->performance.task == 0) {
+            e = (pr >= sc->performance.threshold) != (y >= 0.5);
+        } else {
+            double dlt = pr - y;
+            e = sc->performance.error == 0 ? fabs(dlt) : dlt * dlt;
+        }
+        p->pairs++;
+        p->since_sum += e;
+        p->since_n++;
+        if (p->recent_n < RECENT) {
+            p->recent[p->recent_n++] = e;
+        } else {
+            p->recent[p->recent_head] = e;
+            p->recent_head = (p->recent_head + 1) % RECENT;
+        }
+        int bits = p->cops->update(p->cdet, e);
+        if (bits & DRIFT_DETECT_WARNING) {
+            p->st.performance_warnings++;
+        }
+        if (bits & DRIFT_DETECT_DRIFT) {
+            p->st.performance_detections++;
+            if (p->pairs > p->perf_quiet_until) {
+                double s = 0;
+                for (size_t i = 0; i < p->recent_n; i++) {
+                    s += p->recent[i];
+                }
+                fire_performance(p, r, s / (double)p->recent_n);
+                p->perf_quiet_until = p->pairs + (uint64_t)sc->performance.cooldown_pairs;
+            }
+            p->since_sum = 0;
+            p->since_n = 0;
+        }
+    }
+}
+
 static void window_close(struct drift_pipeline *p)
 {
     const struct drift_stream_conf *sc = p->sc;
@@ -1415,6 +1591,9 @@ void drift_pipeline_push(struct drift_pipeline *p)
     struct drift_batch *b = &p->b;
     size_t n = b->n, r = 0;
     p->st.events += n;
+    if (p->cdet != NULL) {
+        performance_step(p);
+    }
     if (!p->ref_ready) {
         size_t take = p->warm_cap - p->warm_n;
         if (take > n) {

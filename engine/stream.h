@@ -34,6 +34,7 @@ struct drift_batch {
     double *ts;      /* cap; event time in epoch seconds, NaN when absent */
     int32_t *part;   /* cap; Kafka partition, or -1 for files */
     int64_t *off;    /* cap; Kafka offset, or line number for files */
+    double *pred;    /* cap; the model's prediction, NaN when absent (NULL: no such field) */
 };
 
 /* Reasons a message is skipped. Counted per stream; names appear in logs, replay summaries and
@@ -135,7 +136,9 @@ struct drift_trigger {
     const char *stream, *rule, *kind;
     const char *idem_key;
     const char *payload;        /* JSON body */
-    const struct drift_window_report *window;
+    const struct drift_window_report *window; /* data drift: the window; NULL for performance */
+    uint64_t pair;              /* performance: 0-based labelled prediction that detected */
+    double error_recent;        /* performance: mean error over the recent pairs */
 };
 
 struct drift_pipeline_hooks {
@@ -170,6 +173,7 @@ struct drift_pipeline_stats {
     uint64_t events;            /* decoded records */
     uint64_t bad[DRIFT_BAD_COUNT];
     uint64_t windows, drift_windows, triggers, model_updates, labelled;
+    uint64_t performance_triggers, performance_detections, performance_warnings;
     int reference_ready;
     uint64_t reference_events;
 };

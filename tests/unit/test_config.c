@@ -265,8 +265,9 @@ static void test_typo_gets_position_and_suggestion(void **state)
     expect_only(HEAD FEATS "    windw:\n"
                            "      size: 100\n",
                 "t.yaml:7:5: unknown key 'windw' in streams[0]; did you mean 'window'? "
-                "(allowed: name, topic, partitions, features, label, id_field, time_field, "
-                "max_message_bytes, window, reference, drift, trigger, webhook, learner)");
+                "(allowed: name, topic, partitions, features, label, prediction, id_field, "
+                "time_field, max_message_bytes, window, reference, drift, trigger, webhook, "
+                "learner, performance)");
     /* Nothing else is inferred from a misspelt key: the section it meant is still missing. */
     struct drift_config *c;
     assert_int_equal(load("kafak: {brokers: x}\n" STREAMS, &c), -2);
@@ -457,6 +458,21 @@ static void test_cross_key_rules(void **state)
                 "t.yaml:7:36: streams[0].reference.sample applies only to from: file");
     expect_only(HEAD FEATS "    reference: {from: file, path: r.csv, sketch_k: 101}\n",
                 "t.yaml:7:52: streams[0].reference.sketch_k must be even, got 101");
+    expect_only(HEAD FEATS "    performance: {detector: adwin}\n",
+                "t.yaml:7:5: streams[0].performance needs streams[0].prediction and "
+                "streams[0].label: the fields holding the model's prediction and the true label");
+    expect_only(HEAD FEATS "    label: y\n    prediction: p\n"
+                           "    performance: {detector: ddm, params: {drift_threshold: 0}}\n",
+                "t.yaml:9:42: streams[0].performance.params: ddm: drift_threshold must be a "
+                "number > 0, got '0'");
+    expect_only(HEAD FEATS "    label: y\n    prediction: p\n"
+                           "    performance: {detector: adwin, params: {delta: 0.1, clok: 5}}\n",
+                "t.yaml:9:44: streams[0].performance.params: adwin: unknown parameter 'clok' "
+                "(allowed: delta, clock, max_buckets, min_window_length, grace_period)");
+    expect_only(HEAD FEATS "    label: y\n    prediction: p\n"
+                           "    performance: {task: regression, detector: ddm}\n",
+                "t.yaml:9:47: streams[0].performance.detector ddm watches 0/1 errors; a "
+                "regression task needs adwin, page_hinkley, cusum or kswin");
     expect_only(HEAD FEATS "    drift: {psi: false, ks_alpha: false}\n",
                 "t.yaml:7:12: streams[0].drift disables every test (psi, ks_alpha, cvm_alpha, "
                 "anderson_alpha); at least one must stay enabled");

@@ -1,0 +1,119 @@
+# Concept drift with labels in the event: the engine turns prediction and label into an error
+# per event, runs the configured detector on it, and fires one "performance" trigger when the
+# error rate jumps (and none before). The detection index is exactly what `driftd detect` says on
+# the same error sequence, so the engine and the CLI run the same detector the same way.
+. "$ROOT/tests/integration/lib.sh"
+
+$PY - "$TESTDIR" <<'PY'
+import json, random, sys
+d = sys.argv[1]
+rng = random.Random(7)
+errs = []
+with open(f"{d}/events.jsonl", "w") as f:
+    for i in range(12000):
+        y = rng.random() < 0.5
+        wrong = rng.random() < (0.10 if i < 6000 else 0.35)
+        cls = (not y) if wrong else y
+        score = round(rng.uniform(0.55, 0.95) if cls else rng.uniform(0.05, 0.45), 4)
+        errs.append(int(wrong))
+        f.write(json.dumps({"a": rng.gauss(0, 1), "b": rng.gauss(0, 1), "score": score,
+                            "y": int(y), "ts": 1700000000 + i}) + "\n")
+with open(f"{d}/errors.txt", "w") as f:
+    f.write("\n".join(map(str, errs)) + "\n")
+PY
+cat >"$TESTDIR/perf.yaml" <<YAML
+kafka: {brokers: embedded}
+store: {path: $TESTDIR/unused.db}
+streams:
+  - name: churn
+    topic: churn
+    features: {a: numeric, b: numeric}
+    prediction: score
+    label: y
+    time_field: ts
+    window: {size: 1000}
+    reference: {from: warmup, size: 2000}
+    performance:
+      detector: adwin
+      params: {delta: 0.002}
+      cooldown_pairs: 100000
+YAML
+"$DRIFTD" replay "$TESTDIR/perf.yaml" --from "$TESTDIR/events.jsonl" >"$TESTDIR/out.jsonl" \
+    || fail "replay failed"
+"$DRIFTD" detect adwin --param delta=0.002 "$TESTDIR/errors.txt" >"$TESTDIR/detect.txt"
+
+$PY - "$TESTDIR" <<'PY'
+import json, sys
+d = sys.argv[1]
+lines = [json.loads(l) for l in open(f"{d}/out.jsonl")]
+trig = [l for l in lines if l["type"] == "trigger" and l["kind"] == "performance"]
+cli = [int(l.split()[0]) for l in open(f"{d}/detect.txt") if l.endswith("drift\n")]
+assert cli, "the CLI detected nothing"
+assert len(trig) == 1, trig
+t = trig[0]
+# The same detector on the same errors: the engine fires at the CLI's first detection.
+assert t["pair"] == cli[0], (t["pair"], cli)
+assert 6000 <= t["pair"] <= 6600, ("detection delay out of bounds", t["pair"])
+p = t["payload"]
+assert p["kind"] == "performance" and p["trigger"] == "performance", p
+assert p["detector"] == {"name": "adwin", "params": {"delta": "0.002"}}, p["detector"]
+assert p["at"]["pair"] == t["pair"] and p["at"]["offset"] == t["pair"] + 1, p["at"]
+assert p["at"]["event_time"].startswith("2023-11-14T"), p["at"]
+e = p["error"]
+assert e["kind"] == "misclassification" and e["threshold"] == 0.5, e
+assert 0.2 < e["mean_recent"] <= 0.5 and e["recent_pairs"] == 200, e
+assert 0.08 < e["mean_since_last_detection"] < 0.2, e
+assert p["idempotency_key"].startswith("churn:performance:"), p
+s = lines[-1]
+assert s["performance"] == {"detections": len(cli), "warnings": 0, "triggers": 1}, s
+print("ok: performance trigger at pair", t["pair"], "(error rate jumps at 6000);",
+      len(cli), "detections, 1 trigger (cooldown)")
+PY
+
+log "a stream without the jump fires nothing"
+$PY - "$TESTDIR" <<'PY'
+import json, random, sys
+d = sys.argv[1]
+rng = random.Random(8)
+with open(f"{d}/calm.jsonl", "w") as f:
+    for i in range(12000):
+        y = rng.random() < 0.5
+        cls = (not y) if rng.random() < 0.1 else y
+        f.write(json.dumps({"a": rng.gauss(0, 1), "b": rng.gauss(0, 1), "score": int(cls),
+                            "y": int(y)}) + "\n")
+PY
+"$DRIFTD" replay "$TESTDIR/perf.yaml" --from "$TESTDIR/calm.jsonl" >"$TESTDIR/calm.out" \
+    || fail "replay failed"
+grep -q '"kind":"performance"' "$TESTDIR/calm.out" && fail "performance trigger on a calm stream"
+tail -n 1 "$TESTDIR/calm.out" | grep -q '"performance":{"detections":0' \
+    || fail "calm summary: $(tail -n 1 "$TESTDIR/calm.out")"
+
+log "regression: absolute error of a value, any number as the label"
+$PY - "$TESTDIR" <<'PY'
+import json, random, sys
+d = sys.argv[1]
+rng = random.Random(9)
+with open(f"{d}/reg.jsonl", "w") as f:
+    for i in range(8000):
+        y = rng.gauss(100, 10)
+        noise = rng.gauss(0, 1 if i < 4000 else 3)
+        f.write(json.dumps({"a": rng.gauss(0, 1), "b": rng.gauss(0, 1), "score": y + noise,
+                            "y": y}) + "\n")
+PY
+sed -e 's/      detector: adwin/      task: regression\n      detector: adwin/' "$TESTDIR/perf.yaml" \
+    >"$TESTDIR/reg.yaml"
+"$DRIFTD" replay "$TESTDIR/reg.yaml" --from "$TESTDIR/reg.jsonl" >"$TESTDIR/reg.out" \
+    || fail "regression replay failed"
+$PY - "$TESTDIR/reg.out" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+trig = [l for l in lines if l["type"] == "trigger" and l["kind"] == "performance"]
+assert len(trig) == 1 and 4000 <= trig[0]["pair"] <= 4600, [t["pair"] for t in trig]
+e = trig[0]["payload"]["error"]
+assert e["kind"] == "absolute" and "threshold" not in e, e
+assert 0.6 < e["mean_since_last_detection"] < 1.0, e
+assert e["mean_recent"] > 1.2 * e["mean_since_last_detection"], e
+assert lines[-1]["malformed"] == 0, lines[-1]
+print("ok: regression trigger at pair", trig[0]["pair"])
+PY
+echo PASS
