@@ -1038,10 +1038,34 @@ static void stream_check(struct loader *L, const struct section *sec, const stru
               path, path);
     }
     const struct node *perf = found_key(sec, f, "performance");
-    if (perf != NULL && (s->prediction == NULL || s->label == NULL)) {
+    const struct node *labels = found_key(sec, f, "labels");
+    if (perf != NULL && (s->prediction == NULL || (s->label == NULL && labels == NULL))) {
         errat(L, perf->line, perf->col,
-              "%s.performance needs %s.prediction and %s.label: the fields holding the model's "
-              "prediction and the true label", path, path, path);
+              "%s.performance needs %s.prediction and a label: %s.label (in the event) or "
+              "%s.labels (another topic)", path, path, path, path);
+    }
+    if (labels != NULL && (s->id_field == NULL || s->prediction == NULL)) {
+        errat(L, labels->line, labels->col,
+              "%s.labels joins labels to predictions by id: it needs %s.id_field and "
+              "%s.prediction", path, path, path);
+    }
+    if (labels != NULL && perf == NULL) {
+        errat(L, labels->line, labels->col,
+              "%s.labels feeds %s.performance, which is missing", path, path);
+    }
+    if (labels != NULL && s->labels.topic != NULL && s->topic != NULL &&
+        strcmp(s->labels.topic, s->topic) == 0) {
+        errat(L, labels->line, labels->col,
+              "%s.labels.topic must differ from %s.topic (labels in the event itself: use "
+              "%s.label)", path, path, path);
+    }
+    if (labels != NULL) {
+        if (s->labels.id_field == NULL) {
+            s->labels.id_field = s->id_field;
+        }
+        if (s->labels.field == NULL) {
+            s->labels.field = s->label != NULL ? s->label : "label";
+        }
     }
     if (perf != NULL && learner != NULL && s->performance.task == 1) {
         errat(L, perf->line, perf->col,
@@ -1297,6 +1321,30 @@ static const struct key performance_keys[] = {
 static const struct section performance_section = {performance_keys, NKEYS(performance_keys),
                                                     performance_check};
 
+static void labels_check(struct loader *L, const struct section *sec, const struct found *f,
+                         void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    s->labels.enabled = 1; /* the mapping's presence enables it */
+}
+
+static const struct key labels_keys[] = {
+    K_NAME("topic", NULL, S_OFF(labels.topic), F_REQUIRED, "the Kafka topic of the label events"),
+    K_STR("id_field", NULL, S_OFF(labels.id_field), 0,
+          "the id in label events (default: the stream's id_field)"),
+    K_STR("field", NULL, S_OFF(labels.field), 0,
+          "the label in label events (default: the stream's label, else label)"),
+    K_STR("time_field", NULL, S_OFF(labels.time_field), 0,
+          "the label time in label events (epoch s or ms)"),
+    K_INT("ttl_s", "86400", S_OFF(labels.ttl_s), 1, INT_MAX,
+          "seconds a prediction waits for its label"),
+    K_INT("max_pending", "1000000", S_OFF(labels.max_pending), 1, 1 << 30,
+          "predictions held at most while they wait"),
+    K_INT("partitions", "4", S_OFF(labels.partitions), 1, 1024,
+          "partitions the embedded cluster creates for the topic"),
+};
+static const struct section labels_section = {labels_keys, NKEYS(labels_keys), labels_check};
+
 static const struct key stream_keys[] = {
     K_NAME("name", NULL, S_OFF(name), F_REQUIRED, "the stream's unique name"),
     K_NAME("topic", NULL, S_OFF(topic), F_REQUIRED, "the Kafka topic of the stream's events"),
@@ -1319,6 +1367,8 @@ static const struct key stream_keys[] = {
     K_SECTION("learner", &learner_section, 0, "the online learner; present = enabled"),
     K_SECTION("performance", &performance_section, 0,
               "concept drift: a detector on the model's errors; present = enabled"),
+    K_SECTION("labels", &labels_section, 0,
+              "labels from another topic, joined to predictions by id; present = enabled"),
 };
 static const struct section stream_section = {stream_keys, NKEYS(stream_keys), stream_check};
 

@@ -113,6 +113,18 @@ struct drift_stream_conf {
         const char *name;      /* trigger rule name (default "performance") */
     } performance;
 
+    struct {
+        int enabled;           /* the mapping's presence enables it */
+        const char *topic;     /* Kafka topic of the label events */
+        const char *id_field;  /* id in label events (default: the stream's id_field) */
+        const char *field;     /* label in label events (default: the stream's label, else
+                                * "label") */
+        const char *time_field; /* label time in label events (epoch s or ms), or NULL */
+        int ttl_s;             /* a prediction waits this long for its label (default 86400) */
+        int max_pending;       /* predictions held at most (default 1000000) */
+        int partitions;        /* embedded cluster: partitions of the topic (default 4) */
+    } labels;
+
     struct drift_pos pos;
 };
 

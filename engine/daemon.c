@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "drift_op.h"
+#include "join.h"
 #include "kafka.h"
 #include "log.h"
 #include "store.h"
@@ -73,11 +74,32 @@ static void log_stats(struct drift_daemon *d, const char *msg)
                    (unsigned long long)ps.drift_windows, (unsigned long long)ps.triggers,
                    (unsigned long long)ps.model_updates,
                    d->store ? drift_store_outbox_count(d->store, "pending") : -1);
+        const struct drift_stream_conf *sc = drift_pipeline_conf(d->pipes[i]);
+        if (sc->performance.enabled) {
+            struct drift_join_stats js;
+            drift_pipeline_join_stats(d->pipes[i], &js);
+            DRIFT_INFO(msg[0] == 'f' ? "final performance stats" : "performance stats",
+                       "stream=%s detections=%llu warnings=%llu performance_triggers=%llu "
+                       "labels_in=%llu labels_bad=%llu matched=%llu pending=%llu expired=%llu "
+                       "overflowed=%llu unmatched=%llu duplicate_ids=%llu mean_label_delay_ms=%.0f",
+                       sc->name, (unsigned long long)ps.performance_detections,
+                       (unsigned long long)ps.performance_warnings,
+                       (unsigned long long)ps.performance_triggers,
+                       (unsigned long long)ps.labels_in, (unsigned long long)ps.labels_bad,
+                       (unsigned long long)js.matched, (unsigned long long)js.pending,
+                       (unsigned long long)js.expired, (unsigned long long)js.overflowed,
+                       (unsigned long long)js.unmatched, (unsigned long long)js.duplicates,
+                       js.matched ? ps.label_delay_ms_sum / (double)js.matched : 0.0);
+        }
     }
 }
 
 static void on_stats_timer(uv_timer_t *t)
 {
+    struct drift_daemon *d = t->data;
+    for (int i = 0; i < d->npipes; i++) {
+        drift_pipeline_expire(d->pipes[i]);
+    }
     log_stats(t->data, "stream stats");
 }
 
@@ -266,15 +288,23 @@ static void on_batch(void *ctx, rd_kafka_message_t **msgs, size_t n)
     struct drift_daemon *d = ctx;
     struct drift_pipeline *last = NULL;
     const char *last_topic = NULL;
+    int last_is_label = 0;
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = msgs[i];
         const char *topic = rd_kafka_topic_name(m->rkt);
         struct drift_pipeline *p = last;
         if (last_topic == NULL || strcmp(topic, last_topic) != 0) {
             p = NULL;
+            last_is_label = 0;
             for (int s = 0; s < d->npipes; s++) {
-                if (strcmp(drift_pipeline_conf(d->pipes[s])->topic, topic) == 0) {
+                const struct drift_stream_conf *sc = drift_pipeline_conf(d->pipes[s]);
+                if (strcmp(sc->topic, topic) == 0) {
                     p = d->pipes[s];
+                    break;
+                }
+                if (sc->labels.enabled && strcmp(sc->labels.topic, topic) == 0) {
+                    p = d->pipes[s];
+                    last_is_label = 1;
                     break;
                 }
             }
@@ -282,6 +312,19 @@ static void on_batch(void *ctx, rd_kafka_message_t **msgs, size_t n)
             last_topic = topic;
         }
         if (p == NULL) {
+            continue;
+        }
+        if (last_is_label) {
+            const char *why;
+            if (drift_pipeline_label(p, m->payload, m->len, m->partition, m->offset, &why) != 0) {
+                uint64_t suppressed;
+                if (drift_log_ratelimit("bad_label_event", BAD_LOG_INTERVAL_MS, &suppressed)) {
+                    DRIFT_WARN("skipped malformed label event", "stream=%s topic=%s partition=%d "
+                               "offset=%lld detail=\"%s\" suppressed_since_last=%llu",
+                               drift_pipeline_conf(p)->name, topic, (int)m->partition,
+                               (long long)m->offset, why, (unsigned long long)suppressed);
+                }
+            }
             continue;
         }
         struct drift_batch *b = drift_pipeline_batch(p);
@@ -333,7 +376,7 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     /* The Kafka cluster: embedded or external. */
     if (cfg->kafka.embedded) {
         struct drift_mock_topic *topics =
-            apr_pcalloc(pool, (size_t)(cfg->nstreams * 2 + 1) * sizeof(*topics));
+            apr_pcalloc(pool, (size_t)(cfg->nstreams * 3 + 1) * sizeof(*topics));
         int nt = 0;
         for (int i = 0; i < cfg->nstreams; i++) {
             const struct drift_stream_conf *sc = &cfg->streams[i];
@@ -341,6 +384,9 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
                                                                                   : 4};
             if (sc->learner.enabled && sc->learner.topic != NULL) {
                 topics[nt++] = (struct drift_mock_topic){sc->learner.topic, 1};
+            }
+            if (sc->labels.enabled) {
+                topics[nt++] = (struct drift_mock_topic){sc->labels.topic, sc->labels.partitions};
             }
         }
         d->mock = drift_mock_create(cfg->kafka.embedded_brokers > 0 ? cfg->kafka.embedded_brokers
@@ -399,7 +445,8 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     };
     d->npipes = cfg->nstreams;
     d->pipes = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(*d->pipes));
-    const char **topics = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(char *));
+    const char **topics = apr_pcalloc(pool, (size_t)(2 * d->npipes + 1) * sizeof(char *));
+    int ntopics = 0;
     size_t batch_max = cfg->kafka.batch_max > 0 ? (size_t)cfg->kafka.batch_max : 1024;
     for (int i = 0; i < cfg->nstreams; i++) {
         d->pipes[i] =
@@ -408,11 +455,14 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
             rc = DRIFT_EINVAL;
             goto fail;
         }
-        topics[i] = cfg->streams[i].topic;
+        topics[ntopics++] = cfg->streams[i].topic;
+        if (cfg->streams[i].labels.enabled) {
+            topics[ntopics++] = cfg->streams[i].labels.topic;
+        }
     }
     rc = drift_consumer_open(loop, d->brokers, cfg->kafka.group ? cfg->kafka.group : "driftd",
                              cfg->kafka.offset_reset ? cfg->kafka.offset_reset : "earliest",
-                             cfg->kafka.properties, cfg->kafka.nproperties, topics, cfg->nstreams,
+                             cfg->kafka.properties, cfg->kafka.nproperties, topics, ntopics,
                              (int)batch_max, on_batch, d, &d->consumer, err, errlen);
     if (rc != 0) {
         goto fail;

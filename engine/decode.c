@@ -449,6 +449,9 @@ int drift_decode(struct drift_decoder *dec, const char *s, size_t n, struct drif
     if (b->pred != NULL) {
         b->pred[row] = NAN;
     }
+    if (b->idlen != NULL) {
+        b->idlen[row] = 0;
+    }
     int seen = 0;
 
     size_t i = skip_ws(s, 0, n);
@@ -508,7 +511,7 @@ int drift_decode(struct drift_decoder *dec, const char *s, size_t n, struct drif
             }
             sv = s + i + 1;
             svlen = vend - i - 2;
-            if (esc && f != NULL && f->kind == F_CAT) {
+            if (esc && f != NULL && (f->kind == F_CAT || f->kind == F_ID)) {
                 long u = unescape(sv, svlen, dec->valbuf, sizeof(dec->valbuf));
                 if (u < 0) {
                     goto invalid;
@@ -591,6 +594,16 @@ int drift_decode(struct drift_decoder *dec, const char *s, size_t n, struct drif
                 } else if (vtype == 4) {
                     return fail(dec, DRIFT_BAD_WRONG_TYPE, bad, detail,
                                 "expected a string for categorical feature", f->name, f->len);
+                }
+                break;
+            case F_ID:
+                if ((vtype == 0 || vtype == 1) && b->idlen != NULL) {
+                    if (svlen == 0 || svlen > DRIFT_ID_MAX) {
+                        b->idlen[row] = svlen == 0 ? 0 : DRIFT_ID_MAX + 1;
+                    } else {
+                        memcpy(b->id + row * DRIFT_ID_MAX, sv, svlen);
+                        b->idlen[row] = (uint8_t)svlen;
+                    }
                 }
                 break;
             case F_PRED:

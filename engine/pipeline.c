@@ -28,6 +28,7 @@
 
 #include "drift_op.h"
 #include "stream.h"
+#include "join.h"
 
 #define NCODES (DRIFT_MAX_CATEGORIES + 1) /* category codes incl. the unseen code */
 #define REF_MAX_FIELDS 4096                /* columns of a reference file, plus one */
@@ -108,11 +109,15 @@ struct drift_pipeline {
     uint64_t since_n;
     double *recent;            /* the last RECENT errors, a ring */
     size_t recent_n, recent_head;
+    struct drift_join *join;   /* predictions waiting for labels from the labels topic */
+    int64_t join_clock_ms;     /* replay: the latest event time seen, the join's clock */
+    char *label_scratch;       /* unescaping label events */
 
     struct drift_pipeline_stats st;
 };
 
 #define RECENT 200 /* errors the evidence's "recent" error averages over */
+#define LABEL_SCRATCH 4096
 
 static apr_status_t detector_cleanup(void *data);
 
@@ -206,6 +211,10 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
     p->b.cat = zalloc(pool, cap * (size_t)k * sizeof(int32_t));
     p->b.label = zalloc(pool, cap * sizeof(double));
     p->b.pred = sc->prediction != NULL ? zalloc(pool, cap * sizeof(double)) : NULL;
+    if (sc->labels.enabled) {
+        p->b.id = zalloc(pool, cap * DRIFT_ID_MAX);
+        p->b.idlen = zalloc(pool, cap);
+    }
     p->b.ts = zalloc(pool, cap * sizeof(double));
     p->b.part = zalloc(pool, cap * sizeof(int32_t));
     p->b.off = zalloc(pool, cap * sizeof(int64_t));
@@ -292,6 +301,17 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
         }
         apr_pool_cleanup_register(pool, p, detector_cleanup, apr_pool_cleanup_null);
         p->recent = zalloc(pool, RECENT * sizeof(double));
+        if (sc->labels.enabled) {
+            p->join = drift_join_create((size_t)sc->labels.max_pending,
+                                        (int64_t)sc->labels.ttl_s * 1000);
+            if (p->join == NULL) {
+                drift_seterr(err, errlen, DRIFT_ENOMEM, "stream %s: labels: out of memory",
+                             sc->name);
+                apr_pool_destroy(pool);
+                return NULL;
+            }
+            p->label_scratch = zalloc(pool, LABEL_SCRATCH);
+        }
     }
 
     if (sc->reference.source == DRIFT_REF_FILE) {
@@ -352,6 +372,8 @@ static apr_status_t detector_cleanup(void *data)
         p->cops->destroy(p->cdet);
         p->cdet = NULL;
     }
+    drift_join_destroy(p->join);
+    p->join = NULL;
     return APR_SUCCESS;
 }
 
@@ -1082,16 +1104,22 @@ static void fire_trigger(struct drift_pipeline *p, const struct drift_window_rep
  * "performance" trigger through the same hook as data drift; its key is derived from the
  * position of the event that completed the detection.
  * -------------------------------------------------------------------------------------------*/
-static void fire_performance(struct drift_pipeline *p, size_t row, double recent)
+/* Where a labelled prediction completed: the position and time of the event that did. */
+struct perf_at {
+    int32_t part;
+    int64_t off;
+    double ts;
+};
+
+static void fire_performance(struct drift_pipeline *p, const struct perf_at *pa, double recent)
 {
     const struct drift_stream_conf *sc = p->sc;
-    const struct drift_batch *b = &p->b;
     const char *rule = sc->performance.name ? sc->performance.name : "performance";
     uint64_t h = 1469598103934665603ull;
     h = fnv64(h, sc->name, strlen(sc->name) + 1);
     h = fnv64(h, rule, strlen(rule) + 1);
-    h = fnv64(h, &b->part[row], sizeof(b->part[row]));
-    h = fnv64(h, &b->off[row], sizeof(b->off[row]));
+    h = fnv64(h, &pa->part, sizeof(pa->part));
+    h = fnv64(h, &pa->off, sizeof(pa->off));
     char key[256];
     snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
     static const char *const errname[2][2] = {{"misclassification", "misclassification"},
@@ -1119,11 +1147,11 @@ static void fire_performance(struct drift_pipeline *p, size_t row, double recent
     json_object_set_new(o, "detector", det);
     json_t *at = json_object();
     json_object_set_new(at, "pair", json_integer((json_int_t)(p->pairs - 1)));
-    json_object_set_new(at, "partition", json_integer(b->part[row]));
-    json_object_set_new(at, "offset", json_integer(b->off[row]));
-    if (isfinite(b->ts[row])) {
+    json_object_set_new(at, "partition", json_integer(pa->part));
+    json_object_set_new(at, "offset", json_integer(pa->off));
+    if (isfinite(pa->ts)) {
         char t[40];
-        iso8601(t, sizeof(t), b->ts[row]);
+        iso8601(t, sizeof(t), pa->ts);
         json_object_set_new(at, "event_time", json_string(t));
     }
     json_object_set_new(o, "at", at);
@@ -1161,48 +1189,181 @@ static void fire_performance(struct drift_pipeline *p, size_t row, double recent
     free(payload);
 }
 
-static void performance_step(struct drift_pipeline *p)
+/* One labelled prediction: its error, the detector, and perhaps a trigger. */
+static void perf_pair(struct drift_pipeline *p, double pr, double y, const struct perf_at *pa)
 {
     const struct drift_stream_conf *sc = p->sc;
+    double e;
+    if (sc->performance.task == 0) {
+        e = (pr >= sc->performance.threshold) != (y >= 0.5);
+    } else {
+        double dlt = pr - y;
+        e = sc->performance.error == 0 ? fabs(dlt) : dlt * dlt;
+    }
+    p->pairs++;
+    p->since_sum += e;
+    p->since_n++;
+    if (p->recent_n < RECENT) {
+        p->recent[p->recent_n++] = e;
+    } else {
+        p->recent[p->recent_head] = e;
+        p->recent_head = (p->recent_head + 1) % RECENT;
+    }
+    int bits = p->cops->update(p->cdet, e);
+    if (bits & DRIFT_DETECT_WARNING) {
+        p->st.performance_warnings++;
+    }
+    if (bits & DRIFT_DETECT_DRIFT) {
+        p->st.performance_detections++;
+        if (p->pairs > p->perf_quiet_until) {
+            double s = 0;
+            for (size_t i = 0; i < p->recent_n; i++) {
+                s += p->recent[i];
+            }
+            fire_performance(p, pa, s / (double)p->recent_n);
+            p->perf_quiet_until = p->pairs + (uint64_t)sc->performance.cooldown_pairs;
+        }
+        p->since_sum = 0;
+        p->since_n = 0;
+    }
+}
+
+/* The join's clock in ms: the daemon's wall clock, or (replay) the latest event time seen. */
+static int64_t join_now_ms(struct drift_pipeline *p, double ts)
+{
+    if (p->hooks.now_ms != NULL) {
+        return (int64_t)p->hooks.now_ms(p->hooks.ctx);
+    }
+    if (isfinite(ts) && (int64_t)(ts * 1000.0) > p->join_clock_ms) {
+        p->join_clock_ms = (int64_t)(ts * 1000.0);
+    }
+    return p->join_clock_ms;
+}
+
+static void performance_step(struct drift_pipeline *p)
+{
     const struct drift_batch *b = &p->b;
     for (size_t r = 0; r < b->n; r++) {
         double y = b->label[r], pr = b->pred[r];
-        if (!isfinite(y) || !isfinite(pr)) {
+        if (!isfinite(pr)) {
             continue;
         }
-        double e;
-        if (sc->performance.task == 0) {
-            e = (pr >= sc->performance.threshold) != (y >= 0.5);
+        if (isfinite(y)) { /* labelled in the event itself */
+            struct perf_at pa = {b->part[r], b->off[r], b->ts[r]};
+            perf_pair(p, pr, y, &pa);
+        } else if (p->join != NULL && b->idlen[r] > 0) {
+            /* Waits for its label; a label time minus this time is the label delay. */
+            drift_join_put(p->join, b->id + r * DRIFT_ID_MAX, b->idlen[r], pr,
+                           join_now_ms(p, b->ts[r]));
+        }
+    }
+    if (p->join != NULL) {
+        drift_join_expire(p->join, join_now_ms(p, NAN));
+    }
+}
+
+/* A label event of the stream's labels topic: {id_field: ..., field: 0/1 or value,
+ * time_field: ...}. */
+struct label_msg {
+    const struct drift_stream_conf *sc;
+    char id[DRIFT_ID_MAX + 1];
+    size_t idlen;
+    double label, ts;
+    int bad;
+    const char *why;
+};
+
+static void label_member(void *arg, const char *key, size_t klen, enum drift_json_kind kind,
+                         const char *val, size_t vlen)
+{
+    struct label_msg *m = arg;
+    const struct drift_stream_conf *sc = m->sc;
+    if (strlen(sc->labels.id_field) == klen && memcmp(key, sc->labels.id_field, klen) == 0) {
+        if (kind != DRIFT_JSON_STRING && kind != DRIFT_JSON_NUMBER) {
+            m->bad = 1;
+            m->why = "the id must be a string or a number";
+        } else if (vlen > DRIFT_ID_MAX || vlen == 0) {
+            m->bad = 1;
+            m->why = vlen ? "the id is longer than 64 bytes" : "the id is empty";
         } else {
-            double dlt = pr - y;
-            e = sc->performance.error == 0 ? fabs(dlt) : dlt * dlt;
+            memcpy(m->id, val, vlen);
+            m->idlen = vlen;
         }
-        p->pairs++;
-        p->since_sum += e;
-        p->since_n++;
-        if (p->recent_n < RECENT) {
-            p->recent[p->recent_n++] = e;
+    } else if (strlen(sc->labels.field) == klen && memcmp(key, sc->labels.field, klen) == 0) {
+        double v = NAN;
+        if (kind == DRIFT_JSON_BOOL) {
+            v = val[0] == 't';
+        } else if (kind == DRIFT_JSON_NUMBER) {
+            drift_parse_number(val, vlen, &v);
+        }
+        if (!isfinite(v) || (sc->performance.task == 0 && v != 0 && v != 1)) {
+            m->bad = 1;
+            m->why = sc->performance.task == 0 ? "the label must be 0, 1, true or false"
+                                               : "the label must be a finite number";
         } else {
-            p->recent[p->recent_head] = e;
-            p->recent_head = (p->recent_head + 1) % RECENT;
+            m->label = v;
         }
-        int bits = p->cops->update(p->cdet, e);
-        if (bits & DRIFT_DETECT_WARNING) {
-            p->st.performance_warnings++;
-        }
-        if (bits & DRIFT_DETECT_DRIFT) {
-            p->st.performance_detections++;
-            if (p->pairs > p->perf_quiet_until) {
-                double s = 0;
-                for (size_t i = 0; i < p->recent_n; i++) {
-                    s += p->recent[i];
-                }
-                fire_performance(p, r, s / (double)p->recent_n);
-                p->perf_quiet_until = p->pairs + (uint64_t)sc->performance.cooldown_pairs;
-            }
-            p->since_sum = 0;
-            p->since_n = 0;
-        }
+    } else if (sc->labels.time_field != NULL && strlen(sc->labels.time_field) == klen &&
+               memcmp(key, sc->labels.time_field, klen) == 0 && kind == DRIFT_JSON_NUMBER) {
+        double t = NAN;
+        drift_parse_number(val, vlen, &t);
+        m->ts = t > 1e11 ? t / 1000.0 : t;
+    }
+}
+
+int drift_pipeline_label(struct drift_pipeline *p, const char *buf, size_t len, int32_t part,
+                         int64_t off, const char **why)
+{
+    if (p->join == NULL) {
+        *why = "the stream has no labels topic";
+        return DRIFT_EINVAL;
+    }
+    /* Predictions decoded but not pushed yet must be waiting before their labels look. */
+    if (p->b.n > 0) {
+        drift_pipeline_push(p);
+    }
+    struct label_msg m = {.sc = p->sc, .label = NAN, .ts = NAN};
+    size_t errpos;
+    const char *what;
+    p->st.labels_in++;
+    if (drift_json_each(buf, len, p->label_scratch, LABEL_SCRATCH, label_member, &m, &errpos,
+                        &what) != 0) {
+        p->st.labels_bad++;
+        *why = what;
+        return DRIFT_EPARSE;
+    }
+    if (m.bad || m.idlen == 0 || isnan(m.label)) {
+        p->st.labels_bad++;
+        *why = m.bad ? m.why : m.idlen == 0 ? "no id field" : "no label field";
+        return DRIFT_EPARSE;
+    }
+    double pr;
+    int64_t t_pred;
+    int64_t now = join_now_ms(p, m.ts);
+    drift_join_expire(p->join, now);
+    if (drift_join_take(p->join, m.id, m.idlen, &pr, &t_pred) != 0) {
+        return 0; /* counted by the join: unmatched */
+    }
+    double t_label = isfinite(m.ts) ? m.ts * 1000.0 : (double)now;
+    p->st.label_delay_ms_sum += t_label - (double)t_pred;
+    struct perf_at pa = {part, off, m.ts};
+    perf_pair(p, pr, m.label, &pa);
+    return 0;
+}
+
+void drift_pipeline_expire(struct drift_pipeline *p)
+{
+    if (p->join != NULL) {
+        drift_join_expire(p->join, join_now_ms(p, NAN));
+    }
+}
+
+void drift_pipeline_join_stats(const struct drift_pipeline *p, struct drift_join_stats *out)
+{
+    if (p->join != NULL) {
+        drift_join_stats(p->join, out);
+    } else {
+        memset(out, 0, sizeof(*out));
     }
 }
 

@@ -35,7 +35,10 @@ struct drift_batch {
     int32_t *part;   /* cap; Kafka partition, or -1 for files */
     int64_t *off;    /* cap; Kafka offset, or line number for files */
     double *pred;    /* cap; the model's prediction, NaN when absent (NULL: no such field) */
+    char *id;        /* cap * DRIFT_ID_MAX: the record id's text (labels joined by id only) */
+    uint8_t *idlen;  /* cap; 0 = no id, DRIFT_ID_MAX + 1 = too long */
 };
+#define DRIFT_ID_MAX 64 /* bytes of a record id (= DRIFT_JOIN_MAX_ID) */
 
 /* Reasons a message is skipped. Counted per stream; names appear in logs, replay summaries and
  * metrics. */
@@ -165,6 +168,17 @@ struct drift_batch *drift_pipeline_batch(struct drift_pipeline *p);
 struct drift_decoder *drift_pipeline_decoder(struct drift_pipeline *p);
 /* Processes the batch's rows. */
 void drift_pipeline_push(struct drift_pipeline *p);
+/* A label event from the stream's labels topic (partition, offset): joined by id with its
+ * pending prediction, its error goes to the performance detector. Returns 0 (matched, or
+ * counted unmatched by the join) or DRIFT_EPARSE/DRIFT_EINVAL with *why. Pushes the pending
+ * batch first, so a prediction decoded before its label is always waiting for it. */
+int drift_pipeline_label(struct drift_pipeline *p, const char *buf, size_t len, int32_t part,
+                         int64_t off, const char **why);
+/* Drops the predictions that waited longer than labels.ttl_s (also done on every batch and
+ * label; the daemon calls it from its stats timer so that a quiet stream expires too). */
+void drift_pipeline_expire(struct drift_pipeline *p);
+struct drift_join_stats;
+void drift_pipeline_join_stats(const struct drift_pipeline *p, struct drift_join_stats *out);
 /* Counts a skipped message. */
 void drift_pipeline_count_bad(struct drift_pipeline *p, int bad);
 const struct drift_stream_conf *drift_pipeline_conf(const struct drift_pipeline *p);
@@ -174,6 +188,8 @@ struct drift_pipeline_stats {
     uint64_t bad[DRIFT_BAD_COUNT];
     uint64_t windows, drift_windows, triggers, model_updates, labelled;
     uint64_t performance_triggers, performance_detections, performance_warnings;
+    uint64_t labels_in, labels_bad; /* label events read, and refused (bad JSON, id, label) */
+    double label_delay_ms_sum;      /* over matched labels: label time - prediction time */
     int reference_ready;
     uint64_t reference_events;
 };

@@ -267,7 +267,7 @@ static void test_typo_gets_position_and_suggestion(void **state)
                 "t.yaml:7:5: unknown key 'windw' in streams[0]; did you mean 'window'? "
                 "(allowed: name, topic, partitions, features, label, prediction, id_field, "
                 "time_field, max_message_bytes, window, reference, drift, trigger, webhook, "
-                "learner, performance)");
+                "learner, performance, labels)");
     /* Nothing else is inferred from a misspelt key: the section it meant is still missing. */
     struct drift_config *c;
     assert_int_equal(load("kafak: {brokers: x}\n" STREAMS, &c), -2);
@@ -459,8 +459,16 @@ static void test_cross_key_rules(void **state)
     expect_only(HEAD FEATS "    reference: {from: file, path: r.csv, sketch_k: 101}\n",
                 "t.yaml:7:52: streams[0].reference.sketch_k must be even, got 101");
     expect_only(HEAD FEATS "    performance: {detector: adwin}\n",
-                "t.yaml:7:5: streams[0].performance needs streams[0].prediction and "
-                "streams[0].label: the fields holding the model's prediction and the true label");
+                "t.yaml:7:5: streams[0].performance needs streams[0].prediction and a label: "
+                "streams[0].label (in the event) or streams[0].labels (another topic)");
+    expect_only(HEAD FEATS "    prediction: p\n    performance: {}\n"
+                           "    labels: {topic: lab}\n",
+                "t.yaml:9:5: streams[0].labels joins labels to predictions by id: it needs "
+                "streams[0].id_field and streams[0].prediction");
+    expect_only(HEAD FEATS "    prediction: p\n    id_field: id\n    performance: {}\n"
+                           "    labels: {topic: t}\n",
+                "t.yaml:10:5: streams[0].labels.topic must differ from streams[0].topic (labels "
+                "in the event itself: use streams[0].label)");
     expect_only(HEAD FEATS "    label: y\n    prediction: p\n"
                            "    performance: {detector: ddm, params: {drift_threshold: 0}}\n",
                 "t.yaml:9:42: streams[0].performance.params: ddm: drift_threshold must be a "
