@@ -1315,6 +1315,8 @@ static const struct key performance_keys[] = {
     K_CUSTOM("params", set_detector_params, 0, "the detector's parameters, River's names"),
     K_INT("cooldown_pairs", "1000", S_OFF(performance.cooldown_pairs), 0, INT_MAX,
           "labelled predictions after a trigger during which none fires"),
+    K_INT("window", "1000", S_OFF(performance.window), 10, 10000000,
+          "labelled predictions per window of prequential metrics"),
     K_NAME("name", "performance", S_OFF(performance.name), 0,
            "trigger rule name, part of the idempotency key"),
 };

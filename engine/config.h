@@ -110,6 +110,7 @@ struct drift_stream_conf {
         int nparams;
         int cooldown_pairs;    /* joined pairs after a trigger during which none fires
                                 * (default 1000) */
+        int window;            /* labelled predictions per metrics window (default 1000) */
         const char *name;      /* trigger rule name (default "performance") */
     } performance;
 

@@ -13,6 +13,7 @@
 #include "daemon.h"
 
 #include <apr_strings.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +145,30 @@ static void hook_window(void *ctx, const struct drift_window_report *w)
     if (d->obs.window) {
         d->obs.window(d->obs.ctx, w);
     }
+}
+
+static void hook_perf_window(void *ctx, const struct drift_perf_window *w)
+{
+    struct drift_daemon *d = ctx;
+    int task = 0;
+    for (int i = 0; i < d->cfg->nstreams; i++) {
+        if (strcmp(d->cfg->streams[i].name, w->stream) == 0) {
+            task = d->cfg->streams[i].performance.task;
+        }
+    }
+    json_t *o = drift_perf_window_json(w, task);
+    char *js = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10)) : NULL;
+    json_decref(o);
+    char err[256];
+    if (js == NULL || drift_store_perf_window_add(d->store, w->stream, w->index, w->first_pair,
+                                                  w->pairs, (int64_t)drift_wall_ms(), js, err,
+                                                  sizeof(err)) != 0) {
+        DRIFT_ERROR("cannot record performance window", "stream=%s window=%llu error=\"%s\"",
+                    w->stream, (unsigned long long)w->index, js ? err : "out of memory");
+    }
+    DRIFT_INFO("performance window", "stream=%s window=%llu pairs=%llu metrics=%s", w->stream,
+               (unsigned long long)w->index, (unsigned long long)w->pairs, js ? js : "{}");
+    free(js);
 }
 
 static void hook_trigger(void *ctx, const struct drift_trigger *t)
@@ -440,6 +465,7 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
         .reference_ready = hook_reference,
         .window = hook_window,
         .trigger = hook_trigger,
+        .performance_window = hook_perf_window,
         .model_update = hook_model,
         .now_ms = hook_now,
     };

@@ -267,6 +267,18 @@ static void replay_trigger(void *ctx, const struct drift_trigger *t)
     emit(o);
 }
 
+static void replay_perf_window(void *ctx, const struct drift_perf_window *w)
+{
+    const struct drift_stream_conf *sc = ctx;
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("performance_window"));
+    json_object_set_new(o, "stream", json_string(w->stream));
+    json_t *m = drift_perf_window_json(w, sc->performance.task);
+    json_object_update(o, m);
+    json_decref(m);
+    emit(o);
+}
+
 static void replay_model(void *ctx, const char *stream, const char *topic, const char *js)
 {
     json_error_t je;
@@ -332,10 +344,12 @@ static int cmd_replay(apr_pool_t *pool, int argc, const char *const *argv)
         return 1;
     }
     struct drift_pipeline_hooks hooks = {
+        .ctx = (void *)sc,
         .reference_ready = replay_reference,
         .window = replay_window,
         .trigger = replay_trigger,
         .model_update = replay_model,
+        .performance_window = replay_perf_window,
     };
     char err[512];
     size_t batch_max = cfg->kafka.batch_max > 0 ? (size_t)cfg->kafka.batch_max : 1024;

@@ -29,6 +29,7 @@
 #include "drift_op.h"
 #include "stream.h"
 #include "join.h"
+#include "metrics/prequential.h"
 
 #define NCODES (DRIFT_MAX_CATEGORIES + 1) /* category codes incl. the unseen code */
 #define REF_MAX_FIELDS 4096                /* columns of a reference file, plus one */
@@ -110,6 +111,10 @@ struct drift_pipeline {
     double *recent;            /* the last RECENT errors, a ring */
     size_t recent_n, recent_head;
     struct drift_join *join;   /* predictions waiting for labels from the labels topic */
+    struct drift_preq *preq;   /* the open window of prequential metrics */
+    uint64_t perf_windows;     /* metrics windows closed */
+    uint64_t preq_n;           /* pairs in the open metrics window */
+    struct drift_perf_window last_pw; /* the last one closed (evidence), index UINT64_MAX if none */
     int64_t join_clock_ms;     /* replay: the latest event time seen, the join's clock */
     char *label_scratch;       /* unescaping label events */
 
@@ -301,6 +306,16 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
         }
         apr_pool_cleanup_register(pool, p, detector_cleanup, apr_pool_cleanup_null);
         p->recent = zalloc(pool, RECENT * sizeof(double));
+        struct drift_preq_params qp = {.task = sc->performance.task,
+                                       .threshold = sc->performance.threshold,
+                                       .capacity = (size_t)sc->performance.window};
+        p->preq = drift_preq_create(&qp, derr, sizeof(derr));
+        if (p->preq == NULL) {
+            drift_seterr(err, errlen, DRIFT_EINVAL, "stream %s: performance: %s", sc->name, derr);
+            apr_pool_destroy(pool);
+            return NULL;
+        }
+        p->last_pw.index = UINT64_MAX;
         if (sc->labels.enabled) {
             p->join = drift_join_create((size_t)sc->labels.max_pending,
                                         (int64_t)sc->labels.ttl_s * 1000);
@@ -374,6 +389,8 @@ static apr_status_t detector_cleanup(void *data)
     }
     drift_join_destroy(p->join);
     p->join = NULL;
+    drift_preq_destroy(p->preq);
+    p->preq = NULL;
     return APR_SUCCESS;
 }
 
@@ -1166,6 +1183,10 @@ static void fire_performance(struct drift_pipeline *p, const struct perf_at *pa,
         json_object_set_new(e, "threshold", json_real(sc->performance.threshold));
     }
     json_object_set_new(o, "error", e);
+    if (p->last_pw.index != UINT64_MAX) {
+        json_object_set_new(o, "last_metrics_window",
+                            drift_perf_window_json(&p->last_pw, sc->performance.task));
+    }
     char *payload = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(o);
     if (payload == NULL) {
@@ -1189,8 +1210,61 @@ static void fire_performance(struct drift_pipeline *p, const struct perf_at *pa,
     free(payload);
 }
 
-/* One labelled prediction: its error, the detector, and perhaps a trigger. */
-static void perf_pair(struct drift_pipeline *p, double pr, double y, const struct perf_at *pa)
+/* Closes the metrics window: the report goes to the hook and stays as evidence. */
+static void perf_window_close(struct drift_pipeline *p)
+{
+    struct drift_preq_metrics m;
+    drift_preq_metrics(p->preq, &m);
+    struct drift_perf_window *w = &p->last_pw;
+    *w = (struct drift_perf_window){
+        .stream = p->sc->name,
+        .index = p->perf_windows++,
+        .first_pair = p->pairs - m.n,
+        .pairs = m.n,
+        .invalid = m.invalid,
+        .accuracy = m.accuracy,
+        .precision = m.precision,
+        .recall = m.recall,
+        .f1 = m.f1,
+        .log_loss = m.log_loss,
+        .auc = m.auc,
+        .mae = m.mae,
+        .rmse = m.rmse,
+        .delay_median_s = m.delay_median,
+        .delay_p95_s = m.delay_p95,
+    };
+    if (p->hooks.performance_window) {
+        p->hooks.performance_window(p->hooks.ctx, w);
+    }
+    drift_preq_reset(p->preq);
+}
+
+/* The metrics of a closed window as JSON (NAN as null); the task decides which are shown. */
+json_t *drift_perf_window_json(const struct drift_perf_window *w, int task)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "index", json_integer((json_int_t)w->index));
+    json_object_set_new(o, "first_pair", json_integer((json_int_t)w->first_pair));
+    json_object_set_new(o, "pairs", json_integer((json_int_t)w->pairs));
+    if (task == 0) {
+        json_object_set_new(o, "accuracy", jnum(w->accuracy));
+        json_object_set_new(o, "precision", jnum(w->precision));
+        json_object_set_new(o, "recall", jnum(w->recall));
+        json_object_set_new(o, "f1", jnum(w->f1));
+        json_object_set_new(o, "log_loss", jnum(w->log_loss));
+        json_object_set_new(o, "auc", jnum(w->auc));
+    } else {
+        json_object_set_new(o, "mae", jnum(w->mae));
+        json_object_set_new(o, "rmse", jnum(w->rmse));
+    }
+    json_object_set_new(o, "label_delay_median_s", jnum(w->delay_median_s));
+    json_object_set_new(o, "label_delay_p95_s", jnum(w->delay_p95_s));
+    return o;
+}
+
+/* One labelled prediction: its error, the metrics window, the detector, perhaps a trigger. */
+static void perf_pair(struct drift_pipeline *p, double pr, double y, double delay_s,
+                      const struct perf_at *pa)
 {
     const struct drift_stream_conf *sc = p->sc;
     double e;
@@ -1201,6 +1275,11 @@ static void perf_pair(struct drift_pipeline *p, double pr, double y, const struc
         e = sc->performance.error == 0 ? fabs(dlt) : dlt * dlt;
     }
     p->pairs++;
+    if (drift_preq_add(p->preq, pr, y, delay_s, NULL) == 0 &&
+        ++p->preq_n == (uint64_t)sc->performance.window) {
+        perf_window_close(p);
+        p->preq_n = 0;
+    }
     p->since_sum += e;
     p->since_n++;
     if (p->recent_n < RECENT) {
@@ -1250,7 +1329,7 @@ static void performance_step(struct drift_pipeline *p)
         }
         if (isfinite(y)) { /* labelled in the event itself */
             struct perf_at pa = {b->part[r], b->off[r], b->ts[r]};
-            perf_pair(p, pr, y, &pa);
+            perf_pair(p, pr, y, NAN, &pa);
         } else if (p->join != NULL && b->idlen[r] > 0) {
             /* Waits for its label; a label time minus this time is the label delay. */
             drift_join_put(p->join, b->id + r * DRIFT_ID_MAX, b->idlen[r], pr,
@@ -1347,7 +1426,7 @@ int drift_pipeline_label(struct drift_pipeline *p, const char *buf, size_t len, 
     double t_label = isfinite(m.ts) ? m.ts * 1000.0 : (double)now;
     p->st.label_delay_ms_sum += t_label - (double)t_pred;
     struct perf_at pa = {part, off, m.ts};
-    perf_pair(p, pr, m.label, &pa);
+    perf_pair(p, pr, m.label, (t_label - (double)t_pred) / 1000.0, &pa);
     return 0;
 }
 

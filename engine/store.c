@@ -74,6 +74,17 @@ static const char *const migrations[] = {
     "CREATE INDEX signals_trigger ON signals(trigger_id);"
     "CREATE INDEX outbox_trigger ON outbox(trigger_id);"
     "PRAGMA user_version = 1;",
+    /* v2: prequential metrics per window of labelled predictions (concept drift). */
+    "CREATE TABLE performance_windows ("
+    "  id INTEGER PRIMARY KEY,"
+    "  stream TEXT NOT NULL,"
+    "  idx INTEGER NOT NULL,"
+    "  first_pair INTEGER NOT NULL,"
+    "  pairs INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  metrics TEXT NOT NULL,"
+    "  UNIQUE (stream, idx, first_pair));"
+    "PRAGMA user_version = 2;",
 };
 
 #define STORE_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0]))) /* schema we write */
@@ -89,6 +100,7 @@ enum {
     SQL_OUTBOX_NEXT,
     SQL_OUTBOX_COUNT,
     SQL_OUTBOX_UPDATE,
+    SQL_PERF_WINDOW_INSERT,
     SQL_COUNT
 };
 
@@ -111,6 +123,9 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_OUTBOX_COUNT] = "SELECT COUNT(*) FROM outbox WHERE status = ?1",
     [SQL_OUTBOX_UPDATE] = "UPDATE outbox SET status = ?2, attempts = ?3, next_ms = ?4,"
                           " http_status = ?5, last_error = ?6, updated_ms = ?7 WHERE id = ?1",
+    [SQL_PERF_WINDOW_INSERT] = "INSERT INTO performance_windows (stream, idx, first_pair, pairs,"
+                               " created_ms, metrics) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                               " ON CONFLICT DO NOTHING",
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -454,4 +469,21 @@ int drift_store_outbox_update(struct drift_store *s, int64_t id, const char *sta
         return DRIFT_EFAULT;
     }
     return changed > 0 ? 0 : DRIFT_ENOENT;
+}
+
+int drift_store_perf_window_add(struct drift_store *s, const char *stream, uint64_t idx,
+                                uint64_t first_pair, uint64_t pairs, int64_t created_ms,
+                                const char *metrics_json, char *err, size_t errlen)
+{
+    if (s == NULL || stream == NULL || metrics_json == NULL) {
+        return drift_seterr(err, errlen, DRIFT_EINVAL, "missing argument");
+    }
+    sqlite3_stmt *st = s->st[SQL_PERF_WINDOW_INSERT];
+    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)idx);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)first_pair);
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)pairs);
+    sqlite3_bind_int64(st, 5, created_ms);
+    sqlite3_bind_text(st, 6, metrics_json, -1, SQLITE_STATIC);
+    return step_done(s, st, err, errlen) == SQLITE_DONE ? 0 : DRIFT_EFAULT;
 }

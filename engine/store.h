@@ -44,6 +44,12 @@ struct drift_outbox_row {
     int64_t created_ms;
 };
 
+/* Records a closed window of prequential metrics (metrics_json: the window as JSON). A window
+ * already recorded (same stream, index and first pair) is left as it is. */
+int drift_store_perf_window_add(struct drift_store *s, const char *stream, uint64_t idx,
+                                uint64_t first_pair, uint64_t pairs, int64_t created_ms,
+                                const char *metrics_json, char *err, size_t errlen);
+
 /* Opens (creating if needed) the store at path and migrates it. Returns NULL and fills err. */
 struct drift_store *drift_store_open(const char *path, char *err, size_t errlen);
 void drift_store_close(struct drift_store *s);

@@ -144,6 +144,22 @@ struct drift_trigger {
     double error_recent;        /* performance: mean error over the recent pairs */
 };
 
+/* A closed window of prequential metrics: `pairs` labelled predictions (metrics NAN where
+ * undefined or of the other task; see operators/metrics/prequential.h). */
+struct drift_perf_window {
+    const char *stream;
+    uint64_t index;        /* 0-based metrics window */
+    uint64_t first_pair;   /* 0-based labelled prediction that opened it */
+    uint64_t pairs, invalid;
+    double accuracy, precision, recall, f1, log_loss, auc; /* classification */
+    double mae, rmse;                                        /* regression */
+    double delay_median_s, delay_p95_s; /* label time - prediction time (labels topic) */
+};
+
+/* The metrics of a closed window as a JSON object (jansson; the caller owns it). */
+typedef struct json_t json_t;
+json_t *drift_perf_window_json(const struct drift_perf_window *w, int task);
+
 struct drift_pipeline_hooks {
     void *ctx;
     void (*reference_ready)(void *ctx, const char *stream, uint64_t events);
@@ -154,6 +170,8 @@ struct drift_pipeline_hooks {
     /* Wall clock in ms for "detected_at" in payloads; NULL leaves it out (replay stays
      * byte-for-byte deterministic). */
     uint64_t (*now_ms)(void *ctx);
+    /* A closed window of prequential metrics (performance section). */
+    void (*performance_window)(void *ctx, const struct drift_perf_window *w);
 };
 
 /* Creates the pipeline of a stream: batch buffers for batch_max records, reference, windows,

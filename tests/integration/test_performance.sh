@@ -66,6 +66,27 @@ assert 0.08 < e["mean_since_last_detection"] < 0.2, e
 assert p["idempotency_key"].startswith("churn:performance:"), p
 s = lines[-1]
 assert s["performance"] == {"detections": len(cli), "warnings": 0, "triggers": 1}, s
+# Prequential metrics per 1000 labelled predictions, equal to scikit-learn on the same pairs.
+from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score, recall_score, \
+    roc_auc_score
+ev = [json.loads(l) for l in open(f"{d}/events.jsonl")]
+wins = [l for l in lines if l["type"] == "performance_window"]
+assert len(wins) == 12 and [w["first_pair"] for w in wins] == list(range(0, 12000, 1000)), wins
+def close(a, b):
+    return abs(a - b) <= 1e-8 * max(1.0, abs(b))
+for w in wins:
+    chunk = ev[w["first_pair"]:w["first_pair"] + 1000]
+    y = [e["y"] for e in chunk]
+    s = [e["score"] for e in chunk]
+    c = [int(v >= 0.5) for v in s]
+    want = {"accuracy": accuracy_score(y, c), "precision": precision_score(y, c),
+            "recall": recall_score(y, c), "f1": f1_score(y, c),
+            "log_loss": log_loss(y, s, labels=[0, 1], eps=1e-15), "auc": roc_auc_score(y, s)}
+    for k, v in want.items():
+        assert close(w[k], v), (w["index"], k, w[k], v)
+    assert w["label_delay_median_s"] is None, w
+assert wins[0]["accuracy"] > 0.85 and wins[11]["accuracy"] < 0.7, (wins[0], wins[11])
+assert p["last_metrics_window"]["index"] == t["pair"] // 1000 - 1, p["last_metrics_window"]
 print("ok: performance trigger at pair", t["pair"], "(error rate jumps at 6000);",
       len(cli), "detections, 1 trigger (cooldown)")
 PY
@@ -114,6 +135,9 @@ assert e["kind"] == "absolute" and "threshold" not in e, e
 assert 0.6 < e["mean_since_last_detection"] < 1.0, e
 assert e["mean_recent"] > 1.2 * e["mean_since_last_detection"], e
 assert lines[-1]["malformed"] == 0, lines[-1]
+wins = [l for l in lines if l["type"] == "performance_window"]
+assert len(wins) == 8 and "mae" in wins[0] and "accuracy" not in wins[0], wins[0]
+assert wins[0]["rmse"] < 1.2 < 2.5 < wins[7]["rmse"], (wins[0], wins[7])
 print("ok: regression trigger at pair", trig[0]["pair"])
 PY
 echo PASS

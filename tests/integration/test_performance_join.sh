@@ -81,6 +81,21 @@ for kv in performance_triggers=1 labels_in=7860 labels_bad=10 matched=7800 \
 done
 grep -q 'msg="skipped malformed label event"' "$TESTDIR/driftd.log" \
     || fail "malformed label events not logged"
+log "prequential metrics per 1000 labelled predictions, in SQLite"
+[ "$(sqlite3 "$TESTDIR/driftd.db" 'select count(*) from performance_windows')" = 7 ] \
+    || fail "windows: $(sqlite3 "$TESTDIR/driftd.db" 'select idx, pairs from performance_windows')"
+$PY - "$TESTDIR/driftd.db" <<'PY'
+import json, sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute(
+    "select idx, first_pair, pairs, metrics from performance_windows order by idx").fetchall()
+assert [(r[0], r[1], r[2]) for r in rows] == [(i, 1000 * i, 1000) for i in range(7)], rows
+m = [json.loads(r[3]) for r in rows]
+assert all(0.88 < x["accuracy"] < 0.96 for x in m[:4]), m[:4]   # 8% errors before pair 4000
+assert all(0.55 < x["accuracy"] < 0.75 for x in m[4:]), m[4:]   # 35% after
+assert all(x["label_delay_median_s"] > 0 and x["label_delay_p95_s"] >= x["label_delay_median_s"]
+           for x in m), m
+print("ok: 7 metrics windows; accuracy", [round(x["accuracy"], 3) for x in m])
+PY
 $PY - "$TESTDIR/received.jsonl" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]

@@ -104,10 +104,10 @@ static void test_migration_creates_schema(void **state)
     char err[256], sql[512];
     struct drift_store *s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(count("PRAGMA user_version"), 1);
+    assert_int_equal(count("PRAGMA user_version"), 2);
     assert_int_equal(count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN"
-                           " ('triggers', 'signals', 'outbox')"),
-                     3);
+                           " ('triggers', 'signals', 'outbox', 'performance_windows')"),
+                     4);
     /* The due-rows index covers (status, next_ms), in that order. */
     assert_int_equal(count("SELECT COUNT(*) FROM pragma_index_info('outbox_due') WHERE"
                            " (seqno = 0 AND name = 'status') OR (seqno = 1 AND name = 'next_ms')"),
@@ -126,7 +126,46 @@ static void test_migration_creates_schema(void **state)
     s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
     drift_store_close(s);
-    assert_int_equal(count("PRAGMA user_version"), 1);
+    assert_int_equal(count("PRAGMA user_version"), 2);
+}
+
+/* A version-1 file (before performance windows) is upgraded in place; rows survive. */
+static void test_upgrade_from_v1(void **state)
+{
+    char err[256], saved[sizeof(path)];
+    memcpy(saved, path, sizeof(path));
+    snprintf(path, sizeof(path), "%s/v1.db", dir); /* a file of its own */
+    struct drift_store *s = drift_store_open(path, err, sizeof(err));
+    assert_non_null(s);
+    drift_store_close(s);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE performance_windows; PRAGMA user_version = 1;"
+                                      "INSERT INTO triggers (idem_key, stream, rule, kind,"
+                                      " created_ms, payload) VALUES ('old', 's', 'r', 'data_drift',"
+                                      " 1, '{}')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    s = drift_store_open(path, err, sizeof(err));
+    assert_non_null(s);
+    assert_int_equal(count("PRAGMA user_version"), 2);
+    assert_int_equal(count("SELECT COUNT(*) FROM triggers WHERE idem_key = 'old'"), 1);
+    assert_int_equal(drift_store_perf_window_add(s, "s", 0, 0, 1000, 5, "{\"accuracy\":0.9}", err,
+                                                 sizeof(err)),
+                     0);
+    /* The same window again (a replayed stream) is not a second row. */
+    assert_int_equal(drift_store_perf_window_add(s, "s", 0, 0, 1000, 6, "{}", err, sizeof(err)),
+                     0);
+    assert_int_equal(drift_store_perf_window_add(s, "s", 1, 1000, 1000, 7, "{}", err,
+                                                 sizeof(err)),
+                     0);
+    assert_int_equal(count("SELECT COUNT(*) FROM performance_windows"), 2);
+    assert_int_equal(count("SELECT COUNT(*) FROM performance_windows WHERE idx = 0 AND"
+                           " json_extract(metrics, '$.accuracy') = 0.9"),
+                     1);
+    drift_store_close(s);
+    memcpy(path, saved, sizeof(path));
 }
 
 static void test_trigger_and_outbox(void **state)
@@ -234,7 +273,7 @@ static void test_newer_schema_refused(void **state)
     err[0] = '\0';
     assert_null(drift_store_open(p2, err, sizeof(err)));
     assert_non_null(strstr(err, "999"));
-    assert_non_null(strstr(err, "(1)")); /* and the version this code knows */
+    assert_non_null(strstr(err, "(2)")); /* and the version this code knows */
     /* Untouched: still version 999, not switched to WAL. */
     assert_int_equal(query_int(p2, "PRAGMA user_version"), 999);
     text_of(p2, "PRAGMA journal_mode", mode, sizeof(mode));
@@ -264,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_migration_creates_schema),
         cmocka_unit_test(test_trigger_and_outbox),
         cmocka_unit_test(test_newer_schema_refused),
+        cmocka_unit_test(test_upgrade_from_v1),
         cmocka_unit_test(test_bad_files_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
