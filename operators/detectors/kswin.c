@@ -34,8 +34,9 @@
  *    the next finite value).
  *
  * Memory: the window, the index scratch and the two sorted samples are allocated at create;
- * update does not allocate itself. The exact KS p-value (operators/tests/ks.c) mallocs
- * stat_size + 1 doubles per test; if that fails the test counts as "no drift".
+ * update never allocates: the exact KS p-value (operators/tests/ks.c) keeps its stat_size + 1
+ * doubles of scratch on the stack up to stat_size 1023 (larger ones malloc; should that fail,
+ * the test counts as "no drift").
  */
 #include <math.h>
 #include <stdint.h>

@@ -95,14 +95,17 @@ double drift_ks_statistic(const double *a, size_t n, const double *b, size_t m)
 }
 
 /* P(D >= d) exactly, for the two-sided statistic d of samples of sizes n and m; NAN when the
- * m+1 doubles of scratch cannot be allocated. */
+ * m+1 doubles of scratch cannot be allocated. Up to m = 1023 the scratch is on the stack, so the
+ * small tests a detector runs per update (KSWIN) never allocate. */
 static double ks_exact_sf(double d, size_t n, size_t m)
 {
     long long h = llround(d * (double)n * (double)m);
     if (h <= 0) {
         return 1.0;
     }
-    double *f = malloc((m + 1) * sizeof(double));
+    double stackbuf[1024];
+    double *f = m + 1 <= sizeof(stackbuf) / sizeof(stackbuf[0]) ? stackbuf
+                                                                : malloc((m + 1) * sizeof(double));
     if (f == NULL) {
         return NAN;
     }
@@ -129,7 +132,9 @@ static double ks_exact_sf(double d, size_t n, size_t m)
         }
     }
     double inside = f[m];
-    free(f);
+    if (f != stackbuf) {
+        free(f);
+    }
     double p = 1.0 - inside;
     return p < 0 ? 0 : (p > 1 ? 1 : p);
 }
