@@ -1008,7 +1008,8 @@ static json_t *feature_json(const struct drift_feature_report *r,
         json_object_set_new(o, "window_std", jnum(r->std));
         json_object_set_new(o, "reference_std", jnum(r->ref_std));
         if (r->ref_edges_rank_error > 0) {
-            json_object_set_new(o, "reference_edges_rank_error", json_real(r->ref_edges_rank_error));
+            json_object_set_new(o, "reference_edges_rank_error",
+                                json_real(r->ref_edges_rank_error));
         }
     }
     json_object_set_new(o, "missing_share", jnum(r->missing_share));
@@ -1173,7 +1174,8 @@ static void fire_performance(struct drift_pipeline *p, const struct perf_at *pa,
     }
     json_object_set_new(o, "at", at);
     json_t *e = json_object();
-    json_object_set_new(e, "kind", json_string(errname[sc->performance.task][sc->performance.error]));
+    json_object_set_new(e, "kind",
+                        json_string(errname[sc->performance.task][sc->performance.error]));
     json_object_set_new(e, "mean_since_last_detection",
                         jnum(p->since_n ? p->since_sum / (double)p->since_n : NAN));
     json_object_set_new(e, "pairs_since_last_detection", json_integer((json_int_t)p->since_n));

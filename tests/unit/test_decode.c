@@ -36,7 +36,7 @@ static int setup(void **state)
     sc.label = "y";
     sc.time_field = "ts";
     sc.max_message_bytes = 256;
-    b = (struct drift_batch){0, 8, 2, 1, x, cat, lab, ts, part, off};
+    b = (struct drift_batch){0, 8, 2, 1, x, cat, lab, ts, part, off, NULL, NULL, NULL};
     return 0;
 }
 

@@ -146,7 +146,7 @@ static void feed(struct drift_pipeline *p, uint64_t *seq, uint64_t n, uint64_t d
 
 static struct drift_pipeline *make(struct drift_stream_conf *sc, struct rec *r, size_t batch)
 {
-    struct drift_pipeline_hooks h = {r, on_ref, on_window, on_trigger, on_model, NULL};
+    struct drift_pipeline_hooks h = {r, on_ref, on_window, on_trigger, on_model, NULL, NULL};
     char err[256];
     struct drift_pipeline *p = drift_pipeline_create(pool, sc, batch, ".", &h, err, sizeof(err));
     if (p == NULL) {
@@ -291,7 +291,7 @@ static void test_rank_tests_and_correction(void **state)
     sc.drift.correction = "bonferroni";
     sc.trigger.enabled = 0;
     struct prec r = {0};
-    struct drift_pipeline_hooks h = {&r, NULL, on_window_ptests, NULL, NULL, NULL};
+    struct drift_pipeline_hooks h = {&r, NULL, on_window_ptests, NULL, NULL, NULL, NULL};
     char err[256];
     struct drift_pipeline *p = drift_pipeline_create(pool, &sc, 256, ".", &h, err, sizeof(err));
     assert_non_null(p);
