@@ -27,6 +27,7 @@
 #include "drift_op.h"
 #include "gen.h"
 #include "log.h"
+#include "join.h"
 #include "stream.h"
 
 #define DRIFTD_VERSION "0.1.0"
@@ -45,7 +46,7 @@ static void usage(FILE *f)
             "  driftd check CONFIG                   validate a config; every error with its\n"
             "                                        position\n"
             "  driftd replay CONFIG --from FILE      backtest over a JSON-lines file; prints the\n"
-            "        [--stream NAME]                 drift timeline as JSON lines\n"
+            "        [--stream NAME] [--labels FILE] drift timeline as JSON lines\n"
             "  driftd score --reference REF.csv --current CUR.csv [--format json|table]\n"
             "        [--bins B] [--categorical a,b] [--alpha A]  compare two files, per column\n"
             "  driftd detect NAME [--param K=V]... [FILE]  run a change detector (adwin, ddm,\n"
@@ -279,6 +280,93 @@ static void replay_perf_window(void *ctx, const struct drift_perf_window *w)
     emit(o);
 }
 
+/* Label events for replay: read in file order and handed to the pipeline when the predictions
+ * have caught up with their time (labels.time_field; without one, after all the predictions).
+ * Partition -1, offset = line number, as for the predictions. */
+struct label_feed {
+    FILE *f;
+    const char *path;
+    const struct drift_stream_conf *sc;
+    char *line;
+    size_t cap;
+    ssize_t len;      /* the line read ahead; < 0 at the end */
+    double ts;        /* its time, INFINITY when it has none */
+    long long lineno;
+    char scratch[4096];
+};
+
+static void label_time(void *ctx, const char *key, size_t klen, enum drift_json_kind kind,
+                       const char *val, size_t vlen)
+{
+    struct label_feed *lf = ctx;
+    const char *tf = lf->sc->labels.time_field;
+    if (tf != NULL && strlen(tf) == klen && memcmp(key, tf, klen) == 0 &&
+        kind == DRIFT_JSON_NUMBER) {
+        double t = NAN;
+        drift_parse_number(val, vlen, &t);
+        if (isfinite(t)) {
+            lf->ts = t > 1e11 ? t / 1000.0 : t;
+        }
+    }
+}
+
+static void label_feed_next(struct label_feed *lf)
+{
+    lf->len = getline(&lf->line, &lf->cap, lf->f);
+    if (lf->len < 0) {
+        return;
+    }
+    lf->lineno++;
+    while (lf->len > 0 && (lf->line[lf->len - 1] == '\n' || lf->line[lf->len - 1] == '\r')) {
+        lf->len--;
+    }
+    /* Without labels.time_field every label waits for the end of the predictions; with it, a
+     * line that has no time (or is malformed: the pipeline reports it) goes in at once rather
+     * than holding back the labels behind it. */
+    lf->ts = lf->sc->labels.time_field != NULL ? -INFINITY : INFINITY;
+    size_t errpos;
+    const char *what;
+    drift_json_each(lf->line, (size_t)lf->len, lf->scratch, sizeof(lf->scratch), label_time, lf,
+                    &errpos, &what);
+}
+
+static int label_feed_open(struct label_feed *lf, const char *path,
+                           const struct drift_stream_conf *sc)
+{
+    lf->f = fopen(path, "r");
+    if (lf->f == NULL) {
+        fprintf(stderr, "replay: cannot open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    lf->path = path;
+    lf->sc = sc;
+    label_feed_next(lf);
+    return 0;
+}
+
+static void label_feed_until(struct label_feed *lf, struct drift_pipeline *p, double t)
+{
+    double until = isnan(t) ? -INFINITY : t; /* a prediction without time lets none through */
+    while (lf->len >= 0 && lf->ts <= until) {
+        const char *why;
+        if (drift_pipeline_label(p, lf->line, (size_t)lf->len, -1, lf->lineno, &why) != 0) {
+            uint64_t suppressed;
+            if (drift_log_ratelimit("bad_label_line", 10000, &suppressed)) {
+                DRIFT_WARN("skipped malformed label line", "file=%s line=%lld detail=\"%s\"",
+                           lf->path, lf->lineno, why);
+            }
+        }
+        label_feed_next(lf);
+    }
+}
+
+static void label_feed_close(struct label_feed *lf)
+{
+    free(lf->line);
+    fclose(lf->f);
+    lf->f = NULL;
+}
+
 static void replay_model(void *ctx, const char *stream, const char *topic, const char *js)
 {
     json_error_t je;
@@ -295,13 +383,16 @@ static int cmd_replay(apr_pool_t *pool, int argc, const char *const *argv)
     static const apr_getopt_option_t opts[] = {
         {"from", 'f', 1, "JSON-lines file to replay ('-' = stdin)"},
         {"stream", 's', 1, "stream to replay into (default: the first)"},
+        {"labels", 'l', 1, "JSON-lines label events for the stream's labels section"},
         {NULL, 0, 0, NULL},
     };
+    static const char usage_text[] =
+        "usage: driftd replay CONFIG --from FILE [--stream NAME] [--labels FILE]\n";
     if (argc < 3 || argv[2][0] == '-') {
-        fprintf(stderr, "usage: driftd replay CONFIG --from FILE [--stream NAME]\n");
+        fputs(usage_text, stderr);
         return 2;
     }
-    const char *config = argv[2], *from = NULL, *stream = NULL;
+    const char *config = argv[2], *from = NULL, *stream = NULL, *labels = NULL;
     apr_getopt_t *os;
     apr_getopt_init(&os, pool, argc - 2, argv + 2);
     os->errfn = NULL;
@@ -313,10 +404,12 @@ static int cmd_replay(apr_pool_t *pool, int argc, const char *const *argv)
             from = arg;
         } else if (opt == 's') {
             stream = arg;
+        } else if (opt == 'l') {
+            labels = arg;
         }
     }
     if (st != APR_EOF || os->ind != os->argc || from == NULL) {
-        fprintf(stderr, "usage: driftd replay CONFIG --from FILE [--stream NAME]\n");
+        fputs(usage_text, stderr);
         return 2;
     }
     struct drift_config *cfg = load_config(pool, config);
@@ -362,6 +455,22 @@ static int cmd_replay(apr_pool_t *pool, int argc, const char *const *argv)
         }
         return 1;
     }
+    struct label_feed lf = {0};
+    if (labels != NULL) {
+        if (!sc->labels.enabled) {
+            fprintf(stderr, "replay: --labels needs a labels section in stream %s\n", sc->name);
+            if (in != stdin) {
+                fclose(in);
+            }
+            return 2;
+        }
+        if (label_feed_open(&lf, labels, sc) != 0) {
+            if (in != stdin) {
+                fclose(in);
+            }
+            return 1;
+        }
+    }
     struct drift_batch *b = drift_pipeline_batch(p);
     struct drift_decoder *dec = drift_pipeline_decoder(p);
     char *line = NULL;
@@ -387,12 +496,20 @@ static int cmd_replay(apr_pool_t *pool, int argc, const char *const *argv)
         }
         b->part[row] = -1;
         b->off[row] = lineno;
+        if (lf.f != NULL) {
+            /* Labels whose time has come (at or before this prediction's) go in now. */
+            label_feed_until(&lf, p, b->ts[row]);
+        }
         if (b->n == b->cap) {
             drift_pipeline_push(p);
         }
     }
     if (b->n > 0) {
         drift_pipeline_push(p);
+    }
+    if (lf.f != NULL) {
+        label_feed_until(&lf, p, INFINITY); /* the rest, in file order */
+        label_feed_close(&lf);
     }
     free(line);
     int ioerr = ferror(in);
@@ -426,6 +543,18 @@ static int cmd_replay(apr_pool_t *pool, int argc, const char *const *argv)
         json_object_set_new(pf, "detections", json_integer((json_int_t)ps.performance_detections));
         json_object_set_new(pf, "warnings", json_integer((json_int_t)ps.performance_warnings));
         json_object_set_new(pf, "triggers", json_integer((json_int_t)ps.performance_triggers));
+        if (sc->labels.enabled) {
+            struct drift_join_stats js;
+            drift_pipeline_join_stats(p, &js);
+            json_object_set_new(pf, "labels_in", json_integer((json_int_t)ps.labels_in));
+            json_object_set_new(pf, "labels_bad", json_integer((json_int_t)ps.labels_bad));
+            json_object_set_new(pf, "matched", json_integer((json_int_t)js.matched));
+            json_object_set_new(pf, "pending", json_integer((json_int_t)js.pending));
+            json_object_set_new(pf, "expired", json_integer((json_int_t)js.expired));
+            json_object_set_new(pf, "overflowed", json_integer((json_int_t)js.overflowed));
+            json_object_set_new(pf, "unmatched", json_integer((json_int_t)js.unmatched));
+            json_object_set_new(pf, "duplicate_ids", json_integer((json_int_t)js.duplicates));
+        }
         json_object_set_new(o, "performance", pf);
     }
     emit(o);

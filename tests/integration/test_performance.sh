@@ -140,4 +140,65 @@ assert len(wins) == 8 and "mae" in wins[0] and "accuracy" not in wins[0], wins[0
 assert wins[0]["rmse"] < 1.2 < 2.5 < wins[7]["rmse"], (wins[0], wins[7])
 print("ok: regression trigger at pair", trig[0]["pair"])
 PY
+log "replay --labels: late labels from a file, merged by time; expiry on the event clock"
+$PY - "$TESTDIR" <<'PY'
+import json, random, sys
+d = sys.argv[1]
+rng = random.Random(12)
+t0 = 1700000000
+labels = []
+with open(f"{d}/jp.jsonl", "w") as p:
+    for i in range(6000):
+        t = t0 + i  # one prediction per second
+        y = rng.random() < 0.5
+        wrong = rng.random() < (0.08 if i < 3000 else 0.35)
+        cls = (not y) if wrong else y
+        p.write(json.dumps({"id": f"q{i}", "a": rng.gauss(0, 1), "b": rng.gauss(0, 1),
+                            "score": 0.8 if cls else 0.2, "ts": t}) + "\n")
+        if i % 50 != 7:  # 120 predictions never get a label
+            labels.append((t + 30 + rng.randint(0, 60), json.dumps(
+                {"id": f"q{i}", "y": int(y), "lt": (t + 30 + rng.randint(0, 60)) * 1000})))
+labels = [l for _, l in sorted(labels, key=lambda x: x[0])]
+labels.insert(10, json.dumps({"id": "nobody", "y": 1, "lt": (t0 + 5) * 1000}))
+labels.insert(20, "{broken")
+with open(f"{d}/jl.jsonl", "w") as f:
+    f.write("\n".join(labels) + "\n")
+PY
+cat >"$TESTDIR/join.yaml" <<YAML
+kafka: {brokers: embedded}
+store: {path: $TESTDIR/unused.db}
+streams:
+  - name: churn
+    topic: churn
+    features: {a: numeric, b: numeric}
+    prediction: score
+    id_field: id
+    time_field: ts
+    window: {size: 1000}
+    reference: {from: warmup, size: 1000}
+    performance: {detector: adwin, cooldown_pairs: 100000}
+    labels: {topic: churn.labels, field: y, time_field: lt, ttl_s: 600}
+YAML
+"$DRIFTD" replay "$TESTDIR/join.yaml" --from "$TESTDIR/jp.jsonl" --labels "$TESTDIR/jl.jsonl" \
+    >"$TESTDIR/join.out" 2>"$TESTDIR/join.err" || fail "replay --labels failed"
+"$DRIFTD" replay "$TESTDIR/join.yaml" --from "$TESTDIR/jp.jsonl" --labels "$TESTDIR/jl.jsonl" \
+    2>/dev/null | cmp -s - "$TESTDIR/join.out" || fail "replay --labels is not deterministic"
+grep -q 'skipped malformed label line' "$TESTDIR/join.err" || fail "bad label line not logged"
+$PY - "$TESTDIR/join.out" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+s = lines[-1]["performance"]
+# 120 predictions never get a label: the 10 of them within the last ttl (600 s) of the event
+# clock are still waiting when the file ends; the other 110 expired.
+assert s["matched"] == 5880 and s["expired"] == 110 and s["pending"] == 10, s
+assert s["unmatched"] == 1 and s["labels_bad"] == 1 and s["labels_in"] == 5882, s
+trig = [l for l in lines if l["type"] == "trigger" and l["kind"] == "performance"]
+assert len(trig) == 1 and 2900 <= trig[0]["pair"] <= 3500, [t["pair"] for t in trig]
+wins = [l for l in lines if l["type"] == "performance_window"]
+assert len(wins) == 5, len(wins)
+assert all(30 <= w["label_delay_median_s"] <= 90 and w["label_delay_p95_s"] <= 90 for w in wins), wins
+print("ok: replay joined", s["matched"], "labels, expired", s["expired"], "pending", s["pending"],
+      "; trigger at pair",
+      trig[0]["pair"])
+PY
 echo PASS
