@@ -2,7 +2,7 @@
 # `make demo` runs the end-to-end demo. SANITIZE=address,undefined builds an instrumented tree
 # in build-san/. WERROR=1 (set by CI) turns warnings into errors.
 
-PKGS      := rdkafka libuv apr-1 apr-util-1 openblas lapacke sqlite3 libcurl yaml-0.1 jansson
+PKGS      := rdkafka libuv apr-1 apr-util-1 openblas lapacke sqlite3 libcurl yaml-0.1 jansson libcrypto
 TEST_PKGS := cmocka
 
 # Run scripts/install-deps once when pkg-config cannot find a library, so a fresh Debian 12
