@@ -19,8 +19,10 @@
  */
 #include "config.h"
 #include "drift_op.h"
+#include "formats.h"
 
 #include <apr_strings.h>
+#include <strings.h>
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
@@ -1007,6 +1009,24 @@ static void webhook_check(struct loader *L, const struct section *sec, const str
         errat(L, at->line, at->col, "%s.backoff_base_ms (%d) must not exceed backoff_max_ms (%d)",
               path, s->webhook.backoff_base_ms, s->webhook.backoff_max_ms);
     }
+    if (!found_bad(sec, f, "format") && s->webhook.format == DRIFT_FMT_PAGERDUTY &&
+        s->webhook.routing_key_env == NULL) {
+        const struct node *fv = found_val(sec, f, "format");
+        errat(L, fv->line, fv->col,
+              "%s.format pagerduty needs routing_key_env: the environment variable holding the "
+              "integration's routing key", path);
+    }
+    if (s->webhook.bearer_token_env != NULL && s->webhook.basic_auth_env != NULL) {
+        const struct node *bv = found_val(sec, f, "basic_auth_env");
+        errat(L, bv->line, bv->col, "%s: bearer_token_env and basic_auth_env both set; choose one",
+              path);
+    }
+    size_t el = s->webhook.event_type != NULL ? strlen(s->webhook.event_type) : 1;
+    if (el < 1 || el > 100) {
+        const struct node *ev = found_val(sec, f, "event_type");
+        errat(L, ev->line, ev->col, "%s.event_type must be 1-100 characters (GitHub's limit)",
+              path);
+    }
 }
 
 static void learner_check(struct loader *L, const struct section *sec, const struct found *f,
@@ -1208,6 +1228,46 @@ static const struct key trigger_keys[] = {
 };
 static const struct section trigger_section = {trigger_keys, NKEYS(trigger_keys), NULL};
 
+static const char *const severities[] = {"warning", "critical", NULL};
+
+static void set_headers(struct loader *L, const struct node *v, void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    if (is_null(v)) {
+        return;
+    }
+    if (v->type != NODE_MAP) {
+        errat(L, v->line, v->col, "%s must be a mapping of header names to values, got %s", path,
+              show(L, v));
+        return;
+    }
+    s->webhook.headers = apr_pcalloc(L->tmp, (size_t)(v->n + 1) * sizeof(struct drift_kv));
+    for (const struct node *p = v->first; p != NULL; p = p->next) {
+        if (bad_key(L, v, p, path) != NULL) {
+            continue;
+        }
+        const char *k = p->key->str;
+        /* RFC 9110 token characters; a value is one line. */
+        if (k[0] == '\0' || strspn(k, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(k)) {
+            errat(L, p->key->line, p->key->col, "%s: '%s' is not a valid header name", path, k);
+            continue;
+        }
+        if (p->type != NODE_SCALAR || is_null(p) || strpbrk(p->str, "\r\n") != NULL) {
+            errat(L, p->line, p->col, "%s.%s must be a single-line value, got %s", path, k,
+                  show(L, p));
+            continue;
+        }
+        if (strcasecmp(k, "authorization") == 0) {
+            errat(L, p->key->line, p->key->col,
+                  "%s.%s would put a secret in the config file; use bearer_token_env or "
+                  "basic_auth_env (the secret stays in the environment)", path, k);
+            continue;
+        }
+        s->webhook.headers[s->webhook.nheaders++] = (struct drift_kv){k, p->str};
+    }
+}
+
 static const struct key webhook_keys[] = {
     K_URL("url", S_OFF(webhook.url), F_REQUIRED, "the URL triggers are POSTed to"),
     K_INT("timeout_ms", "5000", S_OFF(webhook.timeout_ms), 1, INT_MAX, "per whole request"),
@@ -1217,6 +1277,23 @@ static const struct key webhook_keys[] = {
           "a delivery older than this is dead"),
     K_INT("backoff_base_ms", "500", S_OFF(webhook.backoff_base_ms), 1, INT_MAX,
           "cap of the first retry delay"),
+    K_ENUM("format", "json", S_OFF(webhook.format), drift_format_names,
+           "the body: driftd's json, cloudevents, alertmanager, slack, pagerduty, airflow, "
+           "airflow3 or github"),
+    K_CUSTOM("headers", set_headers, 0, "extra request headers (not Authorization)"),
+    K_STR("bearer_token_env", NULL, S_OFF(webhook.bearer_token_env), 0,
+          "environment variable holding a bearer token"),
+    K_STR("basic_auth_env", NULL, S_OFF(webhook.basic_auth_env), 0,
+          "environment variable holding user:password"),
+    K_STR("hmac_secret_env", NULL, S_OFF(webhook.hmac_secret_env), 0,
+          "environment variable holding the X-Driftd-Signature-256 key"),
+    K_STR("routing_key_env", NULL, S_OFF(webhook.routing_key_env), 0,
+          "pagerduty: environment variable holding the routing key"),
+    K_STR("event_type", "driftd-retrain", S_OFF(webhook.event_type), 0,
+          "github: the repository_dispatch event_type"),
+    K_ENUM("severity", "warning", S_OFF(webhook.severity), severities,
+           "alertmanager and pagerduty severity"),
+    K_BOOL("tls_verify", "true", S_OFF(webhook.tls_verify), "verify the server's certificate"),
     K_INT("backoff_max_ms", "60000", S_OFF(webhook.backoff_max_ms), 1, INT_MAX,
           "cap of every retry delay"),
 };
@@ -1428,6 +1505,16 @@ static struct drift_config *copy_config(const struct drift_config *src, apr_pool
         s->features = apr_pmemdup(pool, s->features, (size_t)s->nfeatures * sizeof(*s->features));
         for (int j = 0; j < s->nfeatures; j++) {
             s->features[j].name = dup_str(pool, s->features[j].name);
+        }
+        if (s->webhook.nheaders > 0) {
+            struct drift_kv *kv = apr_pcalloc(pool, (size_t)s->webhook.nheaders * sizeof(*kv));
+            for (int j = 0; j < s->webhook.nheaders; j++) {
+                kv[j].key = dup_str(pool, s->webhook.headers[j].key);
+                kv[j].value = dup_str(pool, s->webhook.headers[j].value);
+            }
+            s->webhook.headers = kv;
+        } else {
+            s->webhook.headers = NULL;
         }
         if (s->performance.nparams > 0) {
             struct drift_kv *kv = apr_pcalloc(pool, (size_t)s->performance.nparams * sizeof(*kv));

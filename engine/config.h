@@ -89,6 +89,16 @@ struct drift_stream_conf {
         int max_age_s;         /* entry marked dead after this (default 86400) */
         int backoff_base_ms;   /* first retry delay cap (default 500) */
         int backoff_max_ms;    /* retry delay cap (default 60000) */
+        int format;            /* enum drift_webhook_format (default json) */
+        struct drift_kv *headers; /* extra request headers */
+        int nheaders;
+        const char *bearer_token_env; /* env var: Authorization: Bearer <value> */
+        const char *basic_auth_env;   /* env var: "user:password" for basic auth */
+        const char *hmac_secret_env;  /* env var: X-Driftd-Signature-256 key */
+        const char *routing_key_env;  /* env var: PagerDuty routing key (format pagerduty) */
+        const char *event_type;       /* GitHub repository_dispatch event_type */
+        int severity;          /* 0 warning (default), 1 critical */
+        int tls_verify;        /* default 1 */
     } webhook;
 
     struct {

@@ -19,6 +19,20 @@
 
 struct drift_outbox;
 
+/* How to talk to one target URL: its body format, headers and credentials (environment
+ * variable names; the values are read at each delivery and never stored). */
+struct drift_webhook_target {
+    const char *url;
+    int format;                   /* enum drift_webhook_format */
+    const char *severity;         /* "warning" | "critical" */
+    const char *event_type;       /* github */
+    const char *routing_key_env;  /* pagerduty */
+    const char *bearer_token_env, *basic_auth_env, *hmac_secret_env;
+    const struct drift_kv *headers;
+    int nheaders;
+    int tls_verify;
+};
+
 struct drift_outbox_conf {
     int timeout_ms;       /* per request (default 5000) */
     int max_attempts;     /* 0 = unlimited */
@@ -26,6 +40,8 @@ struct drift_outbox_conf {
     int backoff_base_ms;  /* default 500 */
     int backoff_max_ms;   /* default 60000 */
     int max_inflight;     /* default 4 */
+    const struct drift_webhook_target *targets; /* by URL; a URL not listed gets driftd's json */
+    int ntargets;
 };
 
 /* Reports each finished attempt: status is "done", "pending" or "dead". */

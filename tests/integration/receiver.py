@@ -38,7 +38,9 @@ class Handler(BaseHTTPRequestHandler):
                 body = {"unparsed": raw.decode("utf-8", "replace")}
             rec = {"n": k, "status": status, "path": self.path,
                    "idempotency_key": self.headers.get("Idempotency-Key"),
-                   "content_type": self.headers.get("Content-Type"), "body": body}
+                   "content_type": self.headers.get("Content-Type"), "body": body,
+                   "headers": {h.lower(): v for h, v in self.headers.items()},
+                   "raw": raw.decode("utf-8", "replace")}
             with open(args.out, "a") as f:
                 f.write(json.dumps(rec) + "\n")
         self.send_response(status)
