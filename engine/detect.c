@@ -4,7 +4,7 @@
  * 0-based INDEX when the detector signals drift and "INDEX warning" for every index in its
  * warning zone; drift first when both hold. Blank lines are skipped and take no index; a line
  * that is not a number stops the run with its file and line number (exit 1). NaN and ±inf take
- * an index and are ignored by the detectors.
+ * an index and are ignored by the detectors. Also `driftd format`, a preview of webhook bodies.
  */
 #include <apr_pools.h>
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "drift_op.h"
+#include "formats.h"
 
 #define MAX_PARAMS 32
 
@@ -152,4 +153,90 @@ int drift_detect_main(apr_pool_t *pool, int argc, const char *const *argv)
     }
     ops->destroy(d);
     return rc;
+}
+
+/* `driftd format FORMAT [FILE]`: the body a webhook of that format would receive for a trigger
+ * payload (driftd's json, e.g. a replay trigger's "payload"), for previews and receiver tests.
+ * --severity, --event-type and --routing-key stand in for the target's settings. */
+int drift_format_main(apr_pool_t *pool, int argc, const char *const *argv)
+{
+    (void)pool;
+    const char *fmt = NULL, *path = NULL;
+    struct drift_format_opts o = {.severity = "warning", .event_type = "driftd-retrain",
+                                  .routing_key = "ROUTING_KEY"};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char **slot = strcmp(a, "--severity") == 0      ? &o.severity
+                            : strcmp(a, "--event-type") == 0  ? &o.event_type
+                            : strcmp(a, "--routing-key") == 0 ? &o.routing_key
+                                                              : NULL;
+        if (slot != NULL && i + 1 < argc) {
+            *slot = argv[++i];
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "format: unknown option '%s'\n", a);
+            return 2;
+        } else if (fmt == NULL) {
+            fmt = a;
+        } else if (path == NULL) {
+            path = a;
+        } else {
+            fprintf(stderr, "format: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    o.format = -1;
+    for (int i = 0; fmt != NULL && drift_format_names[i] != NULL; i++) {
+        if (strcmp(drift_format_names[i], fmt) == 0) {
+            o.format = i;
+        }
+    }
+    if (o.format < 0) {
+        fprintf(stderr, "usage: driftd format FORMAT [FILE] [--severity warning|critical] "
+                        "[--event-type T] [--routing-key K]\nformats:");
+        for (int i = 0; drift_format_names[i] != NULL; i++) {
+            fprintf(stderr, " %s", drift_format_names[i]);
+        }
+        fprintf(stderr, "\n");
+        return 2;
+    }
+    FILE *in = path != NULL && strcmp(path, "-") != 0 ? fopen(path, "r") : stdin;
+    if (in == NULL) {
+        fprintf(stderr, "format: %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t got;
+    while (buf != NULL && (got = fread(buf + n, 1, cap - n, in)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *nb = realloc(buf, 2 * cap + 1);
+            if (nb == NULL) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    if (in != stdin) {
+        fclose(in);
+    }
+    if (buf == NULL) {
+        fprintf(stderr, "format: out of memory\n");
+        return 1;
+    }
+    buf[n] = '\0';
+    const char *ct;
+    char err[256];
+    char *body = drift_format_body(buf, &o, &ct, err, sizeof(err));
+    free(buf);
+    if (body == NULL) {
+        fprintf(stderr, "format: %s\n", err);
+        return 1;
+    }
+    printf("%s\n", body);
+    free(body);
+    return 0;
 }

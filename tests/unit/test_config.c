@@ -477,6 +477,19 @@ static void test_cross_key_rules(void **state)
                            "    performance: {detector: adwin, params: {delta: 0.1, clok: 5}}\n",
                 "t.yaml:9:44: streams[0].performance.params: adwin: unknown parameter 'clok' "
                 "(allowed: delta, clock, max_buckets, min_window_length, grace_period)");
+    expect_only(HEAD FEATS "    webhook: {url: \"http://h/\", format: pagerduty}\n",
+                "t.yaml:7:41: streams[0].webhook.format pagerduty needs routing_key_env: the "
+                "environment variable holding the integration's routing key");
+    expect_only(HEAD FEATS "    webhook: {url: \"http://h/\", headers: {Authorization: x}}\n",
+                "t.yaml:7:43: streams[0].webhook.headers.Authorization would put a secret in "
+                "the config file; use bearer_token_env or basic_auth_env (the secret stays in "
+                "the environment)");
+    expect_only(HEAD FEATS "    webhook: {url: \"http://h/\", headers: {\"X Y\": z}}\n",
+                "t.yaml:7:43: streams[0].webhook.headers: 'X Y' is not a valid header name");
+    expect_only(HEAD FEATS "    webhook: {url: \"http://h/\", format: slak}\n",
+                "t.yaml:7:41: streams[0].webhook.format must be one of json, cloudevents, "
+                "alertmanager, slack, pagerduty, airflow, airflow3, github, got \"slak\"; did "
+                "you mean 'slack'?");
     expect_only(HEAD FEATS "    label: y\n    prediction: p\n"
                            "    performance: {task: regression, detector: ddm}\n",
                 "t.yaml:9:47: streams[0].performance.detector ddm watches 0/1 errors; a "
