@@ -987,6 +987,12 @@ static void drift_check(struct loader *L, const struct section *sec, const struc
                         void *base, const char *path)
 {
     struct drift_stream_conf *s = base;
+    const struct node *me = found_val(sec, f, "min_effect");
+    if (me != NULL && !found_bad(sec, f, "min_effect") && s->drift.min_effect > 0 &&
+        !s->drift.ks) {
+        errat(L, me->line, me->col, "%s.min_effect is a minimum KS statistic D: it needs "
+              "ks_alpha enabled", path);
+    }
     if (!s->drift.psi && !s->drift.ks && !s->drift.cvm && !s->drift.anderson &&
         !found_bad(sec, f, "psi") && !found_bad(sec, f, "ks_alpha") &&
         !found_bad(sec, f, "cvm_alpha") && !found_bad(sec, f, "anderson_alpha")) {
@@ -1213,6 +1219,8 @@ static const struct key drift_keys[] = {
            "p-values adjusted across a window's features before the alphas apply"),
     K_NUM("share", "0.5", S_OFF(drift.share), F_LO_OPEN, 0, 1, 0,
           "dataset drift when drifted features / features >= this"),
+    K_NUM("min_effect", "0", S_OFF(drift.min_effect), 0, 0, 1, 0,
+          "p-value tests vote drift only when the KS statistic D is at least this"),
     K_WORD("rule", "any", S_OFF(drift.rule), drift_rules,
            "a feature drifts when any (or all) of its tests fire"),
 };
@@ -1221,12 +1229,25 @@ static const struct section drift_section = {drift_keys, NKEYS(drift_keys), drif
 static const struct key trigger_keys[] = {
     K_NAME("name", "retrain", S_OFF(trigger.name), 0, "the trigger rule's name"),
     K_INT("consecutive", "2", S_OFF(trigger.consecutive), 1, INT_MAX,
-          "dataset-drift windows in a row needed to fire"),
+          "dataset-drift windows needed to fire: in a row, or among the last of_last"),
+    K_INT("of_last", NULL, S_OFF(trigger.of_last), 1, 64,
+          "fire when consecutive of the last of_last windows had dataset drift (k of n)"),
     K_INT("cooldown_windows", "10", S_OFF(trigger.cooldown_windows), 0, INT_MAX,
           "windows after a trigger during which none fires"),
     K_BOOL("enabled", "true", S_OFF(trigger.enabled), "whether triggers are recorded and sent"),
 };
-static const struct section trigger_section = {trigger_keys, NKEYS(trigger_keys), NULL};
+static void trigger_check(struct loader *L, const struct section *sec, const struct found *f,
+                          void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    const struct node *n = found_val(sec, f, "of_last");
+    if (n != NULL && !found_bad(sec, f, "of_last") && !found_bad(sec, f, "consecutive") &&
+        s->trigger.consecutive > s->trigger.of_last) {
+        errat(L, n->line, n->col, "%s.of_last (%d) must be at least consecutive (%d): k of n "
+              "windows needs k <= n", path, s->trigger.of_last, s->trigger.consecutive);
+    }
+}
+static const struct section trigger_section = {trigger_keys, NKEYS(trigger_keys), trigger_check};
 
 static const char *const severities[] = {"warning", "critical", NULL};
 

@@ -71,13 +71,16 @@ struct drift_stream_conf {
         const char *correction; /* p-values adjusted across features: "none" (default),
                                  * "bonferroni" or "bh" */
         double share;        /* dataset drift when drifted/total >= share (default 0.5) */
+        double min_effect;   /* p-value tests vote drift only when KS D >= this (default 0) */
         const char *rule;    /* which verdicts make a feature drifted: "any" (default) or "all" */
     } drift;
 
     struct {
         int enabled;           /* default 1: triggers are recorded (and replayed) even without
                                 * a webhook */
-        int consecutive;       /* dataset-drift windows in a row required (default 2) */
+        int consecutive;       /* dataset-drift windows required (default 2): in a row, or
+                                * among the last of_last windows */
+        int of_last;           /* 0: in a row; else k-of-n over this many windows (<= 64) */
         int cooldown_windows;  /* windows after a trigger during which none fires (default 10) */
         const char *name;      /* trigger rule name (default "retrain") */
     } trigger;

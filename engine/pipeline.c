@@ -92,6 +92,7 @@ struct drift_pipeline {
     const struct drift_stat_ops *psi, *ks, *cvm, *ad;
     double *pbuf, *padj;   /* d p-values of one test across the numeric features, and adjusted */
     int consecutive, cooldown;
+    uint64_t history;       /* bit i: dataset drift i windows ago (k-of-n policy) */
 
     /* Learner. */
     const struct drift_learner_ops *lops;
@@ -1085,6 +1086,9 @@ static void fire_trigger(struct drift_pipeline *p, const struct drift_window_rep
     json_object_set_new(ds, "share", json_real(w->share));
     json_object_set_new(ds, "share_threshold", json_real(w->share_threshold));
     json_object_set_new(ds, "consecutive_windows", json_integer(w->consecutive));
+    if (p->sc->trigger.of_last > 0) { /* then it counts drift windows among the last of_last */
+        json_object_set_new(ds, "of_last_windows", json_integer(p->sc->trigger.of_last));
+    }
     json_object_set_new(o, "dataset", ds);
     json_t *drifted = json_array(), *all = json_array();
     for (int i = 0; i < w->nfeatures; i++) {
@@ -1600,22 +1604,25 @@ static void window_close(struct drift_pipeline *p)
     for (int j = 0; j < d; j++) {
         struct drift_feature_report *r = &p->rep[p->num_feature[j]];
         int votes = 0, tests = 0;
+        /* With large windows every trivial shift is significant: p-value tests also need the
+         * CDF gap (KS D) to reach min_effect. */
+        int big = sc->drift.min_effect <= 0 || (!isnan(r->ks) && r->ks >= sc->drift.min_effect);
         if (!isnan(r->psi)) {
             votes += r->psi_drift;
             tests++;
         }
         if (!isnan(r->ks_padj)) {
-            r->ks_drift = r->ks_padj < sc->drift.ks_alpha;
+            r->ks_drift = big && r->ks_padj < sc->drift.ks_alpha;
             votes += r->ks_drift;
             tests++;
         }
         if (!isnan(r->cvm_padj)) {
-            r->cvm_drift = r->cvm_padj < sc->drift.cvm_alpha;
+            r->cvm_drift = big && r->cvm_padj < sc->drift.cvm_alpha;
             votes += r->cvm_drift;
             tests++;
         }
         if (!isnan(r->ad_padj)) {
-            r->ad_drift = r->ad_padj < sc->drift.anderson_alpha;
+            r->ad_drift = big && r->ad_padj < sc->drift.anderson_alpha;
             votes += r->ad_drift;
             tests++;
         }
@@ -1664,23 +1671,29 @@ static void window_close(struct drift_pipeline *p)
     w.features = p->rep;
 
     p->st.windows++;
+    p->history = (p->history << 1) | (uint64_t)w.dataset_drift;
     if (w.dataset_drift) {
         p->st.drift_windows++;
         p->consecutive++;
     } else {
         p->consecutive = 0;
     }
-    w.consecutive = p->consecutive;
+    int n_of = sc->trigger.of_last;
+    uint64_t mask = n_of >= 64 ? ~0ull : (1ull << n_of) - 1;
+    /* k of the last n windows (of_last), or k in a row: what the rule counts. */
+    int counted = n_of > 0 ? __builtin_popcountll(p->history & mask) : p->consecutive;
+    w.consecutive = counted;
     if (p->hooks.window) {
         p->hooks.window(p->hooks.ctx, &w);
     }
     if (p->cooldown > 0) {
         p->cooldown--;
     } else if (sc->trigger.enabled && w.dataset_drift &&
-               p->consecutive >= (sc->trigger.consecutive > 0 ? sc->trigger.consecutive : 1)) {
+               counted >= (sc->trigger.consecutive > 0 ? sc->trigger.consecutive : 1)) {
         fire_trigger(p, &w);
         p->cooldown = sc->trigger.cooldown_windows;
         p->consecutive = 0;
+        p->history = 0; /* the windows that fired are spent */
     }
 }
 

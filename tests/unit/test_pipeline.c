@@ -189,6 +189,71 @@ static void test_tumbling_drift_and_policy(void **state)
     assert_int_equal(st.triggers, 2);
 }
 
+/* The drift comes and goes window by window: "2 in a row" never fires, "2 of the last 3" does.
+ * a shifts only in odd windows after the reference (windows of 500 events). */
+static void feed_intermittent(struct drift_pipeline *p, uint64_t n)
+{
+    struct drift_batch *b = drift_pipeline_batch(p);
+    struct drift_decoder *dec = drift_pipeline_decoder(p);
+    for (uint64_t i = 0; i < n; i++) {
+        int drift = i >= 2000 && ((i - 2000) / 500) % 2 == 1;
+        char msg[160];
+        snprintf(msg, sizeof(msg), "{\"a\":%.6f,\"b\":%.6f,\"c\":\"x\",\"y\":0}",
+                 gauss() + (drift ? 1.5 : 0), gauss() + (drift ? 1.5 : 0));
+        size_t row = b->n;
+        int bad;
+        const char *detail;
+        assert_int_equal(drift_decode(dec, msg, strlen(msg), b, &bad, &detail), 0);
+        b->part[row] = 0;
+        b->off[row] = (int64_t)i;
+        if (b->n == b->cap) {
+            drift_pipeline_push(p);
+        }
+    }
+    if (b->n) {
+        drift_pipeline_push(p);
+    }
+}
+
+static void test_k_of_n_and_min_effect(void **state)
+{
+    struct drift_stream_conf sc;
+    conf_init(&sc);
+    sc.trigger.cooldown_windows = 0;
+    struct rec r = {0};
+    rng = 5;
+    feed_intermittent(make(&sc, &r, 256), 8000); /* 12 windows, drift in 6 of them */
+    assert_int_equal(r.windows, 12);
+    assert_int_equal(r.triggers, 0); /* never two in a row */
+    sc.trigger.of_last = 3;          /* 2 of the last 3 */
+    struct rec r2 = {0};
+    rng = 5;
+    feed_intermittent(make(&sc, &r2, 256), 8000);
+    /* Drift in windows 1, 3, 5, ...: 2 of the last 3 first at #3; the history starts over
+     * after a trigger, so again at #7 and #11. */
+    assert_int_equal(r2.triggers, 3);
+    assert_int_equal(r2.trigger_windows[0], 3);
+    assert_int_equal(r2.trigger_windows[1], 7);
+    assert_int_equal(r2.trigger_windows[2], 11);
+
+    /* min_effect: a shift of 1.5 sd gives KS D near 0.55; with PSI off, KS alone decides. */
+    conf_init(&sc);
+    sc.drift.psi = 0;
+    sc.drift.min_effect = 0.9;
+    struct rec r3 = {0};
+    rng = 1;
+    uint64_t seq = 0;
+    feed(make(&sc, &r3, 256), &seq, 12000, 7000);
+    assert_int_equal(r3.triggers, 0);
+    assert_int_equal(r3.drifted_a, 0);
+    sc.drift.min_effect = 0.3;
+    struct rec r4 = {0};
+    rng = 1;
+    seq = 0;
+    feed(make(&sc, &r4, 256), &seq, 12000, 7000);
+    assert_int_equal(r4.drifted_a, 10);
+}
+
 static void test_keys_deterministic_and_batch_independent(void **state)
 {
     struct drift_stream_conf sc;
@@ -323,6 +388,7 @@ int main(void)
     apr_pool_create(&pool, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tumbling_drift_and_policy),
+        cmocka_unit_test(test_k_of_n_and_min_effect),
         cmocka_unit_test(test_keys_deterministic_and_batch_independent),
         cmocka_unit_test(test_sliding_windows),
         cmocka_unit_test(test_learner_publishes),
