@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """A webhook receiver for integration tests: a real HTTP server on 127.0.0.1.
 
-Answers 503 to the first --fail-first requests, then 200. Every request is appended to --out as
+Answers 503 to the first --fail-first requests, then 200, each after --delay-ms. Every request is appended to --out as
 one JSON line: {"n": <request number>, "status": <answered>, "idempotency_key": ..., "body":
 <parsed JSON body>}. Writes its port to --port-file once listening. Stops by itself after
 --max-seconds (default 600) so a broken test never leaves it behind.
@@ -9,6 +9,7 @@ one JSON line: {"n": <request number>, "status": <answered>, "idempotency_key": 
 import argparse
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ap = argparse.ArgumentParser()
@@ -17,6 +18,8 @@ ap.add_argument("--out", required=True)
 ap.add_argument("--port-file", required=True)
 ap.add_argument("--max-seconds", type=float, default=600)
 ap.add_argument("--port", type=int, default=0, help="port to listen on (default: any free one)")
+ap.add_argument("--delay-ms", type=int, default=0,
+                help="wait this long after recording a request before answering it")
 args = ap.parse_args()
 
 lock = threading.Lock()
@@ -43,6 +46,8 @@ class Handler(BaseHTTPRequestHandler):
                    "raw": raw.decode("utf-8", "replace")}
             with open(args.out, "a") as f:
                 f.write(json.dumps(rec) + "\n")
+        if args.delay_ms:
+            time.sleep(args.delay_ms / 1000.0)
         self.send_response(status)
         if status == 503:
             self.send_header("Retry-After", "0")
