@@ -1230,6 +1230,8 @@ static const struct key trigger_keys[] = {
     K_NAME("name", "retrain", S_OFF(trigger.name), 0, "the trigger rule's name"),
     K_INT("consecutive", "2", S_OFF(trigger.consecutive), 1, INT_MAX,
           "dataset-drift windows needed to fire: in a row, or among the last of_last"),
+    K_INT("volume", NULL, S_OFF(trigger.volume), 1, INT_MAX,
+          "a data_volume trigger after this many new labelled events since the last trigger"),
     K_INT("of_last", NULL, S_OFF(trigger.of_last), 1, 64,
           "fire when consecutive of the last of_last windows had dataset drift (k of n)"),
     K_INT("cooldown_windows", "10", S_OFF(trigger.cooldown_windows), 0, INT_MAX,

@@ -81,6 +81,8 @@ struct drift_stream_conf {
         int consecutive;       /* dataset-drift windows required (default 2): in a row, or
                                 * among the last of_last windows */
         int of_last;           /* 0: in a row; else k-of-n over this many windows (<= 64) */
+        int volume;            /* 0: off; else a data_volume trigger after this many labelled
+                                * events since the last trigger */
         int cooldown_windows;  /* windows after a trigger during which none fires (default 10) */
         const char *name;      /* trigger rule name (default "retrain") */
     } trigger;

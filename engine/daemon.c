@@ -212,9 +212,14 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
     if (t->window != NULL) {
         sig[nsig++] = (struct drift_signal_row){"*", "share", t->window->share, NAN,
                                                 t->window->share_threshold, 1};
-    } else if (sc != NULL) { /* performance: the detector fired on the recent error */
+    } else if (sc != NULL && strcmp(t->kind, "performance") == 0) {
+        /* the detector fired on the recent error */
         sig[nsig++] = (struct drift_signal_row){"*", sc->performance.detector, t->error_recent,
                                                 NAN, NAN, 1};
+    } else if (sc != NULL && strcmp(t->kind, "data_volume") == 0) {
+        sig[nsig++] = (struct drift_signal_row){"*", "labelled_events",
+                                                (double)sc->trigger.volume, NAN,
+                                                (double)sc->trigger.volume, 1};
     }
     struct drift_trigger_row row = {
         .idem_key = t->idem_key,

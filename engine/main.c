@@ -263,7 +263,7 @@ static void replay_trigger(void *ctx, const struct drift_trigger *t)
     json_object_set_new(o, "kind", json_string(t->kind));
     if (t->window != NULL) {
         json_object_set_new(o, "window", json_integer((json_int_t)t->window->index));
-    } else {
+    } else if (strcmp(t->kind, "performance") == 0) {
         json_object_set_new(o, "pair", json_integer((json_int_t)t->pair));
     }
     json_object_set_new(o, "idempotency_key", json_string(t->idem_key));

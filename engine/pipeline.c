@@ -93,6 +93,7 @@ struct drift_pipeline {
     double *pbuf, *padj;   /* d p-values of one test across the numeric features, and adjusted */
     int consecutive, cooldown;
     uint64_t history;       /* bit i: dataset drift i windows ago (k-of-n policy) */
+    uint64_t labelled_since; /* labelled events since the last trigger (volume policy) */
 
     /* Learner. */
     const struct drift_learner_ops *lops;
@@ -1043,6 +1044,68 @@ static json_t *window_json(const struct drift_window_report *w)
     return o;
 }
 
+/* A data_volume trigger: trigger.volume labelled events arrived since the last trigger. The key
+ * is derived from the position of the event that completed the count. */
+static void fire_volume(struct drift_pipeline *p, int32_t part, int64_t off, double ts)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    const char *rule = sc->trigger.name ? sc->trigger.name : "retrain";
+    uint64_t h = 1469598103934665603ull;
+    h = fnv64(h, sc->name, strlen(sc->name) + 1);
+    h = fnv64(h, rule, strlen(rule) + 1);
+    h = fnv64(h, "volume", 7);
+    h = fnv64(h, &part, sizeof(part));
+    h = fnv64(h, &off, sizeof(off));
+    char key[256];
+    snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("driftd.trigger"));
+    json_object_set_new(o, "idempotency_key", json_string(key));
+    json_object_set_new(o, "stream", json_string(sc->name));
+    json_object_set_new(o, "trigger", json_string(rule));
+    json_object_set_new(o, "kind", json_string("data_volume"));
+    json_object_set_new(o, "action", json_string("retrain"));
+    if (p->hooks.now_ms != NULL) {
+        char t[40];
+        iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
+        json_object_set_new(o, "detected_at", json_string(t));
+    }
+    json_t *at = json_object();
+    json_object_set_new(at, "partition", json_integer(part));
+    json_object_set_new(at, "offset", json_integer(off));
+    if (isfinite(ts)) {
+        char t[40];
+        iso8601(t, sizeof(t), ts);
+        json_object_set_new(at, "event_time", json_string(t));
+    }
+    json_object_set_new(o, "at", at);
+    json_object_set_new(o, "labelled_events", json_integer((json_int_t)p->labelled_since));
+    json_object_set_new(o, "volume_threshold", json_integer(sc->trigger.volume));
+    char *payload = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    p->labelled_since = 0;
+    if (payload == NULL) {
+        return;
+    }
+    p->st.triggers++;
+    if (p->hooks.trigger) {
+        struct drift_trigger t = {.stream = sc->name, .rule = rule, .kind = "data_volume",
+                                  .idem_key = key, .payload = payload};
+        p->hooks.trigger(p->hooks.ctx, &t);
+    }
+    free(payload);
+}
+
+/* One more labelled event (in the event, or joined from the labels topic). */
+static void count_labelled(struct drift_pipeline *p, int32_t part, int64_t off, double ts)
+{
+    p->labelled_since++;
+    if (p->sc->trigger.volume > 0 && p->sc->trigger.enabled &&
+        p->labelled_since >= (uint64_t)p->sc->trigger.volume) {
+        fire_volume(p, part, off, ts);
+    }
+}
+
 static void fire_trigger(struct drift_pipeline *p, const struct drift_window_report *w)
 {
     const struct drift_stream_conf *sc = p->sc;
@@ -1105,6 +1168,7 @@ static void fire_trigger(struct drift_pipeline *p, const struct drift_window_rep
         return;
     }
     p->st.triggers++;
+    p->labelled_since = 0; /* a retraining starts: the volume count starts over */
     if (p->hooks.trigger) {
         struct drift_trigger t = {
             .stream = sc->name,
@@ -1200,6 +1264,7 @@ static void fire_performance(struct drift_pipeline *p, const struct perf_at *pa,
     }
     p->st.triggers++;
     p->st.performance_triggers++;
+    p->labelled_since = 0;
     if (p->hooks.trigger) {
         struct drift_trigger t = {
             .stream = sc->name,
@@ -1331,10 +1396,14 @@ static void performance_step(struct drift_pipeline *p)
     for (size_t r = 0; r < b->n; r++) {
         double y = b->label[r], pr = b->pred[r];
         if (!isfinite(pr)) {
+            if (isfinite(y)) {
+                count_labelled(p, b->part[r], b->off[r], b->ts[r]);
+            }
             continue;
         }
         if (isfinite(y)) { /* labelled in the event itself */
             struct perf_at pa = {b->part[r], b->off[r], b->ts[r]};
+            count_labelled(p, b->part[r], b->off[r], b->ts[r]);
             perf_pair(p, pr, y, NAN, &pa);
         } else if (p->join != NULL && b->idlen[r] > 0) {
             /* Waits for its label; a label time minus this time is the label delay. */
@@ -1432,6 +1501,7 @@ int drift_pipeline_label(struct drift_pipeline *p, const char *buf, size_t len, 
     double t_label = isfinite(m.ts) ? m.ts * 1000.0 : (double)now;
     p->st.label_delay_ms_sum += t_label - (double)t_pred;
     struct perf_at pa = {part, off, m.ts};
+    count_labelled(p, part, off, m.ts);
     perf_pair(p, pr, m.label, (t_label - (double)t_pred) / 1000.0, &pa);
     return 0;
 }
@@ -1847,7 +1917,13 @@ void drift_pipeline_push(struct drift_pipeline *p)
     size_t n = b->n, r = 0;
     p->st.events += n;
     if (p->cdet != NULL) {
-        performance_step(p);
+        performance_step(p); /* counts labelled events too, in event order */
+    } else if (p->sc->trigger.volume > 0) {
+        for (size_t i = 0; i < n; i++) {
+            if (isfinite(b->label[i])) {
+                count_labelled(p, b->part[i], b->off[i], b->ts[i]);
+            }
+        }
     }
     if (!p->ref_ready) {
         size_t take = p->warm_cap - p->warm_n;

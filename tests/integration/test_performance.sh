@@ -91,6 +91,24 @@ print("ok: performance trigger at pair", t["pair"], "(error rate jumps at 6000);
       len(cli), "detections, 1 trigger (cooldown)")
 PY
 
+log "data volume: a trigger every 2500 labelled events since the last one"
+sed -e 's/      cooldown_pairs: 100000/      cooldown_pairs: 100000\n    trigger: {volume: 2500, consecutive: 1000}/' \
+    "$TESTDIR/perf.yaml" >"$TESTDIR/vol.yaml"
+"$DRIFTD" replay "$TESTDIR/vol.yaml" --from "$TESTDIR/events.jsonl" >"$TESTDIR/vol.out" \
+    || fail "volume replay failed"
+$PY - "$TESTDIR/vol.out" <<'PY'
+import json, sys
+t = [json.loads(l) for l in open(sys.argv[1]) if '"type":"trigger"' in l]
+kinds = [(x["kind"], x["payload"]["at"]["offset"]) for x in t]
+# Volume triggers at lines 2500 and 5000; the performance trigger (pair 6079, line 6080)
+# starts the count over, so the next volume trigger comes 2500 labelled events after it.
+assert kinds == [("data_volume", 2500), ("data_volume", 5000), ("performance", 6080),
+                 ("data_volume", 8580), ("data_volume", 11080)], kinds
+v = t[0]["payload"]
+assert v["labelled_events"] == 2500 and v["volume_threshold"] == 2500, v
+print("ok: volume triggers", kinds)
+PY
+
 log "a stream without the jump fires nothing"
 $PY - "$TESTDIR" <<'PY'
 import json, random, sys
