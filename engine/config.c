@@ -19,6 +19,7 @@
  */
 #include "config.h"
 #include "drift_op.h"
+#include "cron.h"
 #include "formats.h"
 
 #include <apr_strings.h>
@@ -1423,6 +1424,35 @@ static const struct key performance_keys[] = {
 static const struct section performance_section = {performance_keys, NKEYS(performance_keys),
                                                     performance_check};
 
+static void schedule_check(struct loader *L, const struct section *sec, const struct found *f,
+                           void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    s->schedule.enabled = 1;
+    const struct node *c = found_val(sec, f, "cron"), *e = found_val(sec, f, "every_s");
+    if ((c == NULL) == (e == NULL)) {
+        errat(L, f->map->line, f->map->col, "%s needs exactly one of cron (e.g. \"0 2 * * *\") "
+              "and every_s", path);
+        return;
+    }
+    if (c != NULL && s->schedule.cron != NULL) {
+        struct drift_cron cr;
+        char err[200];
+        if (drift_cron_parse(s->schedule.cron, &cr, err, sizeof(err)) != 0) {
+            errat(L, c->line, c->col, "%s.%s", path, err);
+        }
+    }
+}
+
+static const struct key schedule_keys[] = {
+    K_STR("cron", NULL, S_OFF(schedule.cron), 0, "five-field cron expression, UTC"),
+    K_INT("every_s", NULL, S_OFF(schedule.every_s), 1, INT_MAX,
+          "or a fixed interval in seconds, aligned to the epoch"),
+    K_NAME("name", "scheduled", S_OFF(schedule.name), 0, "trigger rule name"),
+};
+static const struct section schedule_section = {schedule_keys, NKEYS(schedule_keys),
+                                                schedule_check};
+
 static void labels_check(struct loader *L, const struct section *sec, const struct found *f,
                          void *base, const char *path)
 {
@@ -1471,6 +1501,8 @@ static const struct key stream_keys[] = {
               "concept drift: a detector on the model's errors; present = enabled"),
     K_SECTION("labels", &labels_section, 0,
               "labels from another topic, joined to predictions by id; present = enabled"),
+    K_SECTION("schedule", &schedule_section, 0,
+              "scheduled retraining triggers (cron or interval); present = enabled"),
 };
 static const struct section stream_section = {stream_keys, NKEYS(stream_keys), stream_check};
 

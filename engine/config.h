@@ -131,6 +131,13 @@ struct drift_stream_conf {
 
     struct {
         int enabled;           /* the mapping's presence enables it */
+        const char *cron;      /* five-field cron expression (UTC), or NULL */
+        int every_s;           /* or a fixed interval in seconds (aligned to the epoch) */
+        const char *name;      /* trigger rule name (default "scheduled") */
+    } schedule;
+
+    struct {
+        int enabled;           /* the mapping's presence enables it */
         const char *topic;     /* Kafka topic of the label events */
         const char *id_field;  /* id in label events (default: the stream's id_field) */
         const char *field;     /* label in label events (default: the stream's label, else

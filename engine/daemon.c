@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cron.h"
 #include "drift_op.h"
 #include "join.h"
 #include "kafka.h"
@@ -42,6 +43,8 @@ struct drift_daemon {
     struct drift_pipeline **pipes;
     int npipes;
     uv_timer_t stats_timer;
+    uv_timer_t sched_timer;   /* scheduled triggers: checked every second */
+    int64_t *sched_next;      /* per stream: the next slot (epoch s), 0 = no schedule */
     void (*done)(void *ctx);
     void *done_ctx;
     int stopping;
@@ -91,6 +94,40 @@ static void log_stats(struct drift_daemon *d, const char *msg)
                        (unsigned long long)js.expired, (unsigned long long)js.overflowed,
                        (unsigned long long)js.unmatched, (unsigned long long)js.duplicates,
                        js.matched ? ps.label_delay_ms_sum / (double)js.matched : 0.0);
+        }
+    }
+}
+
+/* The first slot of stream sc's schedule strictly after now_s, or 0 when it has none. */
+static int64_t next_slot(const struct drift_stream_conf *sc, int64_t now_s)
+{
+    if (!sc->schedule.enabled) {
+        return 0;
+    }
+    if (sc->schedule.cron != NULL) {
+        struct drift_cron c;
+        char err[128];
+        if (drift_cron_parse(sc->schedule.cron, &c, err, sizeof(err)) != 0) {
+            return 0; /* the config loader has refused it already */
+        }
+        int64_t t = drift_cron_next(&c, now_s);
+        return t > 0 ? t : 0;
+    }
+    int64_t e = sc->schedule.every_s > 0 ? sc->schedule.every_s : 86400;
+    return (now_s / e + 1) * e;
+}
+
+static void on_sched_timer(uv_timer_t *t)
+{
+    struct drift_daemon *d = t->data;
+    int64_t now_s = (int64_t)(drift_wall_ms() / 1000);
+    for (int i = 0; i < d->npipes; i++) {
+        if (d->sched_next[i] > 0 && now_s >= d->sched_next[i]) {
+            int64_t slot = d->sched_next[i];
+            DRIFT_INFO("scheduled trigger", "stream=%s slot=%lld",
+                       drift_pipeline_conf(d->pipes[i])->name, (long long)slot);
+            drift_pipeline_fire_schedule(d->pipes[i], slot);
+            d->sched_next[i] = next_slot(drift_pipeline_conf(d->pipes[i]), now_s);
         }
     }
 }
@@ -216,6 +253,8 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
         /* the detector fired on the recent error */
         sig[nsig++] = (struct drift_signal_row){"*", sc->performance.detector, t->error_recent,
                                                 NAN, NAN, 1};
+    } else if (sc != NULL && strcmp(t->kind, "schedule") == 0) {
+        sig[nsig++] = (struct drift_signal_row){"*", "schedule", 1, NAN, NAN, 1};
     } else if (sc != NULL && strcmp(t->kind, "data_volume") == 0) {
         sig[nsig++] = (struct drift_signal_row){"*", "labelled_events",
                                                 (double)sc->trigger.volume, NAN,
@@ -538,6 +577,14 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     if (env != NULL && atoll(env) > 0) {
         every = (uint64_t)atoll(env);
     }
+    /* Schedules start from now: a slot that passed while driftd was down is not made up for. */
+    d->sched_next = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(int64_t));
+    for (int i = 0; i < d->npipes; i++) {
+        d->sched_next[i] = next_slot(&cfg->streams[i], (int64_t)(drift_wall_ms() / 1000));
+    }
+    uv_timer_init(loop, &d->sched_timer);
+    d->sched_timer.data = d;
+    uv_timer_start(&d->sched_timer, on_sched_timer, 1000, 1000);
     uv_timer_init(loop, &d->stats_timer);
     d->stats_timer.data = d;
     uv_timer_start(&d->stats_timer, on_stats_timer, every, every);
@@ -617,6 +664,8 @@ void drift_daemon_stop(struct drift_daemon *d, int drain_ms, void (*done)(void *
     d->done_ctx = ctx;
     uv_timer_stop(&d->stats_timer);
     uv_close((uv_handle_t *)&d->stats_timer, NULL);
+    uv_timer_stop(&d->sched_timer);
+    uv_close((uv_handle_t *)&d->sched_timer, NULL);
     log_stats(d, "final stream stats");
     drift_consumer_close(d->consumer);
     d->consumer = NULL;

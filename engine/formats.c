@@ -36,6 +36,17 @@ static const char *str(json_t *o, const char *key, const char *def)
 static void summary(json_t *p, char *buf, size_t len)
 {
     const char *stream = str(p, "stream", "?"), *kind = str(p, "kind", "data_drift");
+    if (strcmp(kind, "schedule") == 0) {
+        snprintf(buf, len, "Scheduled retraining for stream %s (%s, slot %s)", stream,
+                 str(p, "trigger", "scheduled"), str(p, "scheduled_for", "?"));
+        return;
+    }
+    if (strcmp(kind, "data_volume") == 0) {
+        snprintf(buf, len, "Retraining for stream %s: %lld new labelled events since the last "
+                 "trigger", stream, (long long)json_integer_value(json_object_get(p,
+                                                                     "labelled_events")));
+        return;
+    }
     if (strcmp(kind, "performance") == 0) {
         json_t *e = json_object_get(p, "error");
         json_t *det = json_object_get(p, "detector");
@@ -99,8 +110,10 @@ static json_t *cloudevent(json_t *p)
 static json_t *alertmanager(json_t *p, const struct drift_format_opts *opts, const char *text)
 {
     const char *stream = str(p, "stream", "unknown"), *kind = str(p, "kind", "data_drift");
-    const char *alertname = strcmp(kind, "performance") == 0 ? "ModelPerformanceDrift"
-                                                             : "DataDrift";
+    const char *alertname = strcmp(kind, "performance") == 0   ? "ModelPerformanceDrift"
+                            : strcmp(kind, "schedule") == 0    ? "ScheduledRetraining"
+                            : strcmp(kind, "data_volume") == 0 ? "DataVolumeRetraining"
+                                                               : "DataDrift";
     const char *sev = opts->severity ? opts->severity : "warning";
     json_t *labels = json_pack("{s:s, s:s, s:s, s:s, s:s}", "alertname", alertname, "stream",
                                stream, "kind", kind, "trigger", str(p, "trigger", "retrain"),

@@ -1096,6 +1096,52 @@ static void fire_volume(struct drift_pipeline *p, int32_t part, int64_t off, dou
     free(payload);
 }
 
+void drift_pipeline_fire_schedule(struct drift_pipeline *p, int64_t slot_s)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    const char *rule = sc->schedule.name ? sc->schedule.name : "scheduled";
+    uint64_t h = 1469598103934665603ull;
+    h = fnv64(h, sc->name, strlen(sc->name) + 1);
+    h = fnv64(h, rule, strlen(rule) + 1);
+    h = fnv64(h, &slot_s, sizeof(slot_s));
+    char key[256], t[40];
+    snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("driftd.trigger"));
+    json_object_set_new(o, "idempotency_key", json_string(key));
+    json_object_set_new(o, "stream", json_string(sc->name));
+    json_object_set_new(o, "trigger", json_string(rule));
+    json_object_set_new(o, "kind", json_string("schedule"));
+    json_object_set_new(o, "action", json_string("retrain"));
+    iso8601(t, sizeof(t), (double)slot_s);
+    json_object_set_new(o, "scheduled_for", json_string(t));
+    if (p->hooks.now_ms != NULL) {
+        iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
+        json_object_set_new(o, "detected_at", json_string(t));
+    }
+    if (sc->schedule.cron != NULL) {
+        json_object_set_new(o, "cron", json_string(sc->schedule.cron));
+    } else {
+        json_object_set_new(o, "every_s", json_integer(sc->schedule.every_s));
+    }
+    json_object_set_new(o, "labelled_events_since_last_trigger",
+                        json_integer((json_int_t)p->labelled_since));
+    json_object_set_new(o, "events_seen", json_integer((json_int_t)p->st.events));
+    char *payload = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    if (payload == NULL) {
+        return;
+    }
+    p->st.triggers++;
+    p->labelled_since = 0;
+    if (p->hooks.trigger) {
+        struct drift_trigger tr = {.stream = sc->name, .rule = rule, .kind = "schedule",
+                                   .idem_key = key, .payload = payload};
+        p->hooks.trigger(p->hooks.ctx, &tr);
+    }
+    free(payload);
+}
+
 /* One more labelled event (in the event, or joined from the labels topic). */
 static void count_labelled(struct drift_pipeline *p, int32_t part, int64_t off, double ts)
 {

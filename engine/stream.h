@@ -192,6 +192,9 @@ void drift_pipeline_push(struct drift_pipeline *p);
  * batch first, so a prediction decoded before its label is always waiting for it. */
 int drift_pipeline_label(struct drift_pipeline *p, const char *buf, size_t len, int32_t part,
                          int64_t off, const char **why);
+/* A scheduled trigger for the slot at slot_s (epoch seconds): its key is derived from the slot,
+ * so a slot fires at most once however often it is asked (the store keeps keys unique). */
+void drift_pipeline_fire_schedule(struct drift_pipeline *p, int64_t slot_s);
 /* Drops the predictions that waited longer than labels.ttl_s (also done on every batch and
  * label; the daemon calls it from its stats timer so that a quiet stream expires too). */
 void drift_pipeline_expire(struct drift_pipeline *p);
