@@ -1174,11 +1174,30 @@ static const struct key log_keys[] = {
 };
 static const struct section log_section = {log_keys, NKEYS(log_keys), NULL};
 
+static void http_check(struct loader *L, const struct section *sec, const struct found *f,
+                       void *base, const char *path)
+{
+    struct drift_config *c = base;
+    if (c->http.port > 0 && c->http.token_env == NULL) {
+        errat(L, f->map->line, f->map->col,
+              "%s needs token_env: the environment variable holding the token that POST "
+              "/triggers and /models need", path);
+    }
+}
+
+static const struct key http_keys[] = {
+    K_INT("port", "0", C_OFF(http.port), 0, 65535, "control endpoint port on 127.0.0.1; 0 = off"),
+    K_STR("token_env", NULL, C_OFF(http.token_env), 0,
+          "environment variable holding the bearer token of the write endpoints"),
+};
+static const struct section http_section = {http_keys, NKEYS(http_keys), http_check};
+
 static const struct key top_keys[] = {
     K_SECTION("kafka", &kafka_section, F_REQUIRED,
               "where the events come from (at least kafka.brokers)"),
     K_SECTION("store", &store_section, 0, "the SQLite store"),
     K_SECTION("log", &log_section, 0, "logging"),
+    K_SECTION("http", &http_section, 0, "the control endpoint (on-request triggers, deployments)"),
     K_CUSTOM("streams", set_streams, F_REQUIRED, "a list of at least one stream"),
 };
 static const struct section top_section = {top_keys, NKEYS(top_keys), NULL};

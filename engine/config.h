@@ -170,6 +170,10 @@ struct drift_config {
         int level;   /* enum drift_log_level (default info) */
         int json;    /* 0 = logfmt (default), 1 = JSON lines */
     } log;
+    struct {
+        int port;              /* control endpoint on 127.0.0.1; 0 = off (default) */
+        const char *token_env; /* env var holding the bearer token write endpoints need */
+    } http;
     struct drift_stream_conf *streams;
     int nstreams;
 };

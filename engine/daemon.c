@@ -24,6 +24,7 @@
 #include "join.h"
 #include "kafka.h"
 #include "log.h"
+#include "receiver.h"
 #include "store.h"
 
 #define BAD_LOG_INTERVAL_MS 10000 /* one log line per malformed-message reason per 10 s */
@@ -44,6 +45,8 @@ struct drift_daemon {
     int npipes;
     uv_timer_t stats_timer;
     uv_timer_t sched_timer;   /* scheduled triggers: checked every second */
+    struct drift_receiver *http; /* control endpoint, or NULL */
+    const char *token;        /* its bearer token (from the environment) */
     int64_t *sched_next;      /* per stream: the next slot (epoch s), 0 = no schedule */
     void (*done)(void *ctx);
     void *done_ctx;
@@ -96,6 +99,100 @@ static void log_stats(struct drift_daemon *d, const char *msg)
                        js.matched ? ps.label_delay_ms_sum / (double)js.matched : 0.0);
         }
     }
+}
+
+/* The receiver answers with the status its callback leaves in the request. */
+static void req_status(const struct drift_request *req, int status)
+{
+    ((struct drift_request *)req)->status = status;
+}
+
+/* Constant-time comparison of the presented token with ours. */
+static int token_ok(const char *auth, const char *token)
+{
+    if (auth == NULL || token == NULL || strncmp(auth, "Bearer ", 7) != 0) {
+        return 0;
+    }
+    const char *got = auth + 7;
+    size_t gl = strlen(got), tl = strlen(token);
+    unsigned char diff = (unsigned char)(gl != tl);
+    for (size_t i = 0; i < tl; i++) {
+        diff |= (unsigned char)(token[i] ^ (i < gl ? got[i] : 0));
+    }
+    return diff == 0;
+}
+
+static struct drift_pipeline *pipe_named(struct drift_daemon *d, const char *name, size_t len)
+{
+    for (int i = 0; i < d->npipes; i++) {
+        const char *n = drift_pipeline_conf(d->pipes[i])->name;
+        if (strlen(n) == len && memcmp(n, name, len) == 0) {
+            return d->pipes[i];
+        }
+    }
+    return NULL;
+}
+
+/* The control endpoint: POST /triggers/STREAM (an on-request trigger; optional body
+ * {"reason": ..., "request_id": ...}) and POST /models/STREAM/deployed ({"version": ...}: the
+ * new model is live; re-baseline). Both need Authorization: Bearer <token>; GET /healthz is
+ * open. Answers: 202 trigger recorded, 200 deployment applied, 401, 404, 405, 400. */
+static void on_http(void *ctx, const struct drift_request *req)
+{
+    struct drift_daemon *d = ctx;
+    const char *path = req->path;
+    if (strcmp(path, "/healthz") == 0) {
+        req_status(req, strcmp(req->method, "GET") == 0 ? 200 : 405);
+        return;
+    }
+    int trig = strncmp(path, "/triggers/", 10) == 0;
+    int model = strncmp(path, "/models/", 8) == 0;
+    if (!trig && !model) {
+        req_status(req, 404);
+        return;
+    }
+    if (strcmp(req->method, "POST") != 0) {
+        req_status(req, 405);
+        return;
+    }
+    if (!token_ok(req->authorization, d->token)) {
+        DRIFT_WARN("control request refused: missing or wrong token", "path=%s", path);
+        req_status(req, 401);
+        return;
+    }
+    const char *name = path + (trig ? 10 : 8);
+    const char *end = trig ? name + strlen(name) : strstr(name, "/deployed");
+    if (end == NULL || (model && strcmp(end, "/deployed") != 0)) {
+        req_status(req, 404);
+        return;
+    }
+    struct drift_pipeline *p = pipe_named(d, name, (size_t)(end - name));
+    if (p == NULL) {
+        req_status(req, 404);
+        return;
+    }
+    json_t *body = req->body_len > 0 ? json_loadb(req->body, req->body_len, 0, NULL) : NULL;
+    if (req->body_len > 0 && !json_is_object(body)) {
+        json_decref(body);
+        req_status(req, 400);
+        return;
+    }
+    const char *sname = drift_pipeline_conf(p)->name;
+    if (trig) {
+        char key[256];
+        drift_pipeline_fire_request(p, json_string_value(json_object_get(body, "reason")),
+                                    json_string_value(json_object_get(body, "request_id")),
+                                    (int64_t)drift_wall_ms(), key, sizeof(key));
+        DRIFT_INFO("on-request trigger", "stream=%s key=%s", sname, key);
+        req_status(req, 202);
+    } else {
+        const char *version = json_string_value(json_object_get(body, "version"));
+        int rc = drift_pipeline_rebaseline(p, version);
+        DRIFT_INFO("model deployed: re-baselining", "stream=%s version=%s result=%s", sname,
+                   version ? version : "", rc == 0 ? "ok" : drift_strerror(rc));
+        req_status(req, rc == 0 ? 200 : 503);
+    }
+    json_decref(body);
 }
 
 /* The first slot of stream sc's schedule strictly after now_s, or 0 when it has none. */
@@ -582,6 +679,19 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     for (int i = 0; i < d->npipes; i++) {
         d->sched_next[i] = next_slot(&cfg->streams[i], (int64_t)(drift_wall_ms() / 1000));
     }
+    if (cfg->http.port > 0) {
+        d->token = getenv(cfg->http.token_env);
+        if (d->token == NULL || d->token[0] == '\0') {
+            rc = drift_seterr(err, errlen, DRIFT_EINVAL,
+                              "http: environment variable %s is not set", cfg->http.token_env);
+            goto fail;
+        }
+        rc = drift_receiver_open(loop, cfg->http.port, 0, on_http, d, &d->http, err, errlen);
+        if (rc != 0) {
+            goto fail;
+        }
+        DRIFT_INFO("control endpoint listening", "address=127.0.0.1:%d", cfg->http.port);
+    }
     uv_timer_init(loop, &d->sched_timer);
     d->sched_timer.data = d;
     uv_timer_start(&d->sched_timer, on_sched_timer, 1000, 1000);
@@ -666,6 +776,10 @@ void drift_daemon_stop(struct drift_daemon *d, int drain_ms, void (*done)(void *
     uv_close((uv_handle_t *)&d->stats_timer, NULL);
     uv_timer_stop(&d->sched_timer);
     uv_close((uv_handle_t *)&d->sched_timer, NULL);
+    if (d->http != NULL) {
+        drift_receiver_close(d->http, NULL, NULL);
+        d->http = NULL;
+    }
     log_stats(d, "final stream stats");
     drift_consumer_close(d->consumer);
     d->consumer = NULL;

@@ -94,6 +94,7 @@ struct drift_pipeline {
     int consecutive, cooldown;
     uint64_t history;       /* bit i: dataset drift i windows ago (k-of-n policy) */
     uint64_t labelled_since; /* labelled events since the last trigger (volume policy) */
+    char model_version[128]; /* the deployed model, as the last deployment said ("" unknown) */
 
     /* Learner. */
     const struct drift_learner_ops *lops;
@@ -477,7 +478,7 @@ static void reference_finish(struct drift_pipeline *p, size_t n)
     drift_decoder_freeze(p->dec);
     p->ref_ready = 1;
     p->ref_events = n;
-    if (p->lops != NULL) {
+    if (p->lops != NULL && p->learner == NULL) { /* a re-baseline keeps the learner */
         struct drift_learner_params lp = {
             .learning_rate = p->sc->learner.learning_rate > 0 ? p->sc->learner.learning_rate : 0.05,
             .l2 = p->sc->learner.l2,
@@ -1142,6 +1143,59 @@ void drift_pipeline_fire_schedule(struct drift_pipeline *p, int64_t slot_s)
     free(payload);
 }
 
+void drift_pipeline_fire_request(struct drift_pipeline *p, const char *reason,
+                                 const char *request_id, int64_t now_ms, char *key_out,
+                                 size_t key_len)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    const char *rule = "on_request";
+    uint64_t h = 1469598103934665603ull;
+    h = fnv64(h, sc->name, strlen(sc->name) + 1);
+    h = fnv64(h, rule, strlen(rule) + 1);
+    if (request_id != NULL && request_id[0] != '\0') {
+        h = fnv64(h, request_id, strlen(request_id)); /* the caller's retries are one trigger */
+    } else {
+        h = fnv64(h, &now_ms, sizeof(now_ms));
+        h = fnv64(h, &p->st.triggers, sizeof(p->st.triggers));
+    }
+    char key[256], t[40];
+    snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
+    snprintf(key_out, key_len, "%s", key);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("driftd.trigger"));
+    json_object_set_new(o, "idempotency_key", json_string(key));
+    json_object_set_new(o, "stream", json_string(sc->name));
+    json_object_set_new(o, "trigger", json_string(rule));
+    json_object_set_new(o, "kind", json_string("on_request"));
+    json_object_set_new(o, "action", json_string("retrain"));
+    iso8601(t, sizeof(t), (double)now_ms / 1000.0);
+    json_object_set_new(o, "detected_at", json_string(t));
+    if (reason != NULL) {
+        json_object_set_new(o, "reason", json_string(reason));
+    }
+    if (request_id != NULL) {
+        json_object_set_new(o, "request_id", json_string(request_id));
+    }
+    if (p->model_version[0] != '\0') {
+        json_object_set_new(o, "model_version", json_string(p->model_version));
+    }
+    json_object_set_new(o, "labelled_events_since_last_trigger",
+                        json_integer((json_int_t)p->labelled_since));
+    char *payload = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    if (payload == NULL) {
+        return;
+    }
+    p->st.triggers++;
+    p->labelled_since = 0;
+    if (p->hooks.trigger) {
+        struct drift_trigger tr = {.stream = sc->name, .rule = rule, .kind = "on_request",
+                                   .idem_key = key, .payload = payload};
+        p->hooks.trigger(p->hooks.ctx, &tr);
+    }
+    free(payload);
+}
+
 /* One more labelled event (in the event, or joined from the labels topic). */
 static void count_labelled(struct drift_pipeline *p, int32_t part, int64_t off, double ts)
 {
@@ -1185,6 +1239,9 @@ static void fire_trigger(struct drift_pipeline *p, const struct drift_window_rep
     json_object_set_new(ref, "source",
                         json_string(sc->reference.source == DRIFT_REF_FILE ? "file" : "warmup"));
     json_object_set_new(ref, "events", json_integer((json_int_t)p->ref_events));
+    if (p->model_version[0] != '\0') {
+        json_object_set_new(o, "model_version", json_string(p->model_version));
+    }
     if (p->ref_sample < p->ref_events) {
         json_object_set_new(ref, "rank_test_sample", json_integer((json_int_t)p->ref_sample));
     }
@@ -1277,6 +1334,9 @@ static void fire_performance(struct drift_pipeline *p, const struct perf_at *pa,
     }
     json_object_set_new(det, "params", params);
     json_object_set_new(o, "detector", det);
+    if (p->model_version[0] != '\0') {
+        json_object_set_new(o, "model_version", json_string(p->model_version));
+    }
     json_t *at = json_object();
     json_object_set_new(at, "pair", json_integer((json_int_t)(p->pairs - 1)));
     json_object_set_new(at, "partition", json_integer(pa->part));
@@ -1549,6 +1609,50 @@ int drift_pipeline_label(struct drift_pipeline *p, const char *buf, size_t len, 
     struct perf_at pa = {part, off, m.ts};
     count_labelled(p, part, off, m.ts);
     perf_pair(p, pr, m.label, (t_label - (double)t_pred) / 1000.0, &pa);
+    return 0;
+}
+
+int drift_pipeline_rebaseline(struct drift_pipeline *p, const char *model_version)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    if (p->warm_x == NULL) { /* a file reference: warm-up storage on first re-baseline */
+        p->warm_cap = (size_t)(sc->reference.size > 0 ? sc->reference.size : 5000);
+        p->warm_x = zalloc(p->pool, p->warm_cap * (size_t)(p->d ? p->d : 1) * sizeof(double));
+        p->warm_cat = zalloc(p->pool, p->warm_cap * (size_t)(p->k ? p->k : 1) * sizeof(int32_t));
+    }
+    p->ref_ready = 0;
+    p->warm_n = 0;
+    p->win_events = 0; /* the panes start over after the new reference */
+    p->consecutive = 0;
+    p->history = 0;
+    p->cooldown = sc->trigger.cooldown_windows;
+    p->labelled_since = 0;
+    if (p->cdet != NULL) {
+        /* A fresh detector, and fresh error and metrics windows: the new model's errors. */
+        struct drift_param pp[64];
+        int np = sc->performance.nparams < 64 ? sc->performance.nparams : 64;
+        for (int i = 0; i < np; i++) {
+            pp[i] = (struct drift_param){sc->performance.params[i].key,
+                                         sc->performance.params[i].value};
+        }
+        char derr[256];
+        struct drift_detector *nd = p->cops->create(pp, np, derr, sizeof(derr));
+        if (nd == NULL) {
+            return DRIFT_ENOMEM;
+        }
+        p->cops->destroy(p->cdet);
+        p->cdet = nd;
+        p->since_sum = 0;
+        p->since_n = 0;
+        p->recent_n = 0;
+        p->recent_head = 0;
+        drift_preq_reset(p->preq);
+        p->preq_n = 0;
+        p->perf_quiet_until = p->pairs + (uint64_t)sc->performance.cooldown_pairs;
+    }
+    snprintf(p->model_version, sizeof(p->model_version), "%s",
+             model_version != NULL ? model_version : "");
+    p->st.rebaselines++;
     return 0;
 }
 

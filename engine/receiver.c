@@ -113,6 +113,14 @@ static const char *reason(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 202:
+        return "Accepted";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
     case 400:
         return "Bad Request";
     case 411:
@@ -271,10 +279,11 @@ static void try_complete(struct conn *c)
     const char *hdr = c->buf + line_len;
     size_t hdr_len = c->header_len - line_len;
     int has_key = header_value(hdr, hdr_len, "Idempotency-Key", key, sizeof(key));
+    char auth[512];
+    int has_auth = header_value(hdr, hdr_len, "Authorization", auth, sizeof(auth));
     struct drift_receiver *r = c->r;
     r->requests++;
     int status = r->requests <= r->fail_first ? 503 : 200;
-    respond(c, status);
     /* The body is NUL-terminated in place (the buffer keeps a spare byte), which is convenient
      * for callers that treat it as a string; bytes past Content-Length are ignored. */
     c->buf[c->header_len + c->body_len] = '\0';
@@ -283,12 +292,15 @@ static void try_complete(struct conn *c)
             .method = method,
             .path = path,
             .idempotency_key = has_key ? key : NULL,
+            .authorization = has_auth ? auth : NULL,
             .body = c->buf + c->header_len,
             .body_len = c->body_len,
             .status = status,
         };
         r->fn(r->ctx, &req);
+        status = req.status;
     }
+    respond(c, status);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)

@@ -16,9 +16,10 @@ struct drift_request {
     const char *method;
     const char *path;
     const char *idempotency_key;  /* the Idempotency-Key header, or NULL */
+    const char *authorization;    /* the Authorization header, or NULL */
     const char *body;
     size_t body_len;
-    int status;  /* the status that was answered */
+    int status;  /* the status to answer: the callback may change it (it is answered after) */
 };
 
 typedef void (*drift_receiver_fn)(void *ctx, const struct drift_request *req);

@@ -192,6 +192,17 @@ void drift_pipeline_push(struct drift_pipeline *p);
  * batch first, so a prediction decoded before its label is always waiting for it. */
 int drift_pipeline_label(struct drift_pipeline *p, const char *buf, size_t len, int32_t part,
                          int64_t off, const char **why);
+/* Closing the loop: a new model is live. The next reference.size events (5000 for a file
+ * reference) become the new reference, the windows and the trigger streak start over under a
+ * cooldown, the concept-drift detector and its metrics window start fresh, and model_version is
+ * carried in the evidence from now on. The category dictionary stays as it was. */
+int drift_pipeline_rebaseline(struct drift_pipeline *p, const char *model_version);
+/* A trigger asked for through the control endpoint (kind on_request). With a request_id the key
+ * is derived from it, so the caller's retries make one trigger; without, each call is new. The
+ * key is copied to key_out. */
+void drift_pipeline_fire_request(struct drift_pipeline *p, const char *reason,
+                                 const char *request_id, int64_t now_ms, char *key_out,
+                                 size_t key_len);
 /* A scheduled trigger for the slot at slot_s (epoch seconds): its key is derived from the slot,
  * so a slot fires at most once however often it is asked (the store keeps keys unique). */
 void drift_pipeline_fire_schedule(struct drift_pipeline *p, int64_t slot_s);
@@ -210,6 +221,7 @@ struct drift_pipeline_stats {
     uint64_t windows, drift_windows, triggers, model_updates, labelled;
     uint64_t performance_triggers, performance_detections, performance_warnings;
     uint64_t labels_in, labels_bad; /* label events read, and refused (bad JSON, id, label) */
+    uint64_t rebaselines;           /* model deployments that reset the reference */
     double label_delay_ms_sum;      /* over matched labels: label time - prediction time */
     int reference_ready;
     uint64_t reference_events;

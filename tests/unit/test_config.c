@@ -272,7 +272,7 @@ static void test_typo_gets_position_and_suggestion(void **state)
     struct drift_config *c;
     assert_int_equal(load("kafak: {brokers: x}\n" STREAMS, &c), -2);
     expect("t.yaml:1:1: unknown key 'kafak' at the top level; did you mean 'kafka'? "
-           "(allowed: kafka, store, log, streams)");
+           "(allowed: kafka, store, log, http, streams)");
     expect("t.yaml:1:1: kafka is required: where the events come from (at least kafka.brokers)");
     /* A transposition is one edit; a word far from every key gets no suggestion. */
     assert_int_equal(load(HEAD FEATS "    tpoic: t2\n    window: {szie: 10, colour: red}\n", &c),
