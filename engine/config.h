@@ -83,6 +83,10 @@ struct drift_stream_conf {
         int of_last;           /* 0: in a row; else k-of-n over this many windows (<= 64) */
         int volume;            /* 0: off; else a data_volume trigger after this many labelled
                                 * events since the last trigger */
+        double critical_share; /* share of drifted features from which a data-drift trigger is
+                                * critical, not warning (0: never) */
+        int resolve_after;     /* 0: off; else windows clear of dataset drift after a trigger
+                                * that send its resolution */
         int cooldown_windows;  /* windows after a trigger during which none fires (default 10) */
         const char *name;      /* trigger rule name (default "retrain") */
     } trigger;

@@ -32,10 +32,39 @@ static const char *str(json_t *o, const char *key, const char *def)
     return s != NULL ? s : def;
 }
 
+/* A resolution (hysteresis: the drift cleared), not a trigger. */
+static int resolved(json_t *p)
+{
+    return strcmp(str(p, "status", ""), "resolved") == 0;
+}
+
+/* The payload's own severity wins over the target's default. */
+static const char *severity(json_t *p, const struct drift_format_opts *opts)
+{
+    return str(p, "severity", opts->severity ? opts->severity : "warning");
+}
+
+int drift_format_skips(const char *payload, int format)
+{
+    if (format != DRIFT_FMT_AIRFLOW && format != DRIFT_FMT_AIRFLOW3 && format != DRIFT_FMT_GITHUB) {
+        return 0;
+    }
+    json_t *p = json_loads(payload, 0, NULL);
+    int r = p != NULL && resolved(p);
+    json_decref(p);
+    return r; /* a resolution starts no retraining */
+}
+
 /* One line for people: what happened, where, and what it means. */
 static void summary(json_t *p, char *buf, size_t len)
 {
     const char *stream = str(p, "stream", "?"), *kind = str(p, "kind", "data_drift");
+    if (resolved(p)) {
+        snprintf(buf, len, "Resolved: no data drift in stream %s for %lld windows (alert %s)",
+                 stream, (long long)json_integer_value(json_object_get(p, "clear_windows")),
+                 str(p, "resolves", "?"));
+        return;
+    }
     if (strcmp(kind, "schedule") == 0) {
         snprintf(buf, len, "Scheduled retraining for stream %s (%s, slot %s)", stream,
                  str(p, "trigger", "scheduled"), str(p, "scheduled_for", "?"));
@@ -92,7 +121,8 @@ static json_t *cloudevent(json_t *p)
     const char *stream = str(p, "stream", "unknown");
     char src[300], type[80];
     snprintf(src, sizeof(src), "/driftd/streams/%s", stream);
-    snprintf(type, sizeof(type), "io.driftd.trigger.%s", str(p, "kind", "data_drift"));
+    snprintf(type, sizeof(type), "io.driftd.%s.%s", resolved(p) ? "resolved" : "trigger",
+             str(p, "kind", "data_drift"));
     json_t *o = json_object();
     json_object_set_new(o, "specversion", json_string("1.0"));
     json_object_set_new(o, "id", json_string(str(p, "idempotency_key", "")));
@@ -114,29 +144,32 @@ static json_t *alertmanager(json_t *p, const struct drift_format_opts *opts, con
                             : strcmp(kind, "schedule") == 0    ? "ScheduledRetraining"
                             : strcmp(kind, "data_volume") == 0 ? "DataVolumeRetraining"
                                                                : "DataDrift";
-    const char *sev = opts->severity ? opts->severity : "warning";
+    const char *sev = severity(p, opts);
+    const char *status = resolved(p) ? "resolved" : "firing";
+    /* A resolution is the same alert: its fingerprint comes from the trigger it resolves. */
+    const char *alert_key = resolved(p) ? str(p, "resolves", "") : str(p, "idempotency_key", "");
     json_t *labels = json_pack("{s:s, s:s, s:s, s:s, s:s}", "alertname", alertname, "stream",
                                stream, "kind", kind, "trigger", str(p, "trigger", "retrain"),
                                "severity", sev);
     json_t *ann = json_pack("{s:s, s:s}", "summary", text, "idempotency_key",
                             str(p, "idempotency_key", ""));
     char fp[17], gk[400];
-    fingerprint(str(p, "idempotency_key", ""), fp);
+    fingerprint(alert_key, fp);
     snprintf(gk, sizeof(gk), "{}:{alertname=\"%s\", stream=\"%s\"}", alertname, stream);
     json_t *alert = json_object();
-    json_object_set_new(alert, "status", json_string("firing"));
+    json_object_set_new(alert, "status", json_string(status));
     json_object_set(alert, "labels", labels);
     json_object_set(alert, "annotations", ann);
-    json_object_set_new(alert, "startsAt",
-                        json_string(str(p, "detected_at", "0001-01-01T00:00:00Z")));
-    json_object_set_new(alert, "endsAt", json_string("0001-01-01T00:00:00Z"));
+    const char *at = str(p, "detected_at", "0001-01-01T00:00:00Z");
+    json_object_set_new(alert, "startsAt", json_string(resolved(p) ? "0001-01-01T00:00:00Z" : at));
+    json_object_set_new(alert, "endsAt", json_string(resolved(p) ? at : "0001-01-01T00:00:00Z"));
     json_object_set_new(alert, "generatorURL", json_string(""));
     json_object_set_new(alert, "fingerprint", json_string(fp));
     json_t *o = json_object();
     json_object_set_new(o, "version", json_string("4"));
     json_object_set_new(o, "groupKey", json_string(gk));
     json_object_set_new(o, "truncatedAlerts", json_integer(0));
-    json_object_set_new(o, "status", json_string("firing"));
+    json_object_set_new(o, "status", json_string(status));
     json_object_set_new(o, "receiver", json_string("driftd"));
     json_object_set_new(o, "groupLabels", json_pack("{s:s, s:s}", "alertname", alertname,
                                                     "stream", stream));
@@ -166,7 +199,7 @@ static json_t *pagerduty(json_t *p, const struct drift_format_opts *opts, const 
     json_object_set_new(pl, "summary", json_stringn(text, strlen(text) > 1024 ? 1024
                                                                               : strlen(text)));
     json_object_set_new(pl, "source", json_string(src));
-    json_object_set_new(pl, "severity", json_string(opts->severity ? opts->severity : "warning"));
+    json_object_set_new(pl, "severity", json_string(severity(p, opts)));
     if (json_object_get(p, "detected_at") != NULL) {
         json_object_set(pl, "timestamp", json_object_get(p, "detected_at"));
     }
@@ -176,8 +209,10 @@ static json_t *pagerduty(json_t *p, const struct drift_format_opts *opts, const 
     json_object_set(pl, "custom_details", p);
     json_t *o = json_object();
     json_object_set_new(o, "routing_key", json_string(opts->routing_key));
-    json_object_set_new(o, "event_action", json_string("trigger"));
-    json_object_set_new(o, "dedup_key", json_string(str(p, "idempotency_key", "")));
+    /* A resolution resolves the incident its trigger opened: same dedup_key. */
+    json_object_set_new(o, "event_action", json_string(resolved(p) ? "resolve" : "trigger"));
+    json_object_set_new(o, "dedup_key", json_string(resolved(p) ? str(p, "resolves", "")
+                                                                : str(p, "idempotency_key", "")));
     json_object_set_new(o, "payload", pl);
     return o;
 }

@@ -38,6 +38,10 @@ struct drift_format_opts {
 char *drift_format_body(const char *payload, const struct drift_format_opts *opts,
                         const char **content_type, char *err, size_t errlen);
 
+/* 1 when a target of this format does not get this payload: a resolution (an alert that
+ * cleared) sent to a retraining target (airflow, airflow3, github) would start a run. */
+int drift_format_skips(const char *payload, int format);
+
 /* HMAC-SHA256 of msg under key, as 64 lowercase hex digits and a NUL. Returns 0 or DRIFT_EFAULT. */
 int drift_hmac_sha256_hex(const void *key, size_t klen, const void *msg, size_t mlen,
                           char out[65]);

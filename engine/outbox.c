@@ -290,13 +290,17 @@ static int add_header(struct delivery *dv, const char *name, const char *value)
 }
 
 /* The body in the target's format, its content type, and the target's headers: custom ones,
- * credentials from the environment, and the HMAC signature of the exact bytes sent. Returns 0,
- * or a negative code with why filled (a missing environment variable, a body that cannot be
+ * credentials from the environment, and the HMAC signature of the exact bytes sent. Returns 0;
+ * 1 when the payload is not for this target (a resolution to a retraining target); or a
+ * negative code with why filled (a missing environment variable, a body that cannot be
  * built). */
 static int prepare(struct delivery *dv, const struct drift_webhook_target *tg, char *why,
                    size_t whylen)
 {
     const char *ct = "application/json";
+    if (tg != NULL && drift_format_skips(dv->row.body, tg->format)) {
+        return 1; /* not for this target: recorded as done, nothing sent */
+    }
     if (tg != NULL && tg->format != DRIFT_FMT_JSON) {
         const char *rk = tg->routing_key_env != NULL ? getenv(tg->routing_key_env) : NULL;
         if (tg->routing_key_env != NULL && (rk == NULL || rk[0] == '\0')) {
@@ -402,6 +406,12 @@ static int start(struct drift_outbox *o, struct delivery *dv)
     int prc = prepare(dv, tg, why, sizeof(why));
     if (prc == DRIFT_ENOMEM) {
         return prc;
+    }
+    if (prc == 1) {
+        DRIFT_INFO("resolution not sent to a retraining target", "outbox_id=%lld target=%s",
+                   (long long)dv->row.id, dv->row.target);
+        record(o, dv, "done", dv->row.attempts, dv->row.next_ms, 0, "skipped: a resolution");
+        return 1;
     }
     if (prc != 0) {
         /* Not the receiver's fault and not fixed by trying at once (an environment variable,

@@ -95,6 +95,9 @@ struct drift_pipeline {
     uint64_t history;       /* bit i: dataset drift i windows ago (k-of-n policy) */
     uint64_t labelled_since; /* labelled events since the last trigger (volume policy) */
     char model_version[128]; /* the deployed model, as the last deployment said ("" unknown) */
+    char open_key[256];      /* the last data-drift trigger, until its resolution ("" none) */
+    char open_severity[16];
+    int clear_streak;        /* windows without dataset drift since it */
 
     /* Learner. */
     const struct drift_learner_ops *lops;
@@ -1206,6 +1209,48 @@ static void count_labelled(struct drift_pipeline *p, int32_t part, int64_t off, 
     }
 }
 
+/* Hysteresis: the dataset has stayed clear for trigger.resolve_after windows since the last
+ * data-drift trigger, so its alert is resolved. The resolution goes through the same outbox
+ * (alert formats close the alert; retraining targets skip it); its key is the trigger's plus
+ * ":resolved". */
+static void fire_resolution(struct drift_pipeline *p, const struct drift_window_report *w)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    const char *rule = sc->trigger.name ? sc->trigger.name : "retrain";
+    char key[300];
+    snprintf(key, sizeof(key), "%s:resolved", p->open_key);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("driftd.resolved"));
+    json_object_set_new(o, "idempotency_key", json_string(key));
+    json_object_set_new(o, "resolves", json_string(p->open_key));
+    json_object_set_new(o, "stream", json_string(sc->name));
+    json_object_set_new(o, "trigger", json_string(rule));
+    json_object_set_new(o, "kind", json_string("data_drift"));
+    json_object_set_new(o, "status", json_string("resolved"));
+    json_object_set_new(o, "severity", json_string(p->open_severity));
+    if (p->hooks.now_ms != NULL) {
+        char t[40];
+        iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
+        json_object_set_new(o, "detected_at", json_string(t));
+    }
+    json_object_set_new(o, "clear_windows", json_integer(p->clear_streak));
+    json_object_set_new(o, "window", window_json(w));
+    char *payload = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    p->open_key[0] = '\0';
+    p->clear_streak = 0;
+    if (payload == NULL) {
+        return;
+    }
+    p->st.resolutions++;
+    if (p->hooks.trigger) {
+        struct drift_trigger t = {.stream = sc->name, .rule = rule, .kind = "resolved",
+                                  .idem_key = key, .payload = payload, .window = w};
+        p->hooks.trigger(p->hooks.ctx, &t);
+    }
+    free(payload);
+}
+
 static void fire_trigger(struct drift_pipeline *p, const struct drift_window_report *w)
 {
     const struct drift_stream_conf *sc = p->sc;
@@ -1229,6 +1274,13 @@ static void fire_trigger(struct drift_pipeline *p, const struct drift_window_rep
     json_object_set_new(o, "trigger", json_string(rule));
     json_object_set_new(o, "kind", json_string("data_drift"));
     json_object_set_new(o, "action", json_string("retrain"));
+    const char *sev = sc->trigger.critical_share > 0 && w->share >= sc->trigger.critical_share
+                          ? "critical"
+                          : "warning";
+    json_object_set_new(o, "severity", json_string(sev));
+    snprintf(p->open_key, sizeof(p->open_key), "%s", key);
+    snprintf(p->open_severity, sizeof(p->open_severity), "%s", sev);
+    p->clear_streak = 0;
     if (p->hooks.now_ms != NULL) {
         char t[40];
         iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
@@ -1905,6 +1957,12 @@ static void window_close(struct drift_pipeline *p)
     w.consecutive = counted;
     if (p->hooks.window) {
         p->hooks.window(p->hooks.ctx, &w);
+    }
+    if (p->open_key[0] != '\0' && sc->trigger.resolve_after > 0) {
+        p->clear_streak = w.dataset_drift ? 0 : p->clear_streak + 1;
+        if (p->clear_streak >= sc->trigger.resolve_after) {
+            fire_resolution(p, &w);
+        }
     }
     if (p->cooldown > 0) {
         p->cooldown--;

@@ -222,6 +222,7 @@ struct drift_pipeline_stats {
     uint64_t performance_triggers, performance_detections, performance_warnings;
     uint64_t labels_in, labels_bad; /* label events read, and refused (bad JSON, id, label) */
     uint64_t rebaselines;           /* model deployments that reset the reference */
+    uint64_t resolutions;           /* data-drift alerts resolved (hysteresis) */
     double label_delay_ms_sum;      /* over matched labels: label time - prediction time */
     int reference_ready;
     uint64_t reference_events;

@@ -177,6 +177,58 @@ static void test_github(void **state)
     json_decref(j);
 }
 
+static const char *const resolution =
+    "{\"type\":\"driftd.resolved\",\"idempotency_key\":\"fraud:retrain:00ab:resolved\","
+    "\"resolves\":\"fraud:retrain:00ab\",\"stream\":\"fraud\",\"trigger\":\"retrain\","
+    "\"kind\":\"data_drift\",\"status\":\"resolved\",\"severity\":\"critical\","
+    "\"detected_at\":\"2026-11-23T10:00:00Z\",\"clear_windows\":3}";
+
+static json_t *build_res(int format)
+{
+    struct drift_format_opts o = {.format = format, .severity = "warning",
+                                  .routing_key = "R0123456789abcdef0123456789abcde"};
+    char err[128];
+    const char *ct;
+    char *body = drift_format_body(resolution, &o, &ct, err, sizeof(err));
+    assert_non_null(body);
+    json_t *j = json_loads(body, 0, NULL);
+    free(body);
+    return j;
+}
+
+/* A resolution closes what its trigger opened, in each alerting format; retraining targets
+ * never get one; the payload's severity wins over the target's default. */
+static void test_resolutions(void **state)
+{
+    (void)state;
+    const char *ct;
+    json_t *fire = build(DRIFT_FMT_ALERTMANAGER, &ct), *res = build_res(DRIFT_FMT_ALERTMANAGER);
+    assert_string_equal(s(res, "status"), "resolved");
+    assert_string_equal(s(res, "alerts.0.status"), "resolved");
+    assert_string_equal(s(res, "alerts.0.endsAt"), "2026-11-23T10:00:00Z");
+    assert_string_equal(s(res, "alerts.0.fingerprint"), s(fire, "alerts.0.fingerprint"));
+    assert_string_equal(s(res, "groupKey"), s(fire, "groupKey"));
+    assert_string_equal(s(res, "commonLabels.severity"), "critical");
+    json_decref(fire);
+    json_decref(res);
+    json_t *pd = build_res(DRIFT_FMT_PAGERDUTY);
+    assert_string_equal(s(pd, "event_action"), "resolve");
+    assert_string_equal(s(pd, "dedup_key"), "fraud:retrain:00ab"); /* the trigger's */
+    json_decref(pd);
+    json_t *ce = build_res(DRIFT_FMT_CLOUDEVENTS);
+    assert_string_equal(s(ce, "type"), "io.driftd.resolved.data_drift");
+    assert_string_equal(s(ce, "id"), "fraud:retrain:00ab:resolved");
+    json_decref(ce);
+    json_t *sl = build_res(DRIFT_FMT_SLACK);
+    assert_non_null(strstr(s(sl, "text"), "Resolved"));
+    json_decref(sl);
+    assert_int_equal(drift_format_skips(resolution, DRIFT_FMT_AIRFLOW), 1);
+    assert_int_equal(drift_format_skips(resolution, DRIFT_FMT_AIRFLOW3), 1);
+    assert_int_equal(drift_format_skips(resolution, DRIFT_FMT_GITHUB), 1);
+    assert_int_equal(drift_format_skips(resolution, DRIFT_FMT_PAGERDUTY), 0);
+    assert_int_equal(drift_format_skips(payload, DRIFT_FMT_GITHUB), 0);
+}
+
 static void test_hmac_test_vector(void **state)
 {
     (void)state;
@@ -197,6 +249,7 @@ int main(void)
         cmocka_unit_test(test_alertmanager),        cmocka_unit_test(test_slack),
         cmocka_unit_test(test_pagerduty),           cmocka_unit_test(test_airflow_2_and_3),
         cmocka_unit_test(test_github),              cmocka_unit_test(test_hmac_test_vector),
+        cmocka_unit_test(test_resolutions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
