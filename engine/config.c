@@ -1346,6 +1346,26 @@ static const struct key webhook_keys[] = {
 };
 static const struct section webhook_section = {webhook_keys, NKEYS(webhook_keys), webhook_check};
 
+/* `webhooks`: a list of targets, each a webhook mapping. Each is read through the webhook table
+ * into a scratch stream (the table's offsets are the stream's), then kept. */
+static void set_webhooks(struct loader *L, const struct node *v, void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    if (v->type != NODE_SEQ || v->n == 0 || v->n > 64) {
+        errat(L, v->line, v->col, "%s must be a list of 1 to 64 webhook mappings, got %s", path,
+              show(L, v));
+        return;
+    }
+    s->webhooks = apr_pcalloc(L->tmp, (size_t)v->n * sizeof(*s->webhooks));
+    int i = 0;
+    for (const struct node *item = v->first; item != NULL; item = item->next, i++) {
+        struct drift_stream_conf *tmp = apr_pcalloc(L->tmp, sizeof(*tmp));
+        apply_defaults(L, &webhook_section, tmp);
+        read_section(L, &webhook_section, item, tmp, apr_psprintf(L->tmp, "%s[%d]", path, i));
+        s->webhooks[s->nwebhooks++] = tmp->webhook;
+    }
+}
+
 static const struct key learner_keys[] = {
     K_WORD("kind", "logistic", S_OFF(learner.kind), learner_kinds, "the online learner"),
     K_NUM("learning_rate", "0.05", S_OFF(learner.learning_rate), F_LO_OPEN, 0, INF, 0,
@@ -1519,6 +1539,7 @@ static const struct key stream_keys[] = {
     K_SECTION("drift", &drift_section, 0, "when a feature and the dataset drift"),
     K_SECTION("trigger", &trigger_section, 0, "when drift fires a trigger"),
     K_SECTION("webhook", &webhook_section, 0, "where triggers are delivered"),
+    K_CUSTOM("webhooks", set_webhooks, 0, "more delivery targets: a list of webhook mappings"),
     K_SECTION("learner", &learner_section, 0, "the online learner; present = enabled"),
     K_SECTION("performance", &performance_section, 0,
               "concept drift: a detector on the model's errors; present = enabled"),
@@ -1561,6 +1582,20 @@ static void copy_section(const struct section *sec, void *base, apr_pool_t *pool
     }
 }
 
+static void copy_headers(struct drift_webhook_conf *w, apr_pool_t *pool)
+{
+    if (w->nheaders > 0) {
+        struct drift_kv *kv = apr_pcalloc(pool, (size_t)w->nheaders * sizeof(*kv));
+        for (int j = 0; j < w->nheaders; j++) {
+            kv[j].key = dup_str(pool, w->headers[j].key);
+            kv[j].value = dup_str(pool, w->headers[j].value);
+        }
+        w->headers = kv;
+    } else {
+        w->headers = NULL;
+    }
+}
+
 static struct drift_config *copy_config(const struct drift_config *src, apr_pool_t *pool)
 {
     struct drift_config *c = apr_pmemdup(pool, src, sizeof(*src));
@@ -1584,15 +1619,21 @@ static struct drift_config *copy_config(const struct drift_config *src, apr_pool
         for (int j = 0; j < s->nfeatures; j++) {
             s->features[j].name = dup_str(pool, s->features[j].name);
         }
-        if (s->webhook.nheaders > 0) {
-            struct drift_kv *kv = apr_pcalloc(pool, (size_t)s->webhook.nheaders * sizeof(*kv));
-            for (int j = 0; j < s->webhook.nheaders; j++) {
-                kv[j].key = dup_str(pool, s->webhook.headers[j].key);
-                kv[j].value = dup_str(pool, s->webhook.headers[j].value);
+        copy_headers(&s->webhook, pool);
+        if (s->nwebhooks > 0) {
+            struct drift_webhook_conf *w = apr_pmemdup(pool, s->webhooks,
+                                                       (size_t)s->nwebhooks * sizeof(*w));
+            for (int j = 0; j < s->nwebhooks; j++) {
+                struct drift_stream_conf tmp;
+                memset(&tmp, 0, sizeof(tmp));
+                tmp.webhook = w[j];
+                copy_section(&webhook_section, &tmp, pool); /* its strings */
+                copy_headers(&tmp.webhook, pool);
+                w[j] = tmp.webhook;
             }
-            s->webhook.headers = kv;
+            s->webhooks = w;
         } else {
-            s->webhook.headers = NULL;
+            s->webhooks = NULL;
         }
         if (s->performance.nparams > 0) {
             struct drift_kv *kv = apr_pcalloc(pool, (size_t)s->performance.nparams * sizeof(*kv));

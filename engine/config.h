@@ -31,6 +31,26 @@ struct drift_kv {
     const char *key, *value;
 };
 
+/* Where and how triggers are delivered over HTTP (one target). */
+struct drift_webhook_conf {
+    const char *url;       /* NULL: no webhook */
+    int timeout_ms;        /* whole request (default 5000) */
+    int max_attempts;      /* 0 = unlimited (bounded by max_age) (default 0) */
+    int max_age_s;         /* entry marked dead after this (default 86400) */
+    int backoff_base_ms;   /* first retry delay cap (default 500) */
+    int backoff_max_ms;    /* retry delay cap (default 60000) */
+    int format;            /* enum drift_webhook_format (default json) */
+    struct drift_kv *headers; /* extra request headers */
+    int nheaders;
+    const char *bearer_token_env; /* env var: Authorization: Bearer <value> */
+    const char *basic_auth_env;   /* env var: "user:password" for basic auth */
+    const char *hmac_secret_env;  /* env var: X-Driftd-Signature-256 key */
+    const char *routing_key_env;  /* env var: PagerDuty routing key (format pagerduty) */
+    const char *event_type;       /* GitHub repository_dispatch event_type */
+    int severity;          /* 0 warning (default), 1 critical */
+    int tls_verify;        /* default 1 */
+};
+
 struct drift_stream_conf {
     const char *name;
     const char *topic;
@@ -91,24 +111,9 @@ struct drift_stream_conf {
         const char *name;      /* trigger rule name (default "retrain") */
     } trigger;
 
-    struct {
-        const char *url;       /* NULL: no webhook */
-        int timeout_ms;        /* whole request (default 5000) */
-        int max_attempts;      /* 0 = unlimited (bounded by max_age) (default 0) */
-        int max_age_s;         /* entry marked dead after this (default 86400) */
-        int backoff_base_ms;   /* first retry delay cap (default 500) */
-        int backoff_max_ms;    /* retry delay cap (default 60000) */
-        int format;            /* enum drift_webhook_format (default json) */
-        struct drift_kv *headers; /* extra request headers */
-        int nheaders;
-        const char *bearer_token_env; /* env var: Authorization: Bearer <value> */
-        const char *basic_auth_env;   /* env var: "user:password" for basic auth */
-        const char *hmac_secret_env;  /* env var: X-Driftd-Signature-256 key */
-        const char *routing_key_env;  /* env var: PagerDuty routing key (format pagerduty) */
-        const char *event_type;       /* GitHub repository_dispatch event_type */
-        int severity;          /* 0 warning (default), 1 critical */
-        int tls_verify;        /* default 1 */
-    } webhook;
+    struct drift_webhook_conf webhook;  /* the first target (url NULL: none) */
+    struct drift_webhook_conf *webhooks; /* further targets (the webhooks list) */
+    int nwebhooks;
 
     struct {
         int enabled;

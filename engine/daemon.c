@@ -365,10 +365,13 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
         .created_ms = (int64_t)drift_wall_ms(),
         .payload = t->payload,
     };
-    const char *targets[1];
+    const char *targets[65];
     size_t ntargets = 0;
     if (sc != NULL && sc->webhook.url != NULL) {
         targets[ntargets++] = sc->webhook.url;
+    }
+    for (int i = 0; sc != NULL && i < sc->nwebhooks && ntargets < 65; i++) {
+        targets[ntargets++] = sc->webhooks[i].url;
     }
     int64_t id = 0;
     char err[256];
@@ -576,39 +579,45 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     /* The outbox takes the first stream's delivery settings; they are per webhook in later
      * versions (issue 5). */
     struct drift_outbox_conf oc = {5000, 0, 86400, 500, 60000, 4, NULL, 0};
-    struct drift_webhook_target *tg =
-        apr_pcalloc(pool, (size_t)(cfg->nstreams + 1) * sizeof(*tg));
+    int ntg = 0;
+    for (int i = 0; i < cfg->nstreams; i++) {
+        ntg += 1 + cfg->streams[i].nwebhooks;
+    }
+    struct drift_webhook_target *tg = apr_pcalloc(pool, (size_t)(ntg + 1) * sizeof(*tg));
     static const char *const sev[] = {"warning", "critical"};
     for (int i = 0; i < cfg->nstreams; i++) {
         const struct drift_stream_conf *sc = &cfg->streams[i];
-        if (sc->webhook.url == NULL) {
-            continue;
-        }
-        /* Credentials live in the environment: all of them must be there before we start. */
-        const char *envs[4] = {sc->webhook.bearer_token_env, sc->webhook.basic_auth_env,
-                               sc->webhook.hmac_secret_env, sc->webhook.routing_key_env};
-        for (int k = 0; k < 4; k++) {
-            const char *v = envs[k] != NULL ? getenv(envs[k]) : "";
-            if (v == NULL || (envs[k] != NULL && v[0] == '\0')) {
-                rc = drift_seterr(err, errlen, DRIFT_EINVAL,
-                                  "stream %s: webhook: environment variable %s is not set",
-                                  sc->name, envs[k]);
-                goto fail;
+        for (int w = -1; w < sc->nwebhooks; w++) {
+            const struct drift_webhook_conf *wc = w < 0 ? &sc->webhook : &sc->webhooks[w];
+            if (wc->url == NULL) {
+                continue;
             }
+            /* Credentials live in the environment: all must be there before we start. */
+            const char *envs[4] = {wc->bearer_token_env, wc->basic_auth_env, wc->hmac_secret_env,
+                                   wc->routing_key_env};
+            for (int k = 0; k < 4; k++) {
+                const char *v = envs[k] != NULL ? getenv(envs[k]) : "";
+                if (v == NULL || (envs[k] != NULL && v[0] == '\0')) {
+                    rc = drift_seterr(err, errlen, DRIFT_EINVAL,
+                                      "stream %s: webhook %s: environment variable %s is not set",
+                                      sc->name, wc->url, envs[k]);
+                    goto fail;
+                }
+            }
+            tg[oc.ntargets++] = (struct drift_webhook_target){
+                .url = wc->url,
+                .format = wc->format,
+                .severity = sev[wc->severity & 1],
+                .event_type = wc->event_type,
+                .routing_key_env = wc->routing_key_env,
+                .bearer_token_env = wc->bearer_token_env,
+                .basic_auth_env = wc->basic_auth_env,
+                .hmac_secret_env = wc->hmac_secret_env,
+                .headers = wc->headers,
+                .nheaders = wc->nheaders,
+                .tls_verify = wc->tls_verify,
+            };
         }
-        tg[oc.ntargets++] = (struct drift_webhook_target){
-            .url = sc->webhook.url,
-            .format = sc->webhook.format,
-            .severity = sev[sc->webhook.severity & 1],
-            .event_type = sc->webhook.event_type,
-            .routing_key_env = sc->webhook.routing_key_env,
-            .bearer_token_env = sc->webhook.bearer_token_env,
-            .basic_auth_env = sc->webhook.basic_auth_env,
-            .hmac_secret_env = sc->webhook.hmac_secret_env,
-            .headers = sc->webhook.headers,
-            .nheaders = sc->webhook.nheaders,
-            .tls_verify = sc->webhook.tls_verify,
-        };
     }
     oc.targets = tg;
     if (cfg->nstreams > 0) {

@@ -38,10 +38,14 @@ static int resolved(json_t *p)
     return strcmp(str(p, "status", ""), "resolved") == 0;
 }
 
-/* The payload's own severity wins over the target's default. */
+/* The target's severity is a floor: "critical" always pages critical; at "warning" (the
+ * default) the trigger's own severity decides. */
 static const char *severity(json_t *p, const struct drift_format_opts *opts)
 {
-    return str(p, "severity", opts->severity ? opts->severity : "warning");
+    if (opts->severity != NULL && strcmp(opts->severity, "critical") == 0) {
+        return "critical";
+    }
+    return str(p, "severity", "warning");
 }
 
 int drift_format_skips(const char *payload, int format)

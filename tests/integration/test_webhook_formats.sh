@@ -25,6 +25,9 @@ streams:
       headers: {X-Team: ml-platform}
       bearer_token_env: DRIFTD_TEST_TOKEN
       hmac_secret_env: DRIFTD_TEST_HMAC
+    webhooks:
+      - {url: "${RECEIVER_URL}/slack", format: slack}
+      - {url: "${RECEIVER_URL}/am", format: alertmanager, severity: critical}
 YAML
 "$DRIFTD" check "$TESTDIR/driftd.yaml"
 
@@ -42,7 +45,7 @@ DRIFTD_TEST_TOKEN=tok-123 DRIFTD_TEST_HMAC="It's a Secret to Everybody" \
     "$DRIFTD" run "$TESTDIR/driftd.yaml" 2>"$TESTDIR/driftd.log" &
 DPID=$!
 PIDS="$PIDS $DPID"
-wait_for 60 "a delivered trigger" grep -q '"status": 200' "$TESTDIR/received.jsonl"
+wait_for 60 "three deliveries" sh -c "[ \$(grep -c '\"status\": 200' '$TESTDIR/received.jsonl' 2>/dev/null || echo 0) -ge 3 ]"
 kill -TERM $DPID
 wait $DPID || fail "driftd exited non-zero after SIGTERM"
 grep -q 'DRIFTD_TEST_HMAC\|tok-123\|Secret to Everybody' "$TESTDIR/driftd.log" \
@@ -50,7 +53,16 @@ grep -q 'DRIFTD_TEST_HMAC\|tok-123\|Secret to Everybody' "$TESTDIR/driftd.log" \
 
 $PY - "$TESTDIR/received.jsonl" <<'PY'
 import hashlib, hmac, json, sys
-rec = [json.loads(l) for l in open(sys.argv[1])][0]
+recs = [json.loads(l) for l in open(sys.argv[1])]
+by_path = {r["path"]: r for r in recs}
+assert sorted(by_path) == ["/retrain", "/retrain/am", "/retrain/slack"], sorted(by_path)
+keys = {r["idempotency_key"] for r in recs}
+assert len(keys) == 1, keys  # one trigger, three targets, one key
+sl, am = by_path["/retrain/slack"], by_path["/retrain/am"]
+assert sl["body"]["text"].startswith("Data drift in stream feats"), sl["body"]
+assert "authorization" not in sl["headers"] and "x-driftd-signature-256" not in sl["headers"]
+assert am["body"]["version"] == "4" and am["body"]["commonLabels"]["severity"] == "critical"
+rec = by_path["/retrain"]
 h, body = rec["headers"], rec["body"]
 assert h["content-type"] == "application/cloudevents+json; charset=UTF-8", h
 assert h["authorization"] == "Bearer tok-123", h

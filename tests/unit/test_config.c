@@ -267,7 +267,7 @@ static void test_typo_gets_position_and_suggestion(void **state)
                 "t.yaml:7:5: unknown key 'windw' in streams[0]; did you mean 'window'? "
                 "(allowed: name, topic, partitions, features, label, prediction, id_field, "
                 "time_field, max_message_bytes, window, reference, drift, trigger, webhook, "
-                "learner, performance, labels, schedule)");
+                "webhooks, learner, performance, labels, schedule)");
     /* Nothing else is inferred from a misspelt key: the section it meant is still missing. */
     struct drift_config *c;
     assert_int_equal(load("kafak: {brokers: x}\n" STREAMS, &c), -2);

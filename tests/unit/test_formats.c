@@ -197,7 +197,7 @@ static json_t *build_res(int format)
 }
 
 /* A resolution closes what its trigger opened, in each alerting format; retraining targets
- * never get one; the payload's severity wins over the target's default. */
+ * never get one; the payload's critical beats the target's default warning. */
 static void test_resolutions(void **state)
 {
     (void)state;
