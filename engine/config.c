@@ -1410,6 +1410,17 @@ static void performance_check(struct loader *L, const struct section *sec, const
 {
     struct drift_stream_conf *s = base;
     s->performance.enabled = 1; /* the mapping's presence enables it */
+    /* Metric bounds not given are no bounds. */
+    static const char *const bounds[] = {"min_accuracy", "min_auc", "max_log_loss", "max_mae",
+                                         "max_rmse"};
+    double *bv[] = {&s->performance.min_accuracy, &s->performance.min_auc,
+                    &s->performance.max_log_loss, &s->performance.max_mae,
+                    &s->performance.max_rmse};
+    for (int i = 0; i < 5; i++) {
+        if (found_val(sec, f, bounds[i]) == NULL) {
+            *bv[i] = NAN;
+        }
+    }
     const char *det = s->performance.detector;
     if (s->performance.task == 1 && det != NULL && !found_bad(sec, f, "detector") &&
         !found_bad(sec, f, "task") &&
@@ -1461,6 +1472,16 @@ static const struct key performance_keys[] = {
           "labelled predictions after a trigger during which none fires"),
     K_INT("window", "1000", S_OFF(performance.window), 10, 10000000,
           "labelled predictions per window of prequential metrics"),
+    K_NUM("min_accuracy", NULL, S_OFF(performance.min_accuracy), 0, 0, 1, 0,
+          "a metrics window below this accuracy fires a performance trigger"),
+    K_NUM("min_auc", NULL, S_OFF(performance.min_auc), 0, 0, 1, 0,
+          "a metrics window below this ROC AUC fires a performance trigger"),
+    K_NUM("max_log_loss", NULL, S_OFF(performance.max_log_loss), 0, 0, INF, 0,
+          "a metrics window above this log-loss fires a performance trigger"),
+    K_NUM("max_mae", NULL, S_OFF(performance.max_mae), 0, 0, INF, 0,
+          "a metrics window above this MAE fires a performance trigger"),
+    K_NUM("max_rmse", NULL, S_OFF(performance.max_rmse), 0, 0, INF, 0,
+          "a metrics window above this RMSE fires a performance trigger"),
     K_NAME("name", "performance", S_OFF(performance.name), 0,
            "trigger rule name, part of the idempotency key"),
 };

@@ -135,6 +135,7 @@ struct drift_stream_conf {
         int cooldown_pairs;    /* joined pairs after a trigger during which none fires
                                 * (default 1000) */
         int window;            /* labelled predictions per metrics window (default 1000) */
+        double min_accuracy, min_auc, max_log_loss, max_mae, max_rmse; /* NAN: no bound */
         const char *name;      /* trigger rule name (default "performance") */
     } performance;
 

@@ -1439,6 +1439,58 @@ static void fire_performance(struct drift_pipeline *p, const struct perf_at *pa,
     free(payload);
 }
 
+/* A metrics window broke a configured bound (performance.min_accuracy, ...): a performance
+ * trigger whose evidence is the window, outside the performance cooldown. */
+static void fire_metric(struct drift_pipeline *p, const struct drift_perf_window *w,
+                        const char *metric, double value, const char *op, double bound)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    const char *rule = sc->performance.name ? sc->performance.name : "performance";
+    uint64_t h = 1469598103934665603ull;
+    h = fnv64(h, sc->name, strlen(sc->name) + 1);
+    h = fnv64(h, rule, strlen(rule) + 1);
+    h = fnv64(h, metric, strlen(metric) + 1);
+    h = fnv64(h, &w->first_pair, sizeof(w->first_pair));
+    char key[256], text[128];
+    snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
+    snprintf(text, sizeof(text), "%s %.6g %s %.6g", metric, value, op, bound);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("driftd.trigger"));
+    json_object_set_new(o, "idempotency_key", json_string(key));
+    json_object_set_new(o, "stream", json_string(sc->name));
+    json_object_set_new(o, "trigger", json_string(rule));
+    json_object_set_new(o, "kind", json_string("performance"));
+    json_object_set_new(o, "action", json_string("retrain"));
+    if (p->hooks.now_ms != NULL) {
+        char t[40];
+        iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
+        json_object_set_new(o, "detected_at", json_string(t));
+    }
+    json_object_set_new(o, "rule", json_string(text));
+    json_object_set_new(o, "metric", json_pack("{s:s, s:f, s:s, s:f}", "name", metric, "value",
+                                               value, "op", op, "bound", bound));
+    json_object_set_new(o, "metrics_window", drift_perf_window_json(w, sc->performance.task));
+    if (p->model_version[0] != '\0') {
+        json_object_set_new(o, "model_version", json_string(p->model_version));
+    }
+    char *payload = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    if (payload == NULL) {
+        return;
+    }
+    p->st.triggers++;
+    p->st.performance_triggers++;
+    p->labelled_since = 0;
+    p->perf_quiet_until = p->pairs + (uint64_t)sc->performance.cooldown_pairs;
+    if (p->hooks.trigger) {
+        struct drift_trigger t = {.stream = sc->name, .rule = rule, .kind = "performance",
+                                  .idem_key = key, .payload = payload, .pair = p->pairs - 1,
+                                  .error_recent = value};
+        p->hooks.trigger(p->hooks.ctx, &t);
+    }
+    free(payload);
+}
+
 /* Closes the metrics window: the report goes to the hook and stays as evidence. */
 static void perf_window_close(struct drift_pipeline *p)
 {
@@ -1466,6 +1518,29 @@ static void perf_window_close(struct drift_pipeline *p)
         p->hooks.performance_window(p->hooks.ctx, w);
     }
     drift_preq_reset(p->preq);
+    const struct drift_stream_conf *sc = p->sc;
+    if (!sc->trigger.enabled || p->pairs <= p->perf_quiet_until) {
+        return;
+    }
+    /* The first bound broken, in this order; a window fires at most one trigger. */
+    const struct {
+        const char *name;
+        double value, bound;
+        int below;
+    } b[] = {
+        {"accuracy", w->accuracy, sc->performance.min_accuracy, 1},
+        {"auc", w->auc, sc->performance.min_auc, 1},
+        {"log_loss", w->log_loss, sc->performance.max_log_loss, 0},
+        {"mae", w->mae, sc->performance.max_mae, 0},
+        {"rmse", w->rmse, sc->performance.max_rmse, 0},
+    };
+    for (int i = 0; i < 5; i++) {
+        if (!isnan(b[i].bound) && !isnan(b[i].value) &&
+            (b[i].below ? b[i].value < b[i].bound : b[i].value > b[i].bound)) {
+            fire_metric(p, w, b[i].name, b[i].value, b[i].below ? "<" : ">", b[i].bound);
+            break;
+        }
+    }
 }
 
 /* The metrics of a closed window as JSON (NAN as null); the task decides which are shown. */

@@ -109,6 +109,27 @@ assert v["labelled_events"] == 2500 and v["volume_threshold"] == 2500, v
 print("ok: volume triggers", kinds)
 PY
 
+log "a metric bound: accuracy under 0.8 in a metrics window fires a performance trigger"
+sed -e 's/      detector: adwin/      detector: ddm\n      min_accuracy: 0.8/' \
+    -e 's/      params: {delta: 0.002}/      params: {drift_threshold: 1000}/' \
+    "$TESTDIR/perf.yaml" >"$TESTDIR/metric.yaml"
+"$DRIFTD" replay "$TESTDIR/metric.yaml" --from "$TESTDIR/events.jsonl" >"$TESTDIR/metric.out" \
+    || fail "metric replay failed"
+$PY - "$TESTDIR/metric.out" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+t = [l for l in lines if l["type"] == "trigger"]
+assert len(t) == 1 and t[0]["kind"] == "performance", t
+p = t[0]["payload"]
+wins = {w["index"]: w for w in lines if w["type"] == "performance_window"}
+first_bad = min(i for i, w in wins.items() if w["accuracy"] < 0.8)
+assert p["metrics_window"]["index"] == first_bad == 6, (p["metrics_window"], first_bad)
+assert p["metric"]["name"] == "accuracy" and p["metric"]["bound"] == 0.8, p["metric"]
+assert p["rule"].startswith("accuracy 0.") and p["rule"].endswith(" < 0.8"), p["rule"]
+assert abs(p["metric"]["value"] - wins[6]["accuracy"]) < 1e-9
+print("ok: metric trigger:", p["rule"])
+PY
+
 log "a stream without the jump fires nothing"
 $PY - "$TESTDIR" <<'PY'
 import json, random, sys
