@@ -1366,6 +1366,82 @@ static void set_webhooks(struct loader *L, const struct node *v, void *base, con
     }
 }
 
+/* ---- kafka_action and exec ---- */
+static void kafka_action_check(struct loader *L, const struct section *sec, const struct found *f,
+                               void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    s->kafka_action.enabled = 1; /* the mapping's presence enables it */
+    if (s->kafka_action.topic != NULL && s->topic != NULL &&
+        strcmp(s->kafka_action.topic, s->topic) == 0) {
+        const struct node *t = found_val(sec, f, "topic");
+        errat(L, t->line, t->col, "%s.topic must differ from the stream's own topic (driftd would "
+              "read its triggers back as events)", path);
+    }
+}
+
+static const struct key kafka_action_keys[] = {
+    K_NAME("topic", NULL, S_OFF(kafka_action.topic), F_REQUIRED,
+           "the topic each trigger is produced to, as a CloudEvent keyed by the stream"),
+};
+static const struct section kafka_action_section = {kafka_action_keys, NKEYS(kafka_action_keys),
+                                                    kafka_action_check};
+
+/* Program names that are shells: exec runs a program directly, and a config must not be able to
+ * hand driftd a shell command line. */
+static const char *const shells[] = {"sh", "bash", "dash", "zsh", "ksh", "mksh", "csh", "tcsh",
+                                     "fish", "busybox", "env", NULL};
+
+static void set_exec_command(struct loader *L, const struct node *v, void *base,
+                             const char *path)
+{
+    struct drift_stream_conf *s = base;
+    if (v->type != NODE_SEQ || v->n == 0 || v->n > 256) {
+        errat(L, v->line, v->col, "%s must be a list of the program and its arguments (1 to 256 "
+              "strings; no shell is used), got %s", path, show(L, v));
+        return;
+    }
+    s->exec.argv = apr_pcalloc(L->tmp, (size_t)(v->n + 1) * sizeof(char *));
+    s->exec.argc = 0;
+    int i = 0;
+    for (const struct node *item = v->first; item != NULL; item = item->next, i++) {
+        if (item->type != NODE_SCALAR || is_null(item) || (i == 0 && item->str[0] == '\0')) {
+            errat(L, item->line, item->col, "%s[%d] must be a string, got %s", path, i,
+                  show(L, item));
+            return;
+        }
+        s->exec.argv[s->exec.argc++] = item->str;
+    }
+    const char *prog = s->exec.argv[0];
+    const char *b = strrchr(prog, '/');
+    b = b != NULL ? b + 1 : prog;
+    for (int k = 0; shells[k] != NULL; k++) {
+        if (strcmp(b, shells[k]) == 0) {
+            errat(L, v->first->line, v->first->col,
+                  "%s[0] is %s: exec runs a program directly, never through a shell or env; "
+                  "name the script or program itself", path, prog);
+            return;
+        }
+    }
+}
+
+static void exec_check(struct loader *L, const struct section *sec, const struct found *f,
+                       void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    s->exec.enabled = 1; /* the mapping's presence enables it */
+}
+
+static const struct key exec_keys[] = {
+    K_CUSTOM("command", set_exec_command, F_REQUIRED,
+             "the program and its arguments, a list (no shell)"),
+    K_INT("timeout_s", "60", S_OFF(exec.timeout_s), 1, 86400,
+          "SIGTERM after this many seconds, SIGKILL 2 s later"),
+    K_BOOL("resolutions", "false", S_OFF(exec.resolutions),
+           "run the program for resolutions too, not only triggers"),
+};
+static const struct section exec_section = {exec_keys, NKEYS(exec_keys), exec_check};
+
 static const struct key learner_keys[] = {
     K_WORD("kind", "logistic", S_OFF(learner.kind), learner_kinds, "the online learner"),
     K_NUM("learning_rate", "0.05", S_OFF(learner.learning_rate), F_LO_OPEN, 0, INF, 0,
@@ -1561,6 +1637,10 @@ static const struct key stream_keys[] = {
     K_SECTION("trigger", &trigger_section, 0, "when drift fires a trigger"),
     K_SECTION("webhook", &webhook_section, 0, "where triggers are delivered"),
     K_CUSTOM("webhooks", set_webhooks, 0, "more delivery targets: a list of webhook mappings"),
+    K_SECTION("kafka_action", &kafka_action_section, 0,
+              "produce each trigger to a Kafka topic as a CloudEvent; present = enabled"),
+    K_SECTION("exec", &exec_section, 0,
+              "run a program for each trigger (argv, event on stdin); present = enabled"),
     K_SECTION("learner", &learner_section, 0, "the online learner; present = enabled"),
     K_SECTION("performance", &performance_section, 0,
               "concept drift: a detector on the model's errors; present = enabled"),
@@ -1655,6 +1735,15 @@ static struct drift_config *copy_config(const struct drift_config *src, apr_pool
             s->webhooks = w;
         } else {
             s->webhooks = NULL;
+        }
+        if (s->exec.argc > 0) {
+            const char **av = apr_pcalloc(pool, (size_t)(s->exec.argc + 1) * sizeof(*av));
+            for (int j = 0; j < s->exec.argc; j++) {
+                av[j] = dup_str(pool, s->exec.argv[j]);
+            }
+            s->exec.argv = av;
+        } else {
+            s->exec.argv = NULL;
         }
         if (s->performance.nparams > 0) {
             struct drift_kv *kv = apr_pcalloc(pool, (size_t)s->performance.nparams * sizeof(*kv));

@@ -116,6 +116,19 @@ struct drift_stream_conf {
     int nwebhooks;
 
     struct {
+        int enabled;           /* the mapping's presence enables it */
+        const char *topic;     /* the trigger as a CloudEvent goes here, keyed by stream */
+    } kafka_action;
+
+    struct {
+        int enabled;           /* the mapping's presence enables it */
+        const char **argv;     /* the program and its arguments (NULL-terminated); no shell */
+        int argc;
+        int timeout_s;         /* SIGTERM after this, SIGKILL 2 s later (default 60) */
+        int resolutions;       /* run for resolutions too (default 0: triggers only) */
+    } exec;
+
+    struct {
         int enabled;
         const char *kind;      /* "logistic" */
         double learning_rate;  /* default 0.05 */

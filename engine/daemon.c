@@ -48,6 +48,7 @@ struct drift_daemon {
     struct drift_receiver *http; /* control endpoint, or NULL */
     const char *token;        /* its bearer token (from the environment) */
     int64_t *sched_next;      /* per stream: the next slot (epoch s), 0 = no schedule */
+    const char **exec_keys;   /* per stream: its exec action's argv as JSON (outbox target) */
     void (*done)(void *ctx);
     void *done_ctx;
     int stopping;
@@ -309,9 +310,11 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
 {
     struct drift_daemon *d = ctx;
     const struct drift_stream_conf *sc = NULL;
+    int si = -1;
     for (int i = 0; i < d->cfg->nstreams; i++) {
         if (strcmp(d->cfg->streams[i].name, t->stream) == 0) {
             sc = &d->cfg->streams[i];
+            si = i;
         }
     }
     int nf = t->window != NULL ? t->window->nfeatures : 0;
@@ -365,13 +368,19 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
         .created_ms = (int64_t)drift_wall_ms(),
         .payload = t->payload,
     };
-    const char *targets[65];
+    struct drift_action_ref targets[67];
     size_t ntargets = 0;
     if (sc != NULL && sc->webhook.url != NULL) {
-        targets[ntargets++] = sc->webhook.url;
+        targets[ntargets++] = (struct drift_action_ref){"webhook", sc->webhook.url};
     }
     for (int i = 0; sc != NULL && i < sc->nwebhooks && ntargets < 65; i++) {
-        targets[ntargets++] = sc->webhooks[i].url;
+        targets[ntargets++] = (struct drift_action_ref){"webhook", sc->webhooks[i].url};
+    }
+    if (sc != NULL && sc->kafka_action.enabled) {
+        targets[ntargets++] = (struct drift_action_ref){"kafka", sc->kafka_action.topic};
+    }
+    if (sc != NULL && sc->exec.enabled && si >= 0) {
+        targets[ntargets++] = (struct drift_action_ref){"exec", d->exec_keys[si]};
     }
     int64_t id = 0;
     char err[256];
@@ -423,17 +432,21 @@ static void on_delivery(void *ctx, const struct drift_outbox_row *r, const char 
                         int http_status, const char *error)
 {
     struct drift_daemon *d = ctx;
+    /* the message names the action: "webhook delivered", "kafka delivered", "exec delivered" */
+    char msg[64];
+    const char *what = r->action != NULL ? r->action : "webhook";
     if (strcmp(status, "done") == 0) {
-        DRIFT_INFO("webhook delivered", "outbox_id=%lld target=%s status=%d attempts=%d",
-                   (long long)r->id, r->target, http_status, r->attempts + 1);
+        snprintf(msg, sizeof(msg), "%s delivered", what);
+        DRIFT_INFO(msg, "outbox_id=%lld target=%s status=%d attempts=%d", (long long)r->id,
+                   r->target, http_status, r->attempts + 1);
     } else if (strcmp(status, "dead") == 0) {
-        DRIFT_ERROR("webhook delivery failed permanently", "outbox_id=%lld target=%s status=%d "
-                    "attempts=%d error=\"%s\"",
+        snprintf(msg, sizeof(msg), "%s delivery failed permanently", what);
+        DRIFT_ERROR(msg, "outbox_id=%lld target=%s status=%d attempts=%d error=\"%s\"",
                     (long long)r->id, r->target, http_status, r->attempts + 1,
                     error ? error : "");
     } else {
-        DRIFT_WARN("webhook delivery failed; will retry", "outbox_id=%lld target=%s status=%d "
-                   "attempts=%d error=\"%s\"",
+        snprintf(msg, sizeof(msg), "%s delivery failed; will retry", what);
+        DRIFT_WARN(msg, "outbox_id=%lld target=%s status=%d attempts=%d error=\"%s\"",
                    (long long)r->id, r->target, http_status, r->attempts + 1,
                    error ? error : "");
     }
@@ -444,6 +457,11 @@ static void on_delivery(void *ctx, const struct drift_outbox_row *r, const char 
 
 static void on_dr(void *ctx, void *opaque, int err, const char *errstr)
 {
+    struct drift_daemon *d = ctx;
+    if (opaque != NULL) {
+        drift_outbox_produced(d->outbox, opaque, err, errstr); /* a Kafka action's row */
+        return;
+    }
     if (err != 0) {
         DRIFT_WARN("produce failed", "error=\"%s\"", errstr ? errstr : "");
     }
@@ -528,6 +546,56 @@ static void on_batch(void *ctx, rd_kafka_message_t **msgs, size_t n)
 /* ---------------------------------------------------------------------------------------------
  * Open and stop
  * -------------------------------------------------------------------------------------------*/
+/* The exec action's argv with a relative program path (one with a '/') taken from the config's
+ * directory, as reference.path is; the program must be there and executable, or be found in
+ * PATH. *key is the argv as compact JSON: the outbox rows' target. */
+static int exec_argv(apr_pool_t *pool, const struct drift_stream_conf *sc, const char *base_dir,
+                     const char ***argv_out, const char **key, char *err, size_t errlen)
+{
+    const char **argv = apr_pcalloc(pool, (size_t)(sc->exec.argc + 1) * sizeof(char *));
+    for (int k = 0; k < sc->exec.argc; k++) {
+        argv[k] = sc->exec.argv[k];
+    }
+    const char *prog = argv[0];
+    if (strchr(prog, '/') != NULL && prog[0] != '/' && base_dir != NULL && base_dir[0] != '\0') {
+        prog = argv[0] = apr_pstrcat(pool, base_dir, "/", prog, NULL);
+    }
+    int found = 0;
+    if (strchr(prog, '/') != NULL) {
+        struct stat st;
+        found = stat(prog, &st) == 0 && S_ISREG(st.st_mode) && access(prog, X_OK) == 0;
+    } else {
+        const char *path = getenv("PATH");
+        char *dirs = strdup(path != NULL ? path : "/usr/bin:/bin");
+        char *save = NULL;
+        for (char *dir = dirs ? strtok_r(dirs, ":", &save) : NULL; dir != NULL && !found;
+             dir = strtok_r(NULL, ":", &save)) {
+            char *full = apr_pstrcat(pool, dir[0] ? dir : ".", "/", prog, NULL);
+            struct stat st;
+            found = stat(full, &st) == 0 && S_ISREG(st.st_mode) && access(full, X_OK) == 0;
+        }
+        free(dirs);
+    }
+    if (!found) {
+        return drift_seterr(err, errlen, DRIFT_EINVAL,
+                            "stream %s: exec.command[0] %s is not an executable file%s", sc->name,
+                            prog, strchr(prog, '/') != NULL ? "" : " in PATH");
+    }
+    json_t *a = json_array();
+    for (int k = 0; k < sc->exec.argc; k++) {
+        json_array_append_new(a, json_string(argv[k]));
+    }
+    char *js = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    if (js == NULL) {
+        return drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
+    }
+    *key = apr_pstrdup(pool, js);
+    free(js);
+    *argv_out = argv;
+    return 0;
+}
+
 int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_config *cfg,
                       const char *base_dir, const struct drift_daemon_obs *obs,
                       struct drift_daemon **out, char *err, size_t errlen)
@@ -578,12 +646,36 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     }
     /* The outbox takes the first stream's delivery settings; they are per webhook in later
      * versions (issue 5). */
-    struct drift_outbox_conf oc = {5000, 0, 86400, 500, 60000, 4, NULL, 0};
+    struct drift_outbox_conf oc = {5000, 0, 86400, 500, 60000, 4, NULL, 0, NULL};
     int ntg = 0;
     for (int i = 0; i < cfg->nstreams; i++) {
-        ntg += 1 + cfg->streams[i].nwebhooks;
+        ntg += 3 + cfg->streams[i].nwebhooks;
     }
-    struct drift_webhook_target *tg = apr_pcalloc(pool, (size_t)(ntg + 1) * sizeof(*tg));
+    struct drift_action_target *tg = apr_pcalloc(pool, (size_t)(ntg + 1) * sizeof(*tg));
+    d->exec_keys = apr_pcalloc(pool, (size_t)(cfg->nstreams + 1) * sizeof(char *));
+    int need_producer = 0;
+    for (int i = 0; i < cfg->nstreams; i++) {
+        const struct drift_stream_conf *sc = &cfg->streams[i];
+        need_producer |= sc->learner.enabled | sc->kafka_action.enabled;
+        if (sc->kafka_action.enabled) {
+            tg[oc.ntargets++] = (struct drift_action_target){.action = DRIFT_ACTION_KAFKA,
+                                                             .target = sc->kafka_action.topic};
+        }
+        if (sc->exec.enabled) {
+            const char **argv = NULL;
+            rc = exec_argv(pool, sc, base_dir, &argv, &d->exec_keys[i], err, errlen);
+            if (rc != 0) {
+                goto fail;
+            }
+            tg[oc.ntargets++] = (struct drift_action_target){
+                .action = DRIFT_ACTION_EXEC,
+                .target = d->exec_keys[i],
+                .argv = argv,
+                .exec_timeout_ms = sc->exec.timeout_s * 1000,
+                .exec_resolutions = sc->exec.resolutions,
+            };
+        }
+    }
     static const char *const sev[] = {"warning", "critical"};
     for (int i = 0; i < cfg->nstreams; i++) {
         const struct drift_stream_conf *sc = &cfg->streams[i];
@@ -604,8 +696,9 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
                     goto fail;
                 }
             }
-            tg[oc.ntargets++] = (struct drift_webhook_target){
-                .url = wc->url,
+            tg[oc.ntargets++] = (struct drift_action_target){
+                .action = DRIFT_ACTION_WEBHOOK,
+                .target = wc->url,
                 .format = wc->format,
                 .severity = sev[wc->severity & 1],
                 .event_type = wc->event_type,
@@ -628,21 +721,17 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
         oc.backoff_base_ms = sc->webhook.backoff_base_ms;
         oc.backoff_max_ms = sc->webhook.backoff_max_ms;
     }
-    rc = drift_outbox_open(loop, d->store, &oc, on_delivery, d, &d->outbox, err, errlen);
-    if (rc != 0) {
-        goto fail;
-    }
-
-    int need_producer = 0;
-    for (int i = 0; i < cfg->nstreams; i++) {
-        need_producer |= cfg->streams[i].learner.enabled;
-    }
     if (need_producer) {
         rc = drift_producer_open(loop, d->brokers, cfg->kafka.properties, cfg->kafka.nproperties,
                                  on_dr, d, &d->producer, err, errlen);
         if (rc != 0) {
             goto fail;
         }
+    }
+    oc.producer = d->producer;
+    rc = drift_outbox_open(loop, d->store, &oc, on_delivery, d, &d->outbox, err, errlen);
+    if (rc != 0) {
+        goto fail;
     }
 
     struct drift_pipeline_hooks hooks = {

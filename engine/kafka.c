@@ -632,16 +632,29 @@ int drift_producer_open(uv_loop_t *loop, const char *brokers, const struct drift
 int drift_producer_send(struct drift_producer *p, const char *topic, const void *key, size_t keylen,
                         const void *val, size_t len, void *opaque)
 {
-    if (p == NULL || p->closed || topic == NULL) {
+    return drift_producer_send_headers(p, topic, key, keylen, val, len, NULL, 0, opaque);
+}
+
+int drift_producer_send_headers(struct drift_producer *p, const char *topic, const void *key,
+                                size_t keylen, const void *val, size_t len,
+                                const struct drift_kv *headers, int nheaders, void *opaque)
+{
+    if (p == NULL || p->closed || topic == NULL || nheaders < 0) {
         return DRIFT_EFAULT;
+    }
+    /* the header list belongs to the message once producev accepts it, else it is ours */
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new((size_t)(nheaders > 0 ? nheaders : 1));
+    for (int i = 0; i < nheaders; i++) {
+        rd_kafka_header_add(hdrs, headers[i].key, -1, headers[i].value, -1);
     }
     rd_kafka_resp_err_t rerr =
         rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                           RD_KAFKA_V_KEY(key, keylen), RD_KAFKA_V_VALUE((void *)val, len),
-                          RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+                          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (rerr == RD_KAFKA_RESP_ERR_NO_ERROR) {
         return 0;
     }
+    rd_kafka_headers_destroy(hdrs);
     if (rerr == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
         return DRIFT_EAGAIN;
     }

@@ -82,6 +82,10 @@ int drift_producer_open(uv_loop_t *loop, const char *brokers, const struct drift
  * DRIFT_EFAULT. */
 int drift_producer_send(struct drift_producer *p, const char *topic, const void *key,
                         size_t keylen, const void *val, size_t len, void *opaque);
+/* The same with message headers (names and values copied). */
+int drift_producer_send_headers(struct drift_producer *p, const char *topic, const void *key,
+                                size_t keylen, const void *val, size_t len,
+                                const struct drift_kv *headers, int nheaders, void *opaque);
 /* Messages queued but not yet delivered. */
 int drift_producer_outq(const struct drift_producer *p);
 /* Flushes for at most timeout_ms, then frees. Safe on NULL. */

@@ -34,7 +34,9 @@
 #include "config.h"
 #include "drift_op.h"
 #include "formats.h"
+#include "kafka.h"
 #include "log.h"
+#include "spawn.h"
 
 #define PICK_IDLE_MS 1000       /* look for due rows at least this often */
 #define DEFAULT_TIMEOUT_MS 5000 /* per request */
@@ -53,10 +55,16 @@ struct sock_ctx {
     struct sock_ctx *next, *prev;
 };
 
+const char *const drift_action_names[3] = {"webhook", "kafka", "exec"};
+
 /* One delivery attempt: a private copy of the row (the store's strings live only during
- * drift_store_outbox_due) and its easy handle. */
+ * drift_store_outbox_due) and what carries it: a curl easy handle, a Kafka message in the
+ * producer (known by the row id), or a running program. */
 struct delivery {
     struct drift_outbox_row row;
+    struct drift_outbox *o;
+    int kind;                 /* enum drift_action_kind */
+    struct drift_spawn *proc; /* exec: the program while it runs */
     CURL *easy;
     struct curl_slist *headers;
     const char *userpwd; /* basic auth from the environment, or NULL */
@@ -155,9 +163,11 @@ static void delivery_end(struct drift_outbox *o, struct delivery *dv)
             break;
         }
     }
-    curl_multi_remove_handle(o->multi, dv->easy);
-    curl_easy_cleanup(dv->easy);
-    dv->easy = NULL;
+    if (dv->easy != NULL) {
+        curl_multi_remove_handle(o->multi, dv->easy);
+        curl_easy_cleanup(dv->easy);
+        dv->easy = NULL;
+    }
     delivery_free(dv);
 }
 
@@ -195,10 +205,10 @@ static void record(struct drift_outbox *o, struct delivery *dv, const char *stat
     }
 }
 
-/* Returns the dead reason when the row may not be attempted again, else NULL. */
-static const struct drift_webhook_target *target_of(const struct drift_outbox *o,
-                                                   const char *url);
+static const struct drift_action_target *target_of(const struct drift_outbox *o,
+                                                  const struct drift_outbox_row *r);
 
+/* Returns the dead reason when the row may not be attempted again, else NULL. */
 static const char *expired(struct drift_outbox *o, const struct drift_outbox_row *r, int attempts,
                            int64_t now)
 {
@@ -211,32 +221,18 @@ static const char *expired(struct drift_outbox *o, const struct drift_outbox_row
     return NULL;
 }
 
-static void finish(struct drift_outbox *o, struct delivery *dv, CURLcode res)
+/* Records the outcome of an attempt and ends the delivery. cls: 1 delivered, 0 retry later
+ * (never sooner than retry_after_s), -1 permanent. code: the HTTP status or exit status (0 when
+ * none); error: what went wrong, or "" . */
+static void conclude(struct drift_outbox *o, struct delivery *dv, int cls, int code,
+                     const char *what, long long retry_after)
 {
-    long code = 0;
-    curl_off_t retry_after = 0;
-    curl_easy_getinfo(dv->easy, CURLINFO_RESPONSE_CODE, &code);
-    if (curl_easy_getinfo(dv->easy, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK ||
-        retry_after < 0) {
-        retry_after = 0;
-    }
-    int cls = drift_outbox_classify((int)code, res == CURLE_OK);
-    const struct drift_webhook_target *tg = target_of(o, dv->row.target);
-    if (cls < 0 && code == 409 && tg != NULL &&
-        (tg->format == DRIFT_FMT_AIRFLOW || tg->format == DRIFT_FMT_AIRFLOW3)) {
-        cls = 1; /* Airflow: a DAG run with this dag_run_id (our key) exists: delivered before */
-    }
     int attempts = dv->row.attempts + 1;
     int64_t now = (int64_t)drift_wall_ms();
     int64_t next = now;
     const char *status;
-    char error[CURL_ERROR_SIZE + 64];
-    error[0] = '\0';
-    if (res != CURLE_OK) {
-        snprintf(error, sizeof(error), "%s", dv->errbuf[0] ? dv->errbuf : curl_easy_strerror(res));
-    } else if (cls != 1) {
-        snprintf(error, sizeof(error), "HTTP %ld", code);
-    }
+    char error[CURL_ERROR_SIZE + 640];
+    snprintf(error, sizeof(error), "%s", what != NULL ? what : "");
     const char *why;
     if (cls == 1) {
         status = "done";
@@ -254,18 +250,64 @@ static void finish(struct drift_outbox *o, struct delivery *dv, CURLcode res)
         }
         next = now + (int64_t)delay;
     }
-    record(o, dv, status, attempts, next, (int)code, error[0] ? error : NULL);
+    record(o, dv, status, attempts, next, code, error[0] ? error : NULL);
     delivery_end(o, dv);
+}
+
+/* After a Kafka or exec delivery ended outside read_info: the same follow-up. */
+static void completed(struct drift_outbox *o)
+{
+    if (o->closing) {
+        check_done(o);
+    } else {
+        schedule_pick(o, 0);
+    }
+}
+
+static void finish(struct drift_outbox *o, struct delivery *dv, CURLcode res)
+{
+    long code = 0;
+    curl_off_t retry_after = 0;
+    curl_easy_getinfo(dv->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (curl_easy_getinfo(dv->easy, CURLINFO_RETRY_AFTER, &retry_after) != CURLE_OK ||
+        retry_after < 0) {
+        retry_after = 0;
+    }
+    int cls = drift_outbox_classify((int)code, res == CURLE_OK);
+    const struct drift_action_target *tg = target_of(o, &dv->row);
+    if (cls < 0 && code == 409 && tg != NULL &&
+        (tg->format == DRIFT_FMT_AIRFLOW || tg->format == DRIFT_FMT_AIRFLOW3)) {
+        cls = 1; /* Airflow: a DAG run with this dag_run_id (our key) exists: delivered before */
+    }
+    char error[CURL_ERROR_SIZE + 64];
+    error[0] = '\0';
+    if (res != CURLE_OK) {
+        snprintf(error, sizeof(error), "%s", dv->errbuf[0] ? dv->errbuf : curl_easy_strerror(res));
+    } else if (cls != 1) {
+        snprintf(error, sizeof(error), "HTTP %ld", code);
+    }
+    conclude(o, dv, cls, (int)code, error, (long long)retry_after);
 }
 
 /* Builds and starts the request for dv. Returns 0; 1 when the delivery could not be prepared
  * and its outcome is recorded; or a negative code (dv untouched by curl and still owned by the
  * caller in both non-zero cases). */
-static const struct drift_webhook_target *target_of(const struct drift_outbox *o,
-                                                   const char *url)
+static int kind_of(const char *action)
 {
+    for (int i = 0; i < 3; i++) {
+        if (action != NULL && strcmp(action, drift_action_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static const struct drift_action_target *target_of(const struct drift_outbox *o,
+                                                  const struct drift_outbox_row *r)
+{
+    int kind = kind_of(r->action);
     for (int i = 0; i < o->conf.ntargets; i++) {
-        if (strcmp(o->conf.targets[i].url, url) == 0) {
+        if (o->conf.targets[i].action == kind && strcmp(o->conf.targets[i].target, r->target) == 0) {
             return &o->conf.targets[i];
         }
     }
@@ -294,7 +336,7 @@ static int add_header(struct delivery *dv, const char *name, const char *value)
  * 1 when the payload is not for this target (a resolution to a retraining target); or a
  * negative code with why filled (a missing environment variable, a body that cannot be
  * built). */
-static int prepare(struct delivery *dv, const struct drift_webhook_target *tg, char *why,
+static int prepare(struct delivery *dv, const struct drift_action_target *tg, char *why,
                    size_t whylen)
 {
     const char *ct = "application/json";
@@ -370,7 +412,192 @@ static int prepare(struct delivery *dv, const struct drift_webhook_target *tg, c
     return 0;
 }
 
-static int start(struct drift_outbox *o, struct delivery *dv)
+/* A delivery that could not be started for a reason that is not the receiver's and is not
+ * fixed by trying at once (an environment variable, a body that cannot be built, a target
+ * missing from the config): counted as an attempt and retried with backoff until the row's
+ * limits make it dead, the reason in the row. permanent: dead at once. Returns 1 (recorded). */
+static int not_started(struct drift_outbox *o, struct delivery *dv, const char *why, int permanent)
+{
+    int attempts = dv->row.attempts + 1;
+    int64_t now = (int64_t)drift_wall_ms();
+    const char *status =
+        permanent || expired(o, &dv->row, attempts, now) != NULL ? "dead" : "pending";
+    DRIFT_ERROR("cannot start delivery", "outbox_id=%lld action=%s target=%s status=%s "
+                "error=\"%s\"", (long long)dv->row.id, dv->row.action, dv->row.target, status,
+                why);
+    record(o, dv, status, attempts, now + (int64_t)backoff_ms(o, dv->row.attempts), 0, why);
+    return 1;
+}
+
+static int skipped(struct drift_outbox *o, struct delivery *dv)
+{
+    DRIFT_INFO("resolution not sent to a retraining target", "outbox_id=%lld action=%s target=%s",
+               (long long)dv->row.id, dv->row.action, dv->row.target);
+    record(o, dv, "done", dv->row.attempts, dv->row.next_ms, 0, "skipped: a resolution");
+    return 1;
+}
+
+/* ---- Kafka: the CloudEvent, keyed by stream; done on the producer's delivery report ---- */
+static int start_kafka(struct drift_outbox *o, struct delivery *dv,
+                       const struct drift_action_target *tg)
+{
+    char why[256] = "";
+    if (tg == NULL) {
+        snprintf(why, sizeof(why), "no kafka_action with topic %s in the config", dv->row.target);
+        return not_started(o, dv, why, 0);
+    }
+    if (o->conf.producer == NULL) {
+        return not_started(o, dv, "no Kafka producer", 0);
+    }
+    json_t *p = json_loads(dv->row.body, 0, NULL);
+    const char *stream = json_string_value(json_object_get(p, "stream"));
+    char *key = strdup(stream != NULL ? stream : "");
+    json_decref(p);
+    const char *ct = NULL;
+    struct drift_format_opts fo = {.format = DRIFT_FMT_CLOUDEVENTS};
+    char *body = key != NULL ? drift_format_body(dv->row.body, &fo, &ct, why, sizeof(why)) : NULL;
+    if (key == NULL || body == NULL) {
+        free(key);
+        return key == NULL ? DRIFT_ENOMEM : not_started(o, dv, why, 0);
+    }
+    free(dv->row.body);
+    dv->row.body = body;
+    /* CloudEvents Kafka binding, structured mode */
+    const struct drift_kv hdr[1] = {{"content-type", "application/cloudevents+json; charset=UTF-8"}};
+    int rc = drift_producer_send_headers(o->conf.producer, dv->row.target, key, strlen(key), body,
+                                         strlen(body), hdr, 1, (void *)(intptr_t)dv->row.id);
+    free(key);
+    if (rc != 0) {
+        return not_started(o, dv, rc == DRIFT_EAGAIN ? "producer queue full" : "produce failed",
+                           0);
+    }
+    dv->kind = DRIFT_ACTION_KAFKA;
+    o->inflight[o->ninflight++] = dv;
+    return 0;
+}
+
+void drift_outbox_produced(struct drift_outbox *o, void *opaque, int err, const char *errstr)
+{
+    if (o == NULL || o->torn_down) {
+        return;
+    }
+    int64_t id = (int64_t)(intptr_t)opaque;
+    for (int i = 0; i < o->ninflight; i++) {
+        struct delivery *dv = o->inflight[i];
+        if (dv->row.id == id && dv->kind == DRIFT_ACTION_KAFKA) {
+            /* broker errors are worth another try: the message timed out, the topic is not
+             * there yet, the cluster was down */
+            conclude(o, dv, err == 0 ? 1 : 0, 0, err == 0 ? "" : errstr, 0);
+            completed(o);
+            return;
+        }
+    }
+    /* aborted at shutdown: the row stayed pending and is sent again after the next start */
+}
+
+/* ---- exec: the payload on stdin, its main fields in DRIFTD_* variables ---- */
+static void on_exec_done(void *ctx, const struct drift_spawn_result *r)
+{
+    struct delivery *dv = ctx;
+    struct drift_outbox *o = dv->o;
+    char error[640];
+    int cls;
+    dv->proc = NULL;
+    if (r->timed_out) {
+        cls = 0;
+        snprintf(error, sizeof(error), "timed out; %s", r->output);
+    } else if (r->term_signal != 0) {
+        cls = 0;
+        snprintf(error, sizeof(error), "killed by signal %d; %s", r->term_signal, r->output);
+    } else if (r->exit_status == 0) {
+        cls = 1;
+        error[0] = '\0';
+    } else {
+        cls = r->exit_status == 75 ? 0 : -1; /* EX_TEMPFAIL: try again later */
+        snprintf(error, sizeof(error), "exit status %d; %s", r->exit_status, r->output);
+    }
+    conclude(o, dv, cls, r->exit_status, error, 0);
+    completed(o);
+}
+
+static int start_exec(struct drift_outbox *o, struct delivery *dv,
+                      const struct drift_action_target *tg)
+{
+    if (tg == NULL || tg->argv == NULL) {
+        return not_started(o, dv, "no exec action with this command in the config", 0);
+    }
+    json_t *p = json_loads(dv->row.body, 0, NULL);
+    if (p == NULL) {
+        return not_started(o, dv, "the stored payload is not JSON", 1);
+    }
+    const char *status = json_string_value(json_object_get(p, "status"));
+    if (!tg->exec_resolutions && status != NULL && strcmp(status, "resolved") == 0) {
+        json_decref(p);
+        return skipped(o, dv);
+    }
+    static const char *const fields[][2] = {
+        {"DRIFTD_IDEMPOTENCY_KEY", "idempotency_key"}, {"DRIFTD_STREAM", "stream"},
+        {"DRIFTD_RULE", "trigger"}, {"DRIFTD_KIND", "kind"}, {"DRIFTD_SEVERITY", "severity"},
+        {"DRIFTD_STATUS", "status"}, {"DRIFTD_CREATED_AT", "created_at"}};
+    enum { NFIELDS = sizeof(fields) / sizeof(fields[0]) };
+    char *env[NFIELDS + 3] = {0};
+    int n = 0;
+    for (int i = 0; i < NFIELDS; i++) {
+        const char *v = json_string_value(json_object_get(p, fields[i][1]));
+        if (v == NULL && strcmp(fields[i][1], "status") == 0) {
+            v = "firing";
+        }
+        if (v != NULL && asprintf(&env[n], "%s=%s", fields[i][0], v) >= 0) {
+            n++;
+        }
+    }
+    /* the drifted features, comma-separated, in the payload's order */
+    json_t *drifted = json_object_get(p, "drifted_features");
+    size_t len = strlen("DRIFTD_DRIFTED_FEATURES=") + 1;
+    for (size_t i = 0; i < json_array_size(drifted); i++) {
+        const char *f = json_string_value(json_object_get(json_array_get(drifted, i), "feature"));
+        len += f != NULL ? strlen(f) + 1 : 0;
+    }
+    if ((env[n] = malloc(len)) != NULL) {
+        strcpy(env[n], "DRIFTD_DRIFTED_FEATURES=");
+        for (size_t i = 0, first = 1; i < json_array_size(drifted); i++) {
+            const char *f =
+                json_string_value(json_object_get(json_array_get(drifted, i), "feature"));
+            if (f != NULL) {
+                if (!first) {
+                    strcat(env[n], ",");
+                }
+                strcat(env[n], f);
+                first = 0;
+            }
+        }
+        n++;
+    }
+    if (asprintf(&env[n], "DRIFTD_ATTEMPT=%d", dv->row.attempts + 1) >= 0) {
+        n++;
+    }
+    json_decref(p);
+    dv->kind = DRIFT_ACTION_EXEC;
+    dv->o = o;
+    int rc = drift_spawn_start(o->loop, tg->argv, (const char *const *)env, dv->row.body,
+                               strlen(dv->row.body), tg->exec_timeout_ms, on_exec_done, dv,
+                               &dv->proc);
+    for (int i = 0; i < n; i++) {
+        free(env[i]);
+    }
+    if (rc != 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "cannot run %s: %s", tg->argv[0], uv_strerror(rc));
+        /* not there or not executable: nothing changes that but an operator */
+        return not_started(o, dv, why, rc == UV_ENOENT || rc == UV_EACCES);
+    }
+    o->inflight[o->ninflight++] = dv;
+    return 0;
+}
+
+/* ---- webhook ---- */
+static int start_webhook(struct drift_outbox *o, struct delivery *dv,
+                         const struct drift_action_target *tg)
 {
     struct curl_slist *h = curl_slist_append(NULL, "Expect:"); /* no 100-continue */
     if (h == NULL) {
@@ -401,29 +628,16 @@ static int start(struct drift_outbox *o, struct delivery *dv)
                    "outbox_id=%lld", (long long)dv->row.id);
     }
     json_decref(body);
-    const struct drift_webhook_target *tg = target_of(o, dv->row.target);
     char why[256] = "";
     int prc = prepare(dv, tg, why, sizeof(why));
     if (prc == DRIFT_ENOMEM) {
         return prc;
     }
     if (prc == 1) {
-        DRIFT_INFO("resolution not sent to a retraining target", "outbox_id=%lld target=%s",
-                   (long long)dv->row.id, dv->row.target);
-        record(o, dv, "done", dv->row.attempts, dv->row.next_ms, 0, "skipped: a resolution");
-        return 1;
+        return skipped(o, dv);
     }
     if (prc != 0) {
-        /* Not the receiver's fault and not fixed by trying at once (an environment variable,
-         * a body that cannot be built): counted as an attempt, retried with backoff until the
-         * row's limits make it dead, the reason in the row. */
-        int attempts = dv->row.attempts + 1;
-        int64_t now = (int64_t)drift_wall_ms();
-        const char *status = expired(o, &dv->row, attempts, now) != NULL ? "dead" : "pending";
-        DRIFT_ERROR("cannot prepare delivery", "outbox_id=%lld target=%s status=%s error=\"%s\"",
-                    (long long)dv->row.id, dv->row.target, status, why);
-        record(o, dv, status, attempts, now + (int64_t)backoff_ms(o, dv->row.attempts), 0, why);
-        return 1;
+        return not_started(o, dv, why, 0);
     }
     CURL *e = curl_easy_init();
     if (e == NULL) {
@@ -451,6 +665,7 @@ static int start(struct drift_outbox *o, struct delivery *dv)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, dv->errbuf);
     o->inflight[o->ninflight++] = dv;
     dv->easy = e;
+    dv->kind = DRIFT_ACTION_WEBHOOK;
     CURLMcode mc = curl_multi_add_handle(o->multi, e);
     if (mc != CURLM_OK) {
         o->ninflight--;
@@ -461,6 +676,27 @@ static int start(struct drift_outbox *o, struct delivery *dv)
         return DRIFT_EFAULT;
     }
     return 0;
+}
+
+/* Starts the delivery of dv by its action. Returns 0 (in flight); 1 when its outcome is already
+ * recorded; or a negative code (out of memory: dv stays the caller's, the row pending). */
+static int start(struct drift_outbox *o, struct delivery *dv)
+{
+    const struct drift_action_target *tg = target_of(o, &dv->row);
+    dv->o = o;
+    switch (kind_of(dv->row.action)) {
+    case DRIFT_ACTION_WEBHOOK:
+        return start_webhook(o, dv, tg);
+    case DRIFT_ACTION_KAFKA:
+        return start_kafka(o, dv, tg);
+    case DRIFT_ACTION_EXEC:
+        return start_exec(o, dv, tg);
+    default: {
+        char why[128];
+        snprintf(why, sizeof(why), "unknown action '%.40s'", dv->row.action);
+        return not_started(o, dv, why, 1);
+    }
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -805,8 +1041,12 @@ static void on_drain_deadline(uv_timer_t *t)
     /* Abort what is still running; those rows were never updated and stay pending. */
     while (o->ninflight > 0) {
         struct delivery *dv = o->inflight[o->ninflight - 1];
-        DRIFT_WARN("delivery aborted at shutdown; it stays pending", "outbox_id=%lld",
-                   (long long)dv->row.id);
+        DRIFT_WARN("delivery aborted at shutdown; it stays pending", "outbox_id=%lld action=%s",
+                   (long long)dv->row.id, dv->row.action);
+        if (dv->proc != NULL) {
+            drift_spawn_abort(dv->proc); /* killed; its exit is no longer ours to record */
+            dv->proc = NULL;
+        }
         delivery_end(o, dv);
     }
     check_done(o);

@@ -114,7 +114,7 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_SIGNAL_INSERT] = "INSERT INTO signals (trigger_id, feature, statistic, value, pvalue,"
                           " threshold, drifted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [SQL_OUTBOX_INSERT] = "INSERT INTO outbox (trigger_id, action, target, body, status, attempts,"
-                          " next_ms, created_ms, updated_ms) VALUES (?1, 'webhook', ?2, ?3,"
+                          " next_ms, created_ms, updated_ms) VALUES (?1, ?5, ?2, ?3,"
                           " 'pending', 0, ?4, ?4, ?4)",
     [SQL_OUTBOX_DUE] = "SELECT id, trigger_id, action, target, body, attempts, next_ms, created_ms"
                        " FROM outbox WHERE status = 'pending' AND next_ms <= ?1"
@@ -308,11 +308,11 @@ static void bind_real_or_null(sqlite3_stmt *st, int i, double v)
 
 int drift_store_trigger_add(struct drift_store *s, const struct drift_trigger_row *t,
                             const struct drift_signal_row *sig, size_t nsig,
-                            const char *const *targets, size_t ntargets, int64_t *trigger_id,
-                            char *err, size_t errlen)
+                            const struct drift_action_ref *actions, size_t nactions,
+                            int64_t *trigger_id, char *err, size_t errlen)
 {
     if (s == NULL || t == NULL || t->idem_key == NULL || (nsig > 0 && sig == NULL) ||
-        (ntargets > 0 && targets == NULL)) {
+        (nactions > 0 && actions == NULL)) {
         return drift_seterr(err, errlen, DRIFT_EINVAL, "trigger_add: missing argument");
     }
     if (step_done(s, s->st[SQL_BEGIN], err, errlen) != SQLITE_DONE) {
@@ -349,11 +349,12 @@ int drift_store_trigger_add(struct drift_store *s, const struct drift_trigger_ro
         }
     }
     st = s->st[SQL_OUTBOX_INSERT];
-    for (size_t i = 0; i < ntargets; i++) {
+    for (size_t i = 0; i < nactions; i++) {
         sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, targets[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, actions[i].target, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, t->payload, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, t->created_ms);
+        sqlite3_bind_text(st, 5, actions[i].action, -1, SQLITE_STATIC);
         if (step_done(s, st, err, errlen) != SQLITE_DONE) {
             goto fail;
         }

@@ -33,11 +33,18 @@ struct drift_trigger_row {
     const char *payload;   /* the JSON body delivered to actions */
 };
 
+/* One delivery a trigger owes: the action kind and its target (a webhook's URL, a Kafka
+ * topic, an exec command as a JSON array of its argv). */
+struct drift_action_ref {
+    const char *action; /* "webhook", "kafka" or "exec" */
+    const char *target;
+};
+
 struct drift_outbox_row {
     int64_t id;
     int64_t trigger_id;
-    char *action;     /* "webhook" */
-    char *target;     /* URL */
+    char *action;     /* "webhook", "kafka" or "exec" */
+    char *target;     /* URL, topic, or argv as JSON */
     char *body;       /* payload to send */
     int attempts;
     int64_t next_ms;     /* wall clock ms of the next attempt */
@@ -54,12 +61,13 @@ int drift_store_perf_window_add(struct drift_store *s, const char *stream, uint6
 struct drift_store *drift_store_open(const char *path, char *err, size_t errlen);
 void drift_store_close(struct drift_store *s);
 
-/* Records a trigger, its signals and one outbox row per target, in one transaction. Returns 0
+/* Records a trigger, its signals and one outbox row per action, in one transaction. Returns 0
  * and the trigger row id in *trigger_id; DRIFT_EEXIST if a trigger with the same idempotency
  * key exists (nothing written); DRIFT_EFAULT on a database error (err filled, rolled back). */
 int drift_store_trigger_add(struct drift_store *s, const struct drift_trigger_row *t,
                             const struct drift_signal_row *sig, size_t nsig,
-                            const char *const *targets, size_t ntargets, int64_t *trigger_id,
+                            const struct drift_action_ref *actions, size_t nactions,
+                            int64_t *trigger_id,
                             char *err, size_t errlen);
 
 /* Calls fn for up to max pending outbox rows whose next attempt is <= now_ms, oldest first.

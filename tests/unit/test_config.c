@@ -267,7 +267,7 @@ static void test_typo_gets_position_and_suggestion(void **state)
                 "t.yaml:7:5: unknown key 'windw' in streams[0]; did you mean 'window'? "
                 "(allowed: name, topic, partitions, features, label, prediction, id_field, "
                 "time_field, max_message_bytes, window, reference, drift, trigger, webhook, "
-                "webhooks, learner, performance, labels, schedule)");
+                "webhooks, kafka_action, exec, learner, performance, labels, schedule)");
     /* Nothing else is inferred from a misspelt key: the section it meant is still missing. */
     struct drift_config *c;
     assert_int_equal(load("kafak: {brokers: x}\n" STREAMS, &c), -2);
@@ -528,6 +528,61 @@ static void test_unreadable_file(void **state)
 
 /* The scratch pool of a load is destroyed and its memory reused by the next load; a config
  * whose strings still pointed into it would change under the caller. */
+/* The Kafka and exec actions: their keys, defaults and refusals (no shell, a list argv). */
+static void test_actions(void **state)
+{
+    apr_pool_t *a;
+    apr_pool_create(&a, pool);
+    struct drift_config *c;
+    const char *yaml = HEAD FEATS "    kafka_action: {topic: retrain-requests}\n"
+                                  "    exec:\n      command: [bin/retrain, --stream, s, \"a b\"]\n";
+    nerr = 0;
+    assert_int_equal(drift_config_load_buffer(a, "t.yaml", yaml, strlen(yaml), &c, collect, NULL),
+                     0);
+    /* other loads reuse the parser's scratch memory: the argv must be the config's own copy */
+    struct drift_config *other;
+    assert_true(load("kafka: {brokers: x}\nstreams: [{name: zzzzzzzzzz, topic: zzzzzzzzzzzz, "
+                     "features: {zzzzzzzzzzzzzz: nope}}]\n", &other) < 0);
+    const struct drift_stream_conf *s = &c->streams[0];
+    assert_int_equal(s->kafka_action.enabled, 1);
+    assert_string_equal(s->kafka_action.topic, "retrain-requests");
+    assert_int_equal(s->exec.enabled, 1);
+    assert_int_equal(s->exec.argc, 4);
+    assert_string_equal(s->exec.argv[0], "bin/retrain");
+    assert_string_equal(s->exec.argv[3], "a b");
+    assert_null(s->exec.argv[4]);
+    assert_int_equal(s->exec.timeout_s, 60);
+    assert_int_equal(s->exec.resolutions, 0);
+    apr_pool_destroy(a);
+    assert_int_equal(load(HEAD FEATS, &c), 0);
+    assert_int_equal(c->streams[0].kafka_action.enabled, 0);
+    assert_int_equal(c->streams[0].exec.enabled, 0);
+
+    expect_only(HEAD FEATS "    exec: {command: [/bin/sh, -c, 'curl x']}\n",
+                "t.yaml:7:22: streams[0].exec.command[0] is /bin/sh: exec runs a program "
+                "directly, never through a shell or env; name the script or program itself");
+    expect_only(HEAD FEATS "    exec: {command: [env, X=1, retrain]}\n",
+                "t.yaml:7:22: streams[0].exec.command[0] is env: exec runs a program "
+                "directly, never through a shell or env; name the script or program itself");
+    expect_only(HEAD FEATS "    exec: {command: /usr/bin/retrain --now}\n",
+                "t.yaml:7:21: streams[0].exec.command must be a list of the program and its "
+                "arguments (1 to 256 strings; no shell is used), got \"/usr/bin/retrain --now\"");
+    expect_only(HEAD FEATS "    exec: {command: [retrain, {a: 1}]}\n",
+                "t.yaml:7:31: streams[0].exec.command[1] must be a string, got a mapping");
+    expect_only(HEAD FEATS "    exec: {timeout_s: 5}\n",
+                "t.yaml:7:11: streams[0].exec.command is required: the program and its "
+                "arguments, a list (no shell)");
+    expect_only(HEAD FEATS "    exec: {command: [x], timeout_s: 0}\n",
+                "t.yaml:7:37: streams[0].exec.timeout_s must be an integer between 1 and 86400, "
+                "got 0");
+    expect_only(HEAD FEATS "    kafka_action: {topic: t}\n",
+                "t.yaml:7:27: streams[0].kafka_action.topic must differ from the stream's own "
+                "topic (driftd would read its triggers back as events)");
+    expect_only(HEAD FEATS "    kafka_action: {}\n",
+                "t.yaml:7:19: streams[0].kafka_action.topic is required: the topic each trigger "
+                "is produced to, as a CloudEvent keyed by the stream");
+}
+
 static void test_config_owns_its_memory(void **state)
 {
     apr_pool_t *a, *b;
@@ -580,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_cross_key_rules),
         cmocka_unit_test(test_unreadable_file),
         cmocka_unit_test(test_config_owns_its_memory),
+        cmocka_unit_test(test_actions),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     apr_pool_destroy(pool);

@@ -170,7 +170,7 @@ static struct drift_store *store_with_old_rows(const char *name, const char *url
         snprintf(body, sizeof(body), "{\"idempotency_key\":\"%s\",\"x\":1}", key);
         struct drift_trigger_row t = {
             key, "s", "retrain", "data_drift", (int64_t)drift_wall_ms() - age_ms, body};
-        const char *targets[1] = {url};
+        const struct drift_action_ref targets[1] = {{"webhook", url}};
         assert_int_equal(
             drift_store_trigger_add(s, &t, NULL, 0, targets, 1, NULL, err, sizeof(err)), 0);
     }

@@ -177,7 +177,8 @@ static void test_trigger_and_outbox(void **state)
                                       {"amount", "ks", 0.3, 1e-9, 0.01, 1}};
     struct drift_trigger_row t = {"k1",         "payments", "retrain",
                                   "data_drift", 1000,       "{\"idempotency_key\":\"k1\"}"};
-    const char *targets[2] = {"http://127.0.0.1:1/a", "http://127.0.0.1:1/b"};
+    const struct drift_action_ref targets[2] = {{"webhook", "http://127.0.0.1:1/a"},
+                                                {"webhook", "http://127.0.0.1:1/b"}};
     int64_t id = 0;
     assert_int_equal(drift_store_trigger_add(s, &t, sig, 2, targets, 2, &id, err, sizeof(err)), 0);
     assert_true(id > 0);
@@ -193,7 +194,7 @@ static void test_trigger_and_outbox(void **state)
                      2);
 
     /* The same key again: refused, nothing added. */
-    const char *one[1] = {"http://127.0.0.1:1/c"};
+    const struct drift_action_ref one[1] = {{"webhook", "http://127.0.0.1:1/c"}};
     err[0] = '\0';
     assert_int_equal(drift_store_trigger_add(s, &t, sig, 1, one, 1, &id, err, sizeof(err)),
                      DRIFT_EEXIST);
@@ -204,7 +205,8 @@ static void test_trigger_and_outbox(void **state)
 
     /* A failure half-way (a NULL target violates NOT NULL) rolls the whole trigger back. */
     struct drift_trigger_row t2 = {"k2", "payments", "retrain", "data_drift", 2000, "{}"};
-    const char *bad[2] = {"http://127.0.0.1:1/ok", NULL};
+    const struct drift_action_ref bad[2] = {{"webhook", "http://127.0.0.1:1/ok"},
+                                            {"webhook", NULL}};
     err[0] = '\0';
     assert_int_equal(drift_store_trigger_add(s, &t2, sig, 2, bad, 2, NULL, err, sizeof(err)),
                      DRIFT_EFAULT);
