@@ -428,27 +428,52 @@ static void hook_model(void *ctx, const char *stream, const char *topic, const c
     }
 }
 
+/* v as a logfmt value: as it is when it needs no quoting, else in double quotes with '"' and
+ * '\\' escaped; cut to fit out. */
+static void logfmt_quote(char *out, size_t len, const char *v)
+{
+    if (v == NULL) {
+        v = "";
+    }
+    if (v[0] != '\0' && strpbrk(v, " \"=\\") == NULL) {
+        snprintf(out, len, "%s", v);
+        return;
+    }
+    size_t o = 0;
+    out[o++] = '"';
+    for (; *v && o + 3 < len; v++) {
+        if (*v == '"' || *v == '\\') {
+            out[o++] = '\\';
+        }
+        out[o++] = *v;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+}
+
 static void on_delivery(void *ctx, const struct drift_outbox_row *r, const char *status,
                         int http_status, const char *error)
 {
     struct drift_daemon *d = ctx;
     /* the message names the action: "webhook delivered", "kafka delivered", "exec delivered" */
-    char msg[64];
+    char msg[64], tq[512], eq[1024];
     const char *what = r->action != NULL ? r->action : "webhook";
+    logfmt_quote(tq, sizeof(tq), r->target); /* an exec target is JSON, with quotes */
+    logfmt_quote(eq, sizeof(eq), error != NULL ? error : "");
     if (strcmp(status, "done") == 0) {
         snprintf(msg, sizeof(msg), "%s delivered", what);
         DRIFT_INFO(msg, "outbox_id=%lld target=%s status=%d attempts=%d", (long long)r->id,
-                   r->target, http_status, r->attempts + 1);
+                   tq, http_status, r->attempts + 1);
     } else if (strcmp(status, "dead") == 0) {
         snprintf(msg, sizeof(msg), "%s delivery failed permanently", what);
-        DRIFT_ERROR(msg, "outbox_id=%lld target=%s status=%d attempts=%d error=\"%s\"",
-                    (long long)r->id, r->target, http_status, r->attempts + 1,
-                    error ? error : "");
+        DRIFT_ERROR(msg, "outbox_id=%lld target=%s status=%d attempts=%d error=%s",
+                    (long long)r->id, tq, http_status, r->attempts + 1,
+                    eq);
     } else {
         snprintf(msg, sizeof(msg), "%s delivery failed; will retry", what);
-        DRIFT_WARN(msg, "outbox_id=%lld target=%s status=%d attempts=%d error=\"%s\"",
-                   (long long)r->id, r->target, http_status, r->attempts + 1,
-                   error ? error : "");
+        DRIFT_WARN(msg, "outbox_id=%lld target=%s status=%d attempts=%d error=%s",
+                   (long long)r->id, tq, http_status, r->attempts + 1,
+                   eq);
     }
     if (d->obs.delivery) {
         d->obs.delivery(d->obs.ctx, r, status, http_status, error);

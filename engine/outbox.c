@@ -538,7 +538,7 @@ static int start_exec(struct drift_outbox *o, struct delivery *dv,
     static const char *const fields[][2] = {
         {"DRIFTD_IDEMPOTENCY_KEY", "idempotency_key"}, {"DRIFTD_STREAM", "stream"},
         {"DRIFTD_RULE", "trigger"}, {"DRIFTD_KIND", "kind"}, {"DRIFTD_SEVERITY", "severity"},
-        {"DRIFTD_STATUS", "status"}, {"DRIFTD_CREATED_AT", "created_at"}};
+        {"DRIFTD_STATUS", "status"}, {"DRIFTD_DETECTED_AT", "detected_at"}};
     enum { NFIELDS = sizeof(fields) / sizeof(fields[0]) };
     char *env[NFIELDS + 3] = {0};
     int n = 0;

@@ -1,12 +1,23 @@
-# Every trigger reaches the receiver across a kill -9 of driftd in the middle of a delivery
-# backlog: many triggers pile up while the receiver refuses them; driftd is killed (no clean
-# shutdown); the next life delivers them slowly and is killed again with requests in flight; the
-# third life finishes. Each trigger is recorded once, every outbox row ends done, and the
-# receiver, deduplicating by idempotency key, sees each trigger exactly once (a request whose
-# answer was lost with the process may arrive again: same key, same body).
+# Every trigger reaches every action across a kill -9 of driftd in the middle of a delivery
+# backlog: many triggers pile up while the webhook receiver refuses them and the exec program
+# answers 75 (its system is down); driftd is killed (no clean shutdown); the next life delivers
+# them slowly and is killed again with requests in flight; the third life finishes. Each trigger
+# is recorded once, every outbox row ends done, and the receiver, the Kafka topic and the exec
+# program, deduplicating by idempotency key, see each trigger exactly once (a delivery whose
+# outcome was lost with the process may come again: same key, same body).
 . "$ROOT/tests/integration/lib.sh"
 
-start_kafka --topic feats:1
+start_kafka --topic feats:1 --topic retrain:1
+mkdir -p "$TESTDIR/bin"
+cat >"$TESTDIR/bin/retrain" <<'SH'
+#!/bin/sh
+d=$(dirname "$0")
+[ -e "$d/down" ] && exit 75
+sleep 0.1
+{ echo "$DRIFTD_IDEMPOTENCY_KEY $(cat | cksum | cut -d' ' -f1)"; } >>"$d/runs.log"
+SH
+chmod +x "$TESTDIR/bin/retrain"
+touch "$TESTDIR/bin/down"
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 receiver() { # FAIL_FIRST DELAY_MS
     $PY "$ROOT/tests/integration/receiver.py" --fail-first "$1" --delay-ms "$2" \
@@ -28,6 +39,8 @@ streams:
     drift: {share: 0.25}
     trigger: {consecutive: 1, cooldown_windows: 0}
     webhook: {url: "http://127.0.0.1:$PORT/retrain", backoff_base_ms: 20, backoff_max_ms: 100}
+    kafka_action: {topic: retrain}
+    exec: {command: ["$TESTDIR/bin/retrain"]}
 YAML
 "$DRIFTD" gen --dims 4 --events 6000 --drift-at 2500 --seed 5 --key \
     | kcat -P -b "$BOOTSTRAP" -t feats -K "$(printf '\t')"
@@ -43,12 +56,12 @@ wait $D1 2>/dev/null || true
 kill $RPID
 N=$(sqlite3 "$TESTDIR/driftd.db" 'select count(*) from triggers')
 [ "$N" -ge 8 ] || fail "expected a backlog of triggers, got $N"
-[ "$(sqlite3 "$TESTDIR/driftd.db" "select count(*) from outbox where status = 'pending'")" = "$N" ] \
+[ "$(sqlite3 "$TESTDIR/driftd.db" "select count(*) from outbox where status = 'pending'")" = $((2 * N)) ] \
     || fail "backlog not pending: $(sqlite3 "$TESTDIR/driftd.db" 'select status, count(*) from outbox group by status')"
 log "backlog of $N triggers"
 
 log "second life: slow receiver; kill -9 with deliveries in flight"
-rm -f "$TESTDIR/receiver.port"
+rm -f "$TESTDIR/receiver.port" "$TESTDIR/bin/down"
 receiver 0 700
 "$DRIFTD" run "$TESTDIR/driftd.yaml" 2>"$TESTDIR/run2.log" &
 D2=$!
@@ -70,10 +83,26 @@ wait $D3 || fail "third driftd exited non-zero"
 [ "$(sqlite3 "$TESTDIR/driftd.db" 'select count(*) from triggers')" = "$N" ] || fail "triggers doubled"
 grep 'final stream stats' "$TESTDIR/run3.log" | grep -q ' consumed=0 ' || fail "re-read messages"
 sqlite3 "$TESTDIR/driftd.db" 'select idem_key from triggers order by idem_key' >"$TESTDIR/keys"
-$PY - "$TESTDIR/received.jsonl" "$TESTDIR/keys" <<'PY'
+kcat -C -b "$BOOTSTRAP" -t retrain -o beginning -e -q -f '%s\n' >"$TESTDIR/topic.jsonl"
+$PY - "$TESTDIR/received.jsonl" "$TESTDIR/keys" "$TESTDIR/topic.jsonl" "$TESTDIR/bin/runs.log" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 keys = [l.strip() for l in open(sys.argv[2]) if l.strip()]
+events = {}
+for l in open(sys.argv[3]):
+    if l.strip():
+        ev = json.loads(l)
+        events.setdefault(ev["id"], []).append(l)
+assert sorted(events) == sorted(keys), ("kafka", sorted(events), keys)
+assert all(len(set(v)) == 1 for v in events.values()), "a repeated event id with another body"
+runs = {}
+for l in open(sys.argv[4]):
+    k, ck = l.split()
+    runs.setdefault(k, []).append(ck)
+assert sorted(runs) == sorted(keys), ("exec", sorted(runs), keys)
+assert all(len(set(v)) == 1 for v in runs.values()), "a repeated run with other input"
+print(f"ok: kafka {len(events)} ids ({sum(len(v) - 1 for v in events.values())} repeats), "
+      f"exec {len(runs)} keys ({sum(len(v) - 1 for v in runs.values())} repeats)")
 ok = [r for r in recs if r["status"] == 200]
 got = {}
 for r in ok:
