@@ -1047,6 +1047,20 @@ static void stream_check(struct loader *L, const struct section *sec, const stru
                          void *base, const char *path)
 {
     struct drift_stream_conf *s = base;
+    /* Rows find their target settings by URL: two targets with one URL would share one. */
+    const struct node *wl = found_val(sec, f, "webhooks");
+    const struct node *item = wl != NULL && wl->type == NODE_SEQ ? wl->first : NULL;
+    for (int i = 0; i < s->nwebhooks && item != NULL; i++, item = item->next) {
+        const char *u = s->webhooks[i].url;
+        int dup = u != NULL && s->webhook.url != NULL && strcmp(u, s->webhook.url) == 0;
+        for (int j = 0; j < i && !dup; j++) {
+            dup = u != NULL && s->webhooks[j].url != NULL && strcmp(u, s->webhooks[j].url) == 0;
+        }
+        if (dup) {
+            errat(L, item->line, item->col, "%s.webhooks[%d].url %s is already a target of this "
+                  "stream; each target needs its own URL", path, i, u);
+        }
+    }
     static const char *const fields[] = {"label", "id_field", "time_field", "prediction"};
     const char *values[] = {s->label, s->id_field, s->time_field, s->prediction};
     for (int i = 0; i < s->nfeatures; i++) {

@@ -578,6 +578,10 @@ static void test_actions(void **state)
     expect_only(HEAD FEATS "    kafka_action: {topic: t}\n",
                 "t.yaml:7:27: streams[0].kafka_action.topic must differ from the stream's own "
                 "topic (driftd would read its triggers back as events)");
+    expect_only(HEAD FEATS "    webhook: {url: 'http://h/a'}\n"
+                           "    webhooks: [{url: 'http://h/b'}, {url: 'http://h/a', format: slack}]\n",
+                "t.yaml:8:37: streams[0].webhooks[1].url http://h/a is already a target of this "
+                "stream; each target needs its own URL");
     expect_only(HEAD FEATS "    kafka_action: {}\n",
                 "t.yaml:7:19: streams[0].kafka_action.topic is required: the topic each trigger "
                 "is produced to, as a CloudEvent keyed by the stream");
