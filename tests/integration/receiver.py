@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """A webhook receiver for integration tests: a real HTTP server on 127.0.0.1.
 
-Answers 503 to the first --fail-first requests, then 200, each after --delay-ms. Every request is appended to --out as
-one JSON line: {"n": <request number>, "status": <answered>, "idempotency_key": ..., "body":
-<parsed JSON body>}. Writes its port to --port-file once listening. Stops by itself after
+Answers 503 to the first --fail-first requests, then 200, each after --delay-ms. A --rule
+PATH=STATUS[xCOUNT][@RETRY_AFTER] answers STATUS to the first COUNT requests for PATH (every
+request when COUNT is absent), with a Retry-After header when given, then 200. Every request is
+appended to --out as one JSON line: {"n": <request number>, "t": <arrival, epoch seconds>,
+"status": <answered>, "idempotency_key": ..., "body": <parsed JSON body>, ...}. Writes its port to --port-file once listening. Stops by itself after
 --max-seconds (default 600) so a broken test never leaves it behind.
 """
 import argparse
@@ -20,7 +22,21 @@ ap.add_argument("--max-seconds", type=float, default=600)
 ap.add_argument("--port", type=int, default=0, help="port to listen on (default: any free one)")
 ap.add_argument("--delay-ms", type=int, default=0,
                 help="wait this long after recording a request before answering it")
+ap.add_argument("--rule", action="append", default=[],
+                help="PATH=STATUS[xCOUNT][@RETRY_AFTER]: how to answer requests for PATH")
 args = ap.parse_args()
+
+rules = {}  # path -> [status, count or None, retry_after or None, seen]
+for r in args.rule:
+    path, spec = r.split("=", 1)
+    retry = None
+    if "@" in spec:
+        spec, retry = spec.split("@", 1)
+    cnt = None
+    if "x" in spec:
+        spec, cnt = spec.split("x", 1)
+        cnt = int(cnt)
+    rules[path] = [int(spec), cnt, retry, 0]
 
 lock = threading.Lock()
 count = 0
@@ -35,11 +51,17 @@ class Handler(BaseHTTPRequestHandler):
             count += 1
             k = count
             status = 503 if k <= args.fail_first else 200
+            retry_after = "0" if status == 503 else None
+            rule = rules.get(self.path)
+            if rule is not None:
+                rule[3] += 1
+                if rule[1] is None or rule[3] <= rule[1]:
+                    status, retry_after = rule[0], rule[2]
             try:
                 body = json.loads(raw)
             except ValueError:
                 body = {"unparsed": raw.decode("utf-8", "replace")}
-            rec = {"n": k, "status": status, "path": self.path,
+            rec = {"n": k, "t": time.time(), "status": status, "path": self.path,
                    "idempotency_key": self.headers.get("Idempotency-Key"),
                    "content_type": self.headers.get("Content-Type"), "body": body,
                    "headers": {h.lower(): v for h, v in self.headers.items()},
@@ -49,8 +71,8 @@ class Handler(BaseHTTPRequestHandler):
         if args.delay_ms:
             time.sleep(args.delay_ms / 1000.0)
         self.send_response(status)
-        if status == 503:
-            self.send_header("Retry-After", "0")
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
