@@ -1061,6 +1061,22 @@ static void stream_check(struct loader *L, const struct section *sec, const stru
                   "stream; each target needs its own URL", path, i, u);
         }
     }
+    for (int i = 0; i < s->trigger.nfeatures; i++) {
+        int known = 0;
+        for (int j = 0; j < s->nfeatures && !known; j++) {
+            known = strcmp(s->features[j].name, s->trigger.features[i]) == 0;
+        }
+        if (!known && s->nfeatures > 0) {
+            errat(L, s->trigger.features_pos.line, s->trigger.features_pos.col,
+                  "%s.trigger.features[%d]: '%s' is not a feature of this stream", path, i,
+                  s->trigger.features[i]);
+        }
+    }
+    const struct node *tn = found_val(sec, f, "trigger");
+    if (s->trigger.min_severity == 1 && !(s->trigger.critical_share > 0) && tn != NULL) {
+        errat(L, tn->line, tn->col, "%s.trigger.min_severity critical needs "
+              "trigger.critical_share: the drifted share from which a window is critical", path);
+    }
     static const char *const fields[] = {"label", "id_field", "time_field", "prediction"};
     const char *values[] = {s->label, s->id_field, s->time_field, s->prediction};
     for (int i = 0; i < s->nfeatures; i++) {
@@ -1260,6 +1276,71 @@ static const struct key drift_keys[] = {
 };
 static const struct section drift_section = {drift_keys, NKEYS(drift_keys), drift_check};
 
+static const char *const severities[] = {"warning", "critical", NULL};
+static const char *const stat_names[] = {"psi", "ks", "cvm", "anderson", NULL}; /* bit i */
+
+/* A list of distinct words, each checked by ok(); stored in *out (n in *nout). */
+static int word_list(struct loader *L, const struct node *v, const char *path, const char *what,
+                     const char ***out, int *nout)
+{
+    if (v->type != NODE_SEQ || v->n == 0) {
+        errat(L, v->line, v->col, "%s must be a non-empty list of %s, got %s", path, what,
+              show(L, v));
+        return -1;
+    }
+    const char **w = apr_pcalloc(L->tmp, (size_t)(v->n + 1) * sizeof(char *));
+    int n = 0;
+    for (const struct node *it = v->first; it != NULL; it = it->next) {
+        if (it->type != NODE_SCALAR || is_null(it) || it->str[0] == '\0') {
+            errat(L, it->line, it->col, "%s[%d] must be one of the %s, got %s", path, n, what,
+                  show(L, it));
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            if (strcmp(w[i], it->str) == 0) {
+                errat(L, it->line, it->col, "%s lists %s twice", path, it->str);
+                return -1;
+            }
+        }
+        w[n++] = it->str;
+    }
+    *out = w;
+    *nout = n;
+    return 0;
+}
+
+static void set_trigger_features(struct loader *L, const struct node *v, void *base,
+                                 const char *path)
+{
+    struct drift_stream_conf *s = base;
+    word_list(L, v, path, "stream's feature names", &s->trigger.features, &s->trigger.nfeatures);
+    s->trigger.features_pos = (struct drift_pos){v->line, v->col};
+}
+
+static void set_trigger_statistics(struct loader *L, const struct node *v, void *base,
+                                   const char *path)
+{
+    struct drift_stream_conf *s = base;
+    const char **w;
+    int n;
+    if (word_list(L, v, path, "statistics psi, ks, cvm, anderson", &w, &n) != 0) {
+        return;
+    }
+    const struct node *it = v->first;
+    for (int i = 0; i < n; i++, it = it->next) {
+        int k = 0;
+        while (stat_names[k] != NULL && strcmp(stat_names[k], w[i]) != 0) {
+            k++;
+        }
+        if (stat_names[k] == NULL) {
+            errat(L, it->line, it->col, "%s[%d]: unknown statistic '%s' (allowed: psi, ks, cvm, "
+                  "anderson)", path, i, w[i]);
+            return;
+        }
+        s->trigger.statistics |= 1 << k;
+    }
+}
+
 static const struct key trigger_keys[] = {
     K_NAME("name", "retrain", S_OFF(trigger.name), 0, "the trigger rule's name"),
     K_INT("consecutive", "2", S_OFF(trigger.consecutive), 1, INT_MAX,
@@ -1275,6 +1356,12 @@ static const struct key trigger_keys[] = {
     K_INT("cooldown_windows", "10", S_OFF(trigger.cooldown_windows), 0, INT_MAX,
           "windows after a trigger during which none fires"),
     K_BOOL("enabled", "true", S_OFF(trigger.enabled), "whether triggers are recorded and sent"),
+    K_CUSTOM("features", set_trigger_features, 0,
+             "only these features count toward the drifted share (default: all)"),
+    K_CUSTOM("statistics", set_trigger_statistics, 0,
+             "only these statistics' verdicts make a feature drifted (default: all enabled)"),
+    K_ENUM("min_severity", "warning", S_OFF(trigger.min_severity), severities,
+           "critical: only windows at trigger.critical_share fire"),
 };
 static void trigger_check(struct loader *L, const struct section *sec, const struct found *f,
                           void *base, const char *path)
@@ -1288,8 +1375,6 @@ static void trigger_check(struct loader *L, const struct section *sec, const str
     }
 }
 static const struct section trigger_section = {trigger_keys, NKEYS(trigger_keys), trigger_check};
-
-static const char *const severities[] = {"warning", "critical", NULL};
 
 static void set_headers(struct loader *L, const struct node *v, void *base, const char *path)
 {
@@ -1749,6 +1834,15 @@ static struct drift_config *copy_config(const struct drift_config *src, apr_pool
             s->webhooks = w;
         } else {
             s->webhooks = NULL;
+        }
+        if (s->trigger.nfeatures > 0) {
+            const char **tf = apr_pcalloc(pool, (size_t)(s->trigger.nfeatures + 1) * sizeof(*tf));
+            for (int j = 0; j < s->trigger.nfeatures; j++) {
+                tf[j] = dup_str(pool, s->trigger.features[j]);
+            }
+            s->trigger.features = tf;
+        } else {
+            s->trigger.features = NULL;
         }
         if (s->exec.argc > 0) {
             const char **av = apr_pcalloc(pool, (size_t)(s->exec.argc + 1) * sizeof(*av));

@@ -51,6 +51,9 @@ struct drift_webhook_conf {
     int tls_verify;        /* default 1 */
 };
 
+/* Statistics whose verdicts may count toward a feature's drift (trigger.statistics). */
+enum { DRIFT_STAT_PSI = 1, DRIFT_STAT_KS = 2, DRIFT_STAT_CVM = 4, DRIFT_STAT_ANDERSON = 8 };
+
 struct drift_stream_conf {
     const char *name;
     const char *topic;
@@ -109,6 +112,11 @@ struct drift_stream_conf {
                                 * that send its resolution */
         int cooldown_windows;  /* windows after a trigger during which none fires (default 10) */
         const char *name;      /* trigger rule name (default "retrain") */
+        const char **features; /* only these features count toward the share (NULL: all) */
+        int nfeatures;
+        struct drift_pos features_pos;
+        int statistics;        /* bitmask of DRIFT_STAT_* whose verdicts count (0: all) */
+        int min_severity;      /* 0 warning (default): any; 1 critical: only critical windows */
     } trigger;
 
     struct drift_webhook_conf webhook;  /* the first target (url NULL: none) */

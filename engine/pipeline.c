@@ -1019,6 +1019,9 @@ static json_t *feature_json(const struct drift_feature_report *r,
         }
     }
     json_object_set_new(o, "missing_share", jnum(r->missing_share));
+    if (!r->counted) {
+        json_object_set_new(o, "counted", json_false()); /* outside trigger.features */
+    }
     return o;
 }
 
@@ -1799,6 +1802,18 @@ void drift_pipeline_join_stats(const struct drift_pipeline *p, struct drift_join
     }
 }
 
+/* 1 when a feature's verdict counts toward the drifted share: trigger.features lists it, or
+ * lists nothing. */
+static int counts_toward_share(const struct drift_stream_conf *sc, const char *name)
+{
+    for (int i = 0; i < sc->trigger.nfeatures; i++) {
+        if (strcmp(sc->trigger.features[i], name) == 0) {
+            return 1;
+        }
+    }
+    return sc->trigger.nfeatures == 0;
+}
+
 static void window_close(struct drift_pipeline *p)
 {
     const struct drift_stream_conf *sc = p->sc;
@@ -1881,6 +1896,7 @@ static void window_close(struct drift_pipeline *p)
         struct drift_feature_report *r = &p->rep[p->num_feature[j]];
         memset(r, 0, sizeof(*r));
         r->name = p->num_names[j];
+        r->counted = counts_toward_share(sc, r->name);
         r->psi = r->ks = r->ks_p = r->cvm = r->cvm_p = r->ad = r->ad_p = NAN;
         r->ks_padj = r->cvm_padj = r->ad_padj = NAN;
         r->ref_mean = p->ref_mean[j];
@@ -1954,33 +1970,42 @@ static void window_close(struct drift_pipeline *p)
         /* With large windows every trivial shift is significant: p-value tests also need the
          * CDF gap (KS D) to reach min_effect. */
         int big = sc->drift.min_effect <= 0 || (!isnan(r->ks) && r->ks >= sc->drift.min_effect);
-        if (!isnan(r->psi)) {
+        /* every enabled test reports its verdict; trigger.statistics picks those that vote */
+        int vote = sc->trigger.statistics ? sc->trigger.statistics : ~0;
+        if (!isnan(r->psi) && (vote & DRIFT_STAT_PSI)) {
             votes += r->psi_drift;
             tests++;
         }
         if (!isnan(r->ks_padj)) {
             r->ks_drift = big && r->ks_padj < sc->drift.ks_alpha;
-            votes += r->ks_drift;
-            tests++;
+            if (vote & DRIFT_STAT_KS) {
+                votes += r->ks_drift;
+                tests++;
+            }
         }
         if (!isnan(r->cvm_padj)) {
             r->cvm_drift = big && r->cvm_padj < sc->drift.cvm_alpha;
-            votes += r->cvm_drift;
-            tests++;
+            if (vote & DRIFT_STAT_CVM) {
+                votes += r->cvm_drift;
+                tests++;
+            }
         }
         if (!isnan(r->ad_padj)) {
             r->ad_drift = big && r->ad_padj < sc->drift.anderson_alpha;
-            votes += r->ad_drift;
-            tests++;
+            if (vote & DRIFT_STAT_ANDERSON) {
+                votes += r->ad_drift;
+                tests++;
+            }
         }
         r->drifted = tests > 0 && (all_rule ? votes == tests : votes > 0);
-        ndrift += r->drifted;
-        nf++;
+        ndrift += r->counted && r->drifted;
+        nf += r->counted;
     }
     for (int j = 0; j < k; j++) {
         struct drift_feature_report *r = &p->rep[p->cat_feature[j]];
         memset(r, 0, sizeof(*r));
         r->name = p->cat_names[j];
+        r->counted = counts_toward_share(sc, r->name);
         r->categorical = 1;
         r->psi = r->ks = r->ks_p = r->mean = r->ref_mean = r->std = r->ref_std = NAN;
         r->cvm = r->cvm_p = r->ad = r->ad_p = r->ks_padj = r->cvm_padj = r->ad_padj = NAN;
@@ -2004,11 +2029,12 @@ static void window_close(struct drift_pipeline *p)
             if (p->psi->compare(&ref, &cur, &sp, &res) == 0) {
                 r->psi = res.statistic;
                 r->psi_drift = res.drifted;
-                r->drifted = res.drifted;
+                r->drifted = res.drifted && (!sc->trigger.statistics ||
+                                             (sc->trigger.statistics & DRIFT_STAT_PSI));
             }
         }
-        ndrift += r->drifted;
-        nf++;
+        ndrift += r->counted && r->drifted;
+        nf += r->counted;
     }
     w.nfeatures = nf;
     w.ndrifted = ndrift;
@@ -2042,7 +2068,8 @@ static void window_close(struct drift_pipeline *p)
     if (p->cooldown > 0) {
         p->cooldown--;
     } else if (sc->trigger.enabled && w.dataset_drift &&
-               counted >= (sc->trigger.consecutive > 0 ? sc->trigger.consecutive : 1)) {
+               counted >= (sc->trigger.consecutive > 0 ? sc->trigger.consecutive : 1) &&
+               (sc->trigger.min_severity == 0 || w.share >= sc->trigger.critical_share)) {
         fire_trigger(p, &w);
         p->cooldown = sc->trigger.cooldown_windows;
         p->consecutive = 0;

@@ -117,6 +117,7 @@ struct drift_feature_report {
                                   * quantile sketch's rank-error bound over n behind the bin
                                   * edges; 0 when the edges are exact */
     int psi_drift, ks_drift, cvm_drift, ad_drift, drifted;
+    int counted;             /* 1 when it counts toward the share (trigger.features) */
 };
 
 struct drift_window_report {

@@ -582,6 +582,23 @@ static void test_actions(void **state)
                            "    webhooks: [{url: 'http://h/b'}, {url: 'http://h/a', format: slack}]\n",
                 "t.yaml:8:37: streams[0].webhooks[1].url http://h/a is already a target of this "
                 "stream; each target needs its own URL");
+    expect_only(HEAD FEATS "    trigger: {features: [a, zz]}\n",
+                "t.yaml:7:25: streams[0].trigger.features[1]: 'zz' is not a feature of this "
+                "stream");
+    expect_only(HEAD FEATS "    trigger: {statistics: [ks, chi]}\n",
+                "t.yaml:7:32: streams[0].trigger.statistics[1]: unknown statistic 'chi' (allowed: "
+                "psi, ks, cvm, anderson)");
+    expect_only(HEAD FEATS "    trigger: {statistics: [ks, ks]}\n",
+                "t.yaml:7:32: streams[0].trigger.statistics lists ks twice");
+    expect_only(HEAD FEATS "    trigger: {min_severity: critical}\n",
+                "t.yaml:7:14: streams[0].trigger.min_severity critical needs "
+                "trigger.critical_share: the drifted share from which a window is critical");
+    assert_int_equal(load(HEAD FEATS "    trigger: {features: [a], statistics: [psi, anderson],"
+                          " min_severity: critical, critical_share: 0.5}\n", &c), 0);
+    assert_int_equal(c->streams[0].trigger.nfeatures, 1);
+    assert_string_equal(c->streams[0].trigger.features[0], "a");
+    assert_int_equal(c->streams[0].trigger.statistics, DRIFT_STAT_PSI | DRIFT_STAT_ANDERSON);
+    assert_int_equal(c->streams[0].trigger.min_severity, 1);
     expect_only(HEAD FEATS "    kafka_action: {}\n",
                 "t.yaml:7:19: streams[0].kafka_action.topic is required: the topic each trigger "
                 "is produced to, as a CloudEvent keyed by the stream");

@@ -189,6 +189,48 @@ static void test_tumbling_drift_and_policy(void **state)
     assert_int_equal(st.triggers, 2);
 }
 
+/* Which signals count: trigger.features narrows the share to some features (the others are
+ * still reported), trigger.statistics picks the tests that vote, trigger.min_severity critical
+ * fires only at critical_share. a and c drift from event 7000; b never does. */
+static void test_which_signals_count(void **state)
+{
+    struct drift_stream_conf sc;
+    const char *only_b[] = {"b"}, *only_a[] = {"a"};
+    struct {
+        const char **features;
+        int nfeatures, statistics, min_severity;
+        double share, critical_share;
+        int triggers, drifted_a, drifted_c;
+    } cases[] = {
+        {NULL, 0, 0, 0, 0.5, 0, 2, 10, 10},           /* as test_tumbling_drift_and_policy */
+        {only_b, 1, 0, 0, 0.5, 0, 0, 10, 10},         /* a and c drift but do not count */
+        {only_a, 1, 0, 0, 0.5, 0, 2, 10, 10},         /* a alone is the whole share */
+        {NULL, 0, DRIFT_STAT_KS, 0, 0.5, 0, 0, 10, 0}, /* c (PSI only) cannot vote: 1 of 3 */
+        {NULL, 0, DRIFT_STAT_KS, 0, 0.3, 0, 2, 10, 0}, /* ... which reaches a share of 0.3 */
+        {NULL, 0, 0, 1, 0.5, 0.9, 0, 10, 10},         /* 2 of 3 is not critical at 0.9 */
+        {NULL, 0, 0, 1, 0.5, 0.6, 2, 10, 10},         /* and is at 0.6 */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        conf_init(&sc);
+        sc.trigger.features = cases[i].features;
+        sc.trigger.nfeatures = cases[i].nfeatures;
+        sc.trigger.statistics = cases[i].statistics;
+        sc.trigger.min_severity = cases[i].min_severity;
+        sc.trigger.critical_share = cases[i].critical_share;
+        sc.drift.share = cases[i].share;
+        struct rec r = {0};
+        rng = 1;
+        uint64_t seq = 0;
+        feed(make(&sc, &r, 256), &seq, 12000, 7000);
+        print_message("case %zu: triggers %d drifted a %d c %d\n", i, r.triggers, r.drifted_a,
+                      r.drifted_c);
+        assert_int_equal(r.windows, 20);
+        assert_int_equal(r.triggers, cases[i].triggers);
+        assert_int_equal(r.drifted_a, cases[i].drifted_a);
+        assert_int_equal(r.drifted_c, cases[i].drifted_c);
+    }
+}
+
 /* The drift comes and goes window by window: "2 in a row" never fires, "2 of the last 3" does.
  * a shifts only in odd windows after the reference (windows of 500 events). */
 static void feed_intermittent(struct drift_pipeline *p, uint64_t n)
@@ -388,6 +430,7 @@ int main(void)
     apr_pool_create(&pool, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tumbling_drift_and_policy),
+        cmocka_unit_test(test_which_signals_count),
         cmocka_unit_test(test_k_of_n_and_min_effect),
         cmocka_unit_test(test_keys_deterministic_and_batch_independent),
         cmocka_unit_test(test_sliding_windows),
