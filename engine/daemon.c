@@ -188,9 +188,24 @@ static void on_http(void *ctx, const struct drift_request *req)
         req_status(req, 202);
     } else {
         const char *version = json_string_value(json_object_get(body, "version"));
+        /* trained_until: a time (string) or an offset (integer), kept as given */
+        json_t *tu = json_object_get(body, "trained_until");
+        char tub[64];
+        const char *trained = json_string_value(tu);
+        if (json_is_integer(tu)) {
+            snprintf(tub, sizeof(tub), "%lld", (long long)json_integer_value(tu));
+            trained = tub;
+        }
         int rc = drift_pipeline_rebaseline(p, version);
-        DRIFT_INFO("model deployed: re-baselining", "stream=%s version=%s result=%s", sname,
-                   version ? version : "", rc == 0 ? "ok" : drift_strerror(rc));
+        char err[256];
+        if (rc == 0 && drift_store_deployment_add(d->store, sname, version, trained,
+                                                  (int64_t)drift_wall_ms(), err,
+                                                  sizeof(err)) != 0) {
+            DRIFT_ERROR("cannot record deployment", "stream=%s error=\"%s\"", sname, err);
+        }
+        DRIFT_INFO("model deployed: re-baselining", "stream=%s version=%s trained_until=%s "
+                   "result=%s", sname, version ? version : "", trained ? trained : "",
+                   rc == 0 ? "ok" : drift_strerror(rc));
         req_status(req, rc == 0 ? 200 : 503);
     }
     json_decref(body);

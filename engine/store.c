@@ -85,6 +85,14 @@ static const char *const migrations[] = {
     "  metrics TEXT NOT NULL,"
     "  UNIQUE (stream, idx, first_pair));"
     "PRAGMA user_version = 2;",
+    /* v3: models the retraining pipeline reported live (POST /models/STREAM/deployed). */
+    "CREATE TABLE deployments ("
+    "  id INTEGER PRIMARY KEY,"
+    "  stream TEXT NOT NULL,"
+    "  version TEXT," /* NULL when the caller gave none */
+    "  trained_until TEXT," /* a time or an offset, as the caller gave it */
+    "  created_ms INTEGER NOT NULL);"
+    "PRAGMA user_version = 3;",
 };
 
 #define STORE_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0]))) /* schema we write */
@@ -101,6 +109,7 @@ enum {
     SQL_OUTBOX_COUNT,
     SQL_OUTBOX_UPDATE,
     SQL_PERF_WINDOW_INSERT,
+    SQL_DEPLOYMENT_INSERT,
     SQL_COUNT
 };
 
@@ -126,6 +135,8 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_PERF_WINDOW_INSERT] = "INSERT INTO performance_windows (stream, idx, first_pair, pairs,"
                                " created_ms, metrics) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
                                " ON CONFLICT DO NOTHING",
+    [SQL_DEPLOYMENT_INSERT] = "INSERT INTO deployments (stream, version, trained_until,"
+                              " created_ms) VALUES (?1, ?2, ?3, ?4)",
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -486,5 +497,20 @@ int drift_store_perf_window_add(struct drift_store *s, const char *stream, uint6
     sqlite3_bind_int64(st, 4, (sqlite3_int64)pairs);
     sqlite3_bind_int64(st, 5, created_ms);
     sqlite3_bind_text(st, 6, metrics_json, -1, SQLITE_STATIC);
+    return step_done(s, st, err, errlen) == SQLITE_DONE ? 0 : DRIFT_EFAULT;
+}
+
+int drift_store_deployment_add(struct drift_store *s, const char *stream, const char *version,
+                               const char *trained_until, int64_t created_ms, char *err,
+                               size_t errlen)
+{
+    if (s == NULL || stream == NULL) {
+        return drift_seterr(err, errlen, DRIFT_EINVAL, "missing argument");
+    }
+    sqlite3_stmt *st = s->st[SQL_DEPLOYMENT_INSERT];
+    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, version, -1, SQLITE_STATIC); /* NULL binds NULL */
+    sqlite3_bind_text(st, 3, trained_until, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, created_ms);
     return step_done(s, st, err, errlen) == SQLITE_DONE ? 0 : DRIFT_EFAULT;
 }

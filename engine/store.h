@@ -57,6 +57,12 @@ int drift_store_perf_window_add(struct drift_store *s, const char *stream, uint6
                                 uint64_t first_pair, uint64_t pairs, int64_t created_ms,
                                 const char *metrics_json, char *err, size_t errlen);
 
+/* Records a model the retraining pipeline reported live: its version and what it was trained
+ * up to (a time or an offset, as given), either may be NULL. */
+int drift_store_deployment_add(struct drift_store *s, const char *stream, const char *version,
+                               const char *trained_until, int64_t created_ms, char *err,
+                               size_t errlen);
+
 /* Opens (creating if needed) the store at path and migrates it. Returns NULL and fills err. */
 struct drift_store *drift_store_open(const char *path, char *err, size_t errlen);
 void drift_store_close(struct drift_store *s);

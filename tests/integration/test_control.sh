@@ -44,7 +44,8 @@ body='{"reason": "new data from the warehouse", "request_id": "ticket-42"}'
 wait_for 20 "delivery" grep -q '"kind": "on_request"' "$TESTDIR/received.jsonl"
 
 log "deployment: re-baseline"
-[ "$(code POST /models/feats/deployed s3cret '{"version": "v2"}')" = 200 ] || fail "deployed"
+[ "$(code POST /models/feats/deployed s3cret '{"version": "v2", "trained_until": 1500}')" = 200 ] \
+    || fail "deployed"
 wait_for 10 "warming up again" grep -q 'msg="stream stats".*reference=warming_up' "$TESTDIR/driftd.log"
 "$DRIFTD" gen --dims 2 --events 1200 --seed 2 --key | kcat -P -b "$BOOTSTRAP" -t feats -K "$(printf '\t')"
 wait_for 30 "new reference ready" grep -q 'msg="stream stats".* consumed=2700 .*reference=ready' \
@@ -54,6 +55,8 @@ wait_for 20 "second delivery" sh -c "[ \$(grep -c on_request '$TESTDIR/received.
 kill -TERM $DPID
 wait $DPID || fail "driftd exited non-zero"
 grep -q 's3cret' "$TESTDIR/driftd.log" && fail "the token reached the log"
+[ "$(sqlite3 "$TESTDIR/driftd.db" "select stream || ' ' || version || ' ' || trained_until from deployments")" = "feats v2 1500" ] \
+    || fail "the deployment was not recorded: $(sqlite3 "$TESTDIR/driftd.db" 'select * from deployments')"
 [ "$(sqlite3 "$TESTDIR/driftd.db" "select count(*) from triggers where kind = 'on_request'")" = 2 ] \
     || fail "retries made more than one trigger: $(sqlite3 "$TESTDIR/driftd.db" 'select idem_key from triggers')"
 $PY - "$TESTDIR/received.jsonl" <<'PY'

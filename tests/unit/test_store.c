@@ -104,10 +104,11 @@ static void test_migration_creates_schema(void **state)
     char err[256], sql[512];
     struct drift_store *s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(count("PRAGMA user_version"), 2);
+    assert_int_equal(count("PRAGMA user_version"), 3);
     assert_int_equal(count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN"
-                           " ('triggers', 'signals', 'outbox', 'performance_windows')"),
-                     4);
+                           " ('triggers', 'signals', 'outbox', 'performance_windows',"
+                           " 'deployments')"),
+                     5);
     /* The due-rows index covers (status, next_ms), in that order. */
     assert_int_equal(count("SELECT COUNT(*) FROM pragma_index_info('outbox_due') WHERE"
                            " (seqno = 0 AND name = 'status') OR (seqno = 1 AND name = 'next_ms')"),
@@ -126,7 +127,7 @@ static void test_migration_creates_schema(void **state)
     s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
     drift_store_close(s);
-    assert_int_equal(count("PRAGMA user_version"), 2);
+    assert_int_equal(count("PRAGMA user_version"), 3);
 }
 
 /* A version-1 file (before performance windows) is upgraded in place; rows survive. */
@@ -140,7 +141,8 @@ static void test_upgrade_from_v1(void **state)
     drift_store_close(s);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TABLE performance_windows; PRAGMA user_version = 1;"
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE performance_windows; DROP TABLE deployments;"
+                                      " PRAGMA user_version = 1;"
                                       "INSERT INTO triggers (idem_key, stream, rule, kind,"
                                       " created_ms, payload) VALUES ('old', 's', 'r', 'data_drift',"
                                       " 1, '{}')",
@@ -149,11 +151,22 @@ static void test_upgrade_from_v1(void **state)
     sqlite3_close(db);
     s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(count("PRAGMA user_version"), 2);
+    assert_int_equal(count("PRAGMA user_version"), 3);
     assert_int_equal(count("SELECT COUNT(*) FROM triggers WHERE idem_key = 'old'"), 1);
     assert_int_equal(drift_store_perf_window_add(s, "s", 0, 0, 1000, 5, "{\"accuracy\":0.9}", err,
                                                  sizeof(err)),
                      0);
+    /* v3's deployments came with the upgrade */
+    assert_int_equal(drift_store_deployment_add(s, "s", "v7", "2026-11-23T00:00:00Z", 9, err,
+                                                sizeof(err)),
+                     0);
+    assert_int_equal(drift_store_deployment_add(s, "s", NULL, NULL, 10, err, sizeof(err)), 0);
+    assert_int_equal(count("SELECT COUNT(*) FROM deployments WHERE stream = 's' AND"
+                           " version = 'v7' AND trained_until = '2026-11-23T00:00:00Z'"),
+                     1);
+    assert_int_equal(count("SELECT COUNT(*) FROM deployments WHERE version IS NULL AND"
+                           " trained_until IS NULL"),
+                     1);
     /* The same window again (a replayed stream) is not a second row. */
     assert_int_equal(drift_store_perf_window_add(s, "s", 0, 0, 1000, 6, "{}", err, sizeof(err)),
                      0);
@@ -275,7 +288,7 @@ static void test_newer_schema_refused(void **state)
     err[0] = '\0';
     assert_null(drift_store_open(p2, err, sizeof(err)));
     assert_non_null(strstr(err, "999"));
-    assert_non_null(strstr(err, "(2)")); /* and the version this code knows */
+    assert_non_null(strstr(err, "(3)")); /* and the version this code knows */
     /* Untouched: still version 999, not switched to WAL. */
     assert_int_equal(query_int(p2, "PRAGMA user_version"), 999);
     text_of(p2, "PRAGMA journal_mode", mode, sizeof(mode));
