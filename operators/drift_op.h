@@ -228,6 +228,108 @@ size_t drift_moments_save(const struct drift_moments *m, void *buf, size_t len);
 int drift_moments_load(struct drift_moments *m, const void *buf, size_t len);
 
 /* ---------------------------------------------------------------------------------------------
+ * Multivariate drift (operators/multivariate/)
+ *
+ * Tests on d features at once: drift that lives in the relations between features, which the
+ * per-feature tests cannot see. They work from drift_moments (mean and scatter, BLAS-updated and
+ * mergeable) and, where a test needs rows, from column-major row blocks (x[i + j*ld] is row i,
+ * feature j). Each result names the features that contribute most, so an alert says where the
+ * drift is. Scratch memory is the caller's (a *_work function gives the size in doubles): the
+ * tests do not allocate, except the PCA fit.
+ * -------------------------------------------------------------------------------------------*/
+#define DRIFT_MV_TOP 8
+
+struct drift_mv_result {
+    double statistic;   /* T², mean reconstruction error, MMD², or the largest |Δρ| */
+    double pvalue;      /* NAN when the test has none */
+    double threshold;   /* what the rule compared with: alpha, or the upper bound */
+    double lower;       /* pca: the lower bound; NAN otherwise */
+    int drifted;        /* 1 when the rule fired */
+    int ntop;           /* entries used in top, top2, contrib */
+    int top[DRIFT_MV_TOP];  /* feature indices, largest contribution first */
+    int top2[DRIFT_MV_TOP]; /* correlation: the pair's other feature; -1 otherwise */
+    double contrib[DRIFT_MV_TOP]; /* the contributions, in the test's own units */
+    double df1, df2;    /* hotelling: the F distribution's degrees of freedom */
+    int components;     /* pca: principal components kept */
+    double bandwidth;   /* mmd: the RBF kernel's bandwidth σ */
+    char rule[96];      /* e.g. "p < 0.01" */
+};
+
+/* Regularised incomplete beta I_x(a, b), a, b > 0, x in [0, 1]; NAN outside. */
+double drift_betainc(double a, double b, double x);
+/* Survival function of the F distribution with (d1, d2) degrees of freedom at x (scipy's
+ * stats.f.sf); 1 for x <= 0. */
+double drift_f_sf(double x, double d1, double d2);
+
+/* Two-sample Hotelling T² of the window w against the reference r:
+ *   T² = n_r·n_w/(n_r+n_w) · δᵀ S_λ⁻¹ δ,   δ = mean_w − mean_r,
+ * S the pooled covariance (scatter sum over n_r+n_w−2) shrunk toward its mean variance,
+ * S_λ = (1−λ)·S + λ·(tr S / d)·I (λ = shrinkage in [0, 1]; 0 is the classical test), and
+ *   F = (n−d−1) / (d·(n−2)) · T²  ~  F(d, n−d−1),   n = n_r + n_w,
+ * whose survival is the p-value; drifted when p < alpha. Contributions c_j = scale·δ_j·(S_λ⁻¹δ)_j
+ * sum to T² (one can be negative); top lists the largest. work: drift_hotelling_work(d) doubles.
+ * DRIFT_EINVAL when n <= d + 1 or the dimensions differ; DRIFT_ERANGE when S_λ is not positive
+ * definite (a constant feature with λ = 0). */
+size_t drift_hotelling_work(int d);
+int drift_hotelling(const struct drift_moments *r, const struct drift_moments *w, double shrinkage,
+                    double alpha, double *work, struct drift_mv_result *out);
+
+/* Correlation drift: the largest change |ρ_w − ρ_r| of a pairwise Pearson correlation between
+ * the reference and the window (features with zero variance on either side are left out);
+ * drifted when it reaches threshold. top/top2 are the pairs by |Δρ|, contrib the signed change
+ * ρ_w − ρ_r. DRIFT_EINVAL when d < 2, the dimensions differ, or either side has n < 2. */
+int drift_corr_drift(const struct drift_moments *r, const struct drift_moments *w,
+                     double threshold, struct drift_mv_result *out);
+
+/* PCA reconstruction error (as NannyML's data reconstruction drift defines it). The fit
+ * standardises with the reference's mean and population std (StandardScaler), takes the
+ * eigenvectors of the standardised covariance (LAPACKE_dsyevr) and keeps the fewest components
+ * whose cumulative explained-variance ratio exceeds `variance` (sklearn's rule for a fractional
+ * n_components; NannyML's default 0.65). A row's error is the Euclidean distance between its
+ * standardised values and their reconstruction from the kept components; a chunk's value is the
+ * mean over its complete rows (rows with a missing value are skipped; NannyML imputes). The
+ * thresholds are mean ± k·std (population std) of the reference's chunk errors (NannyML: k = 3).
+ * Features with zero reference variance are left out of the model. */
+struct drift_pca;
+struct drift_pca *drift_pca_fit(const struct drift_moments *ref, double variance, char *err,
+                                size_t errlen);
+void drift_pca_free(struct drift_pca *p);
+int drift_pca_components(const struct drift_pca *p);
+/* Doubles of scratch drift_pca_error needs for n rows. */
+size_t drift_pca_work(const struct drift_pca *p, size_t n);
+/* Mean reconstruction error of rows [0, n) of x (ld), through one dgemm. When feature_sq is
+ * non-NULL it receives, per feature (d of them), the mean squared residual: how much of the
+ * error each feature carries. *used gets the complete rows (may be NULL). NAN when none. */
+double drift_pca_error(const struct drift_pca *p, const double *x, size_t ld, size_t n,
+                       double *work, double *feature_sq, size_t *used);
+/* Fills out from a chunk value and the reference chunks' values (nref of them): statistic,
+ * lower = mean − k·std, threshold = mean + k·std, drifted when outside, and top from
+ * feature_sq (may be NULL). */
+void drift_pca_verdict(const struct drift_pca *p, double value, const double *ref_chunks,
+                       size_t nref, double k, const double *feature_sq,
+                       struct drift_mv_result *out);
+
+/* Maximum mean discrepancy between a sample x (n rows) and y (m rows) of d features, RBF kernel
+ * k(a, b) = exp(−‖a−b‖² / (2σ²)), σ = the median pairwise distance of the pooled sample (the
+ * median heuristic) unless bandwidth > 0. Squared distances come from cblas_dgemm blocks. Below
+ * linear_above pooled rows: the unbiased U-statistic MMD², and a permutation p-value from
+ * `permutations` shuffles of a fixed seed, p = (1 + #{MMD²_perm >= MMD²}) / (1 + permutations);
+ * above: Gretton's linear-time estimate over disjoint pairs with its normal p-value. Drifted
+ * when p < alpha. Contributions: per feature, |Δmean|/pooled std (where the sample moved).
+ * Rows with a missing value are skipped. */
+struct drift_mmd_params {
+    double bandwidth;    /* 0: median heuristic */
+    int permutations;    /* default 100 */
+    uint64_t seed;       /* default 1 */
+    double alpha;        /* default 0.01 */
+    size_t linear_above; /* pooled rows above which the linear-time estimate is used
+                          * (default 4096) */
+};
+size_t drift_mmd_work(size_t n, size_t m, int d, const struct drift_mmd_params *p);
+int drift_mmd(const double *x, size_t ldx, size_t n, const double *y, size_t ldy, size_t m,
+              int d, const struct drift_mmd_params *p, double *work, struct drift_mv_result *out);
+
+/* ---------------------------------------------------------------------------------------------
  * Sequential change detectors (operators/detectors/)
  *
  * Concept-drift detectors fed one value at a time (for binary detectors 1 = error), behaving as
