@@ -1072,6 +1072,15 @@ static void stream_check(struct loader *L, const struct section *sec, const stru
                   s->trigger.features[i]);
         }
     }
+    const struct node *mvn = found_val(sec, f, "multivariate");
+    int numeric = 0;
+    for (int j = 0; j < s->nfeatures; j++) {
+        numeric += s->features[j].type == DRIFT_FEATURE_NUMERIC;
+    }
+    if (mvn != NULL && s->multivariate.enabled && numeric < 2 && s->nfeatures > 0) {
+        errat(L, mvn->line, mvn->col, "%s.multivariate needs at least 2 numeric features, the "
+              "stream has %d", path, numeric);
+    }
     const struct node *tn = found_val(sec, f, "trigger");
     if (s->trigger.min_severity == 1 && !(s->trigger.critical_share > 0) && tn != NULL) {
         errat(L, tn->line, tn->col, "%s.trigger.min_severity critical needs "
@@ -1465,6 +1474,55 @@ static void set_webhooks(struct loader *L, const struct node *v, void *base, con
     }
 }
 
+/* ---- multivariate ---- */
+static const char *const mv_names[] = {[DRIFT_MV_HOTELLING] = "hotelling",
+                                       [DRIFT_MV_CORRELATION] = "correlation", NULL};
+
+static void set_mv_tests(struct loader *L, const struct node *v, void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    const char **w;
+    int n;
+    if (word_list(L, v, path, "tests hotelling, correlation", &w, &n) != 0) {
+        return;
+    }
+    s->multivariate.tests = 0;
+    const struct node *it = v->first;
+    for (int i = 0; i < n; i++, it = it->next) {
+        int k = 0;
+        while (mv_names[k] != NULL && strcmp(mv_names[k], w[i]) != 0) {
+            k++;
+        }
+        if (mv_names[k] == NULL) {
+            errat(L, it->line, it->col, "%s[%d]: unknown test '%s' (allowed: hotelling, "
+                  "correlation)", path, i, w[i]);
+            return;
+        }
+        s->multivariate.tests |= 1 << k;
+    }
+}
+
+static void mv_check(struct loader *L, const struct section *sec, const struct found *f,
+                     void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    s->multivariate.enabled = 1; /* the mapping's presence enables it */
+    if (found_val(sec, f, "tests") == NULL) {
+        s->multivariate.tests = 1 << DRIFT_MV_HOTELLING | 1 << DRIFT_MV_CORRELATION;
+    }
+}
+
+static const struct key mv_keys[] = {
+    K_CUSTOM("tests", set_mv_tests, 0, "which tests run: hotelling, correlation (default both)"),
+    K_NUM("alpha", "0.01", S_OFF(multivariate.alpha), F_LO_OPEN | F_HI_OPEN, 0, 1, 0,
+          "hotelling: drift when p < alpha"),
+    K_NUM("shrinkage", "0.01", S_OFF(multivariate.shrinkage), 0, 0, 1, 0,
+          "hotelling: shrinkage of the pooled covariance toward its mean variance"),
+    K_NUM("correlation_threshold", "0.3", S_OFF(multivariate.correlation_threshold), F_LO_OPEN,
+          0, 2, 0, "correlation: drift when a pairwise correlation moves by this much"),
+};
+static const struct section mv_section = {mv_keys, NKEYS(mv_keys), mv_check};
+
 /* ---- kafka_action and exec ---- */
 static void kafka_action_check(struct loader *L, const struct section *sec, const struct found *f,
                                void *base, const char *path)
@@ -1736,6 +1794,9 @@ static const struct key stream_keys[] = {
     K_SECTION("trigger", &trigger_section, 0, "when drift fires a trigger"),
     K_SECTION("webhook", &webhook_section, 0, "where triggers are delivered"),
     K_CUSTOM("webhooks", set_webhooks, 0, "more delivery targets: a list of webhook mappings"),
+    K_SECTION("multivariate", &mv_section, 0,
+              "tests on all numeric features at once (Hotelling T², correlation); present = "
+              "enabled"),
     K_SECTION("kafka_action", &kafka_action_section, 0,
               "produce each trigger to a Kafka topic as a CloudEvent; present = enabled"),
     K_SECTION("exec", &exec_section, 0,

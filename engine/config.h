@@ -51,6 +51,9 @@ struct drift_webhook_conf {
     int tls_verify;        /* default 1 */
 };
 
+/* Multivariate tests (multivariate.tests), as bits and as indexes of drift_window_report.mv. */
+enum { DRIFT_MV_HOTELLING = 0, DRIFT_MV_CORRELATION, DRIFT_MV_COUNT };
+
 /* Statistics whose verdicts may count toward a feature's drift (trigger.statistics). */
 enum { DRIFT_STAT_PSI = 1, DRIFT_STAT_KS = 2, DRIFT_STAT_CVM = 4, DRIFT_STAT_ANDERSON = 8 };
 
@@ -122,6 +125,16 @@ struct drift_stream_conf {
     struct drift_webhook_conf webhook;  /* the first target (url NULL: none) */
     struct drift_webhook_conf *webhooks; /* further targets (the webhooks list) */
     int nwebhooks;
+
+    struct {
+        int enabled;           /* the mapping's presence enables it */
+        int tests;             /* bit 1 << DRIFT_MV_*: the tests run (default hotelling and
+                                * correlation) */
+        double alpha;          /* hotelling: drift when p < alpha (default 0.01) */
+        double shrinkage;      /* hotelling: pooled covariance shrinkage λ (default 0.01) */
+        double correlation_threshold; /* correlation: drift when max |Δρ| >= this (default
+                                       * 0.3) */
+    } multivariate;
 
     struct {
         int enabled;           /* the mapping's presence enables it */

@@ -31,6 +31,7 @@
 #include "join.h"
 #include "metrics/prequential.h"
 
+#define MV_REF_CHUNK 256 /* reference rows per moments update (BLAS batch) */
 #define NCODES (DRIFT_MAX_CATEGORIES + 1) /* category codes incl. the unseen code */
 #define REF_MAX_FIELDS 4096                /* columns of a reference file, plus one */
 
@@ -70,6 +71,8 @@ struct drift_pipeline {
     int *nedges;
     uint64_t *ref_hist, *ref_missing, *ref_cat, *ref_cat_missing;
     double *ref_mean, *ref_std;
+    struct drift_moments ref_mom; /* multivariate: mean and scatter of the reference rows */
+    double *mv_work;              /* multivariate: scratch (drift_hotelling_work) */
     double *ref_rank_error; /* per numeric feature: the sketch's rank-error bound / n behind the
                              * bin edges of a reference file longer than its sample; else 0 */
 
@@ -272,6 +275,11 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
     p->catbuf = zalloc(pool, NCODES * sizeof(uint64_t));
     p->refcatbuf = zalloc(pool, NCODES * sizeof(uint64_t));
     drift_moments_init(&p->sum_mom, d, 0, zalloc(pool, drift_moments_size(d, 0)));
+    if (sc->multivariate.enabled) {
+        drift_moments_init(&p->ref_mom, d, MV_REF_CHUNK,
+                           zalloc(pool, drift_moments_size(d, MV_REF_CHUNK)));
+        p->mv_work = zalloc(pool, drift_hotelling_work(d) * sizeof(double));
+    }
     p->rep_parts = zalloc(pool, DRIFT_MAX_PARTITIONS * sizeof(int32_t));
     p->rep_first = zalloc(pool, DRIFT_MAX_PARTITIONS * sizeof(int64_t));
     p->rep_last = zalloc(pool, DRIFT_MAX_PARTITIONS * sizeof(int64_t));
@@ -461,6 +469,14 @@ static void reference_stats(struct drift_pipeline *p, const double *x, size_t ld
         }
         p->ref_mean[j] = mean;
         p->ref_std[j] = m > 1 ? sqrt(ss / (double)m) : NAN;
+    }
+    if (p->sc->multivariate.enabled) {
+        /* the reference's mean and scatter for the multivariate tests, in BLAS chunks */
+        drift_moments_reset(&p->ref_mom);
+        for (size_t s0 = 0; s0 < n; s0 += MV_REF_CHUNK) {
+            size_t c = n - s0 < MV_REF_CHUNK ? n - s0 : MV_REF_CHUNK;
+            drift_moments_update(&p->ref_mom, x + s0, ld, c);
+        }
     }
     for (int j = 0; j < k; j++) {
         for (size_t i = 0; i < n; i++) {
@@ -1025,6 +1041,44 @@ static json_t *feature_json(const struct drift_feature_report *r,
     return o;
 }
 
+/* {"hotelling": {...}, "correlation": {...}}: each test's statistic, p-value or threshold,
+ * verdict, and the features (or pairs) that contribute most. */
+static json_t *multivariate_json(const struct drift_window_report *w)
+{
+    json_t *o = json_object();
+    if (w->mv_tests & (1 << DRIFT_MV_HOTELLING)) {
+        const struct drift_mv_result *r = &w->mv[DRIFT_MV_HOTELLING];
+        json_t *h = json_object(), *top = json_array();
+        json_object_set_new(h, "t2", jnum(r->statistic));
+        json_object_set_new(h, "pvalue", jnum(r->pvalue));
+        json_object_set_new(h, "df", json_pack("[ff]", r->df1, r->df2));
+        json_object_set_new(h, "alpha", jnum(r->threshold));
+        json_object_set_new(h, "drifted", json_boolean(r->drifted));
+        for (int i = 0; i < r->ntop; i++) {
+            json_array_append_new(top, json_pack("{s:s, s:f}", "feature", w->num_names[r->top[i]],
+                                                 "contribution", r->contrib[i]));
+        }
+        json_object_set_new(h, "top", top);
+        json_object_set_new(o, "hotelling", h);
+    }
+    if (w->mv_tests & (1 << DRIFT_MV_CORRELATION)) {
+        const struct drift_mv_result *r = &w->mv[DRIFT_MV_CORRELATION];
+        json_t *c = json_object(), *top = json_array();
+        json_object_set_new(c, "max_delta", jnum(r->statistic));
+        json_object_set_new(c, "threshold", jnum(r->threshold));
+        json_object_set_new(c, "drifted", json_boolean(r->drifted));
+        for (int i = 0; i < r->ntop; i++) {
+            json_array_append_new(top, json_pack("{s:[ss], s:f}", "features",
+                                                 w->num_names[r->top[i]],
+                                                 w->num_names[r->top2[i]], "delta",
+                                                 r->contrib[i]));
+        }
+        json_object_set_new(c, "top", top);
+        json_object_set_new(o, "correlation", c);
+    }
+    return o;
+}
+
 static json_t *window_json(const struct drift_window_report *w)
 {
     json_t *o = json_object();
@@ -1311,6 +1365,9 @@ static void fire_trigger(struct drift_pipeline *p, const struct drift_window_rep
         json_object_set_new(ds, "of_last_windows", json_integer(p->sc->trigger.of_last));
     }
     json_object_set_new(o, "dataset", ds);
+    if (w->mv_tests) {
+        json_object_set_new(o, "multivariate", multivariate_json(w));
+    }
     json_t *drifted = json_array(), *all = json_array();
     for (int i = 0; i < w->nfeatures; i++) {
         if (w->features[i].drifted) {
@@ -1814,6 +1871,31 @@ static int counts_toward_share(const struct drift_stream_conf *sc, const char *n
     return sc->trigger.nfeatures == 0;
 }
 
+/* The multivariate tests of a closed window against the reference, from the window's merged
+ * moments (rows with every numeric feature present); a test that cannot run (too few rows, a
+ * singular covariance) reports nothing and does not vote. Any test that fires gives the window
+ * dataset drift, whatever the share of drifted features. */
+static void multivariate(struct drift_pipeline *p, struct drift_window_report *w)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    w->num_names = (const char *const *)p->num_names;
+    if (!sc->multivariate.enabled || p->d < 2) {
+        return;
+    }
+    if (sc->multivariate.tests & (1 << DRIFT_MV_HOTELLING) &&
+        drift_hotelling(&p->ref_mom, &p->sum_mom, sc->multivariate.shrinkage,
+                        sc->multivariate.alpha, p->mv_work, &w->mv[DRIFT_MV_HOTELLING]) == 0) {
+        w->mv_tests |= 1 << DRIFT_MV_HOTELLING;
+        w->mv_drift |= w->mv[DRIFT_MV_HOTELLING].drifted;
+    }
+    if (sc->multivariate.tests & (1 << DRIFT_MV_CORRELATION) &&
+        drift_corr_drift(&p->ref_mom, &p->sum_mom, sc->multivariate.correlation_threshold,
+                         &w->mv[DRIFT_MV_CORRELATION]) == 0) {
+        w->mv_tests |= 1 << DRIFT_MV_CORRELATION;
+        w->mv_drift |= w->mv[DRIFT_MV_CORRELATION].drifted;
+    }
+}
+
 static void window_close(struct drift_pipeline *p)
 {
     const struct drift_stream_conf *sc = p->sc;
@@ -2041,6 +2123,8 @@ static void window_close(struct drift_pipeline *p)
     w.share = nf ? (double)ndrift / (double)nf : 0;
     w.share_threshold = sc->drift.share;
     w.dataset_drift = nf > 0 && w.share >= sc->drift.share;
+    multivariate(p, &w);
+    w.dataset_drift |= w.mv_drift;
     w.features = p->rep;
 
     p->st.windows++;

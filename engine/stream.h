@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "drift_op.h"
 
 #define DRIFT_MAX_CATEGORIES 256 /* distinct categories per feature; more share one code */
 #define DRIFT_MAX_PARTITIONS 256 /* partitions whose offset ranges a window records */
@@ -133,6 +134,10 @@ struct drift_window_report {
     double share, share_threshold;
     int dataset_drift;
     int consecutive;            /* dataset-drift windows in a row, this one included */
+    int mv_tests;               /* bit 1 << DRIFT_MV_*: multivariate tests run on this window */
+    int mv_drift;               /* 1 when one of them fired (the window then has dataset drift) */
+    struct drift_mv_result mv[DRIFT_MV_COUNT]; /* their results, by DRIFT_MV_* */
+    const char *const *num_names; /* numeric feature names, as the mv results index them */
     const struct drift_feature_report *features;
 };
 

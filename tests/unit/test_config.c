@@ -267,7 +267,8 @@ static void test_typo_gets_position_and_suggestion(void **state)
                 "t.yaml:7:5: unknown key 'windw' in streams[0]; did you mean 'window'? "
                 "(allowed: name, topic, partitions, features, label, prediction, id_field, "
                 "time_field, max_message_bytes, window, reference, drift, trigger, webhook, "
-                "webhooks, kafka_action, exec, learner, performance, labels, schedule)");
+                "webhooks, multivariate, kafka_action, exec, learner, performance, labels, "
+                "schedule)");
     /* Nothing else is inferred from a misspelt key: the section it meant is still missing. */
     struct drift_config *c;
     assert_int_equal(load("kafak: {brokers: x}\n" STREAMS, &c), -2);
@@ -599,6 +600,21 @@ static void test_actions(void **state)
     assert_string_equal(c->streams[0].trigger.features[0], "a");
     assert_int_equal(c->streams[0].trigger.statistics, DRIFT_STAT_PSI | DRIFT_STAT_ANDERSON);
     assert_int_equal(c->streams[0].trigger.min_severity, 1);
+    expect_only(HEAD FEATS "    multivariate: {}\n",
+                "t.yaml:7:19: streams[0].multivariate needs at least 2 numeric features, the "
+                "stream has 1");
+    expect_only(HEAD "    features: {a: numeric, b: numeric}\n    multivariate: {tests: [mmdx]}\n",
+                "t.yaml:7:28: streams[0].multivariate.tests[0]: unknown test 'mmdx' (allowed: "
+                "hotelling, correlation)");
+    assert_int_equal(load(HEAD "    features: {a: numeric, b: numeric}\n    multivariate: {}\n",
+                          &c), 0);
+    assert_int_equal(c->streams[0].multivariate.enabled, 1);
+    assert_int_equal(c->streams[0].multivariate.tests, 3);
+    assert_true(c->streams[0].multivariate.alpha == 0.01);
+    assert_true(c->streams[0].multivariate.correlation_threshold == 0.3);
+    assert_int_equal(load(HEAD "    features: {a: numeric, b: numeric}\n"
+                          "    multivariate: {tests: [correlation], shrinkage: 0}\n", &c), 0);
+    assert_int_equal(c->streams[0].multivariate.tests, 1 << DRIFT_MV_CORRELATION);
     expect_only(HEAD FEATS "    kafka_action: {}\n",
                 "t.yaml:7:19: streams[0].kafka_action.topic is required: the topic each trigger "
                 "is produced to, as a CloudEvent keyed by the stream");

@@ -231,6 +231,106 @@ static void test_which_signals_count(void **state)
     }
 }
 
+/* Marginals fixed, a correlation flipped: a and b are N(0,1) throughout, with correlation +0.8
+ * in the reference and -0.8 from event 7000. The univariate tests do not fire; correlation
+ * drift does, names the pair, and makes the window drift (and fire) with the multivariate
+ * section on; without it nothing fires. */
+struct mvrec {
+    int windows, drift_windows, corr_windows, hot_windows, triggers, univariate, before;
+    int pair_ab;
+    char payload[1 << 16];
+};
+
+static void on_window_mv(void *ctx, const struct drift_window_report *w)
+{
+    struct mvrec *r = ctx;
+    r->windows++;
+    r->drift_windows += w->dataset_drift;
+    r->before += w->index < 10 && w->dataset_drift; /* false alarms before the flip */
+    r->univariate += w->features[0].drifted + w->features[1].drifted;
+    if (w->mv_tests & (1 << DRIFT_MV_CORRELATION)) {
+        const struct drift_mv_result *c = &w->mv[DRIFT_MV_CORRELATION];
+        r->corr_windows += c->drifted;
+        r->pair_ab += c->drifted && c->top[0] == 0 && c->top2[0] == 1 && c->contrib[0] < -1.2;
+    }
+    if (w->mv_tests & (1 << DRIFT_MV_HOTELLING)) {
+        r->hot_windows += w->mv[DRIFT_MV_HOTELLING].drifted;
+    }
+}
+
+static void on_trigger_mv(void *ctx, const struct drift_trigger *t)
+{
+    struct mvrec *r = ctx;
+    if (r->triggers++ == 0) {
+        snprintf(r->payload, sizeof(r->payload), "%s", t->payload);
+    }
+}
+
+static void feed_flip(struct drift_pipeline *p, uint64_t n, uint64_t flip_at)
+{
+    struct drift_batch *b = drift_pipeline_batch(p);
+    struct drift_decoder *dec = drift_pipeline_decoder(p);
+    for (uint64_t i = 0; i < n; i++) {
+        double rho = i >= flip_at ? -0.8 : 0.8;
+        double z1 = gauss(), z2 = gauss();
+        double a = z1, bb = rho * z1 + sqrt(1 - rho * rho) * z2;
+        char msg[160];
+        snprintf(msg, sizeof(msg), "{\"a\":%.6f,\"b\":%.6f,\"c\":\"x\",\"y\":0}", a, bb);
+        size_t row = b->n;
+        int bad;
+        const char *detail;
+        assert_int_equal(drift_decode(dec, msg, strlen(msg), b, &bad, &detail), 0);
+        b->part[row] = 0;
+        b->off[row] = (int64_t)i;
+        if (b->n == b->cap) {
+            drift_pipeline_push(p);
+        }
+    }
+    if (b->n) {
+        drift_pipeline_push(p);
+    }
+}
+
+static void test_correlation_flip(void **state)
+{
+    for (int on = 0; on < 2; on++) {
+        struct drift_stream_conf sc;
+        conf_init(&sc);
+        sc.multivariate.enabled = on;
+        sc.multivariate.tests = 1 << DRIFT_MV_HOTELLING | 1 << DRIFT_MV_CORRELATION;
+        sc.multivariate.alpha = 0.01;
+        sc.multivariate.shrinkage = 0.01;
+        sc.multivariate.correlation_threshold = 0.5;
+        static struct mvrec r;
+        memset(&r, 0, sizeof(r));
+        struct drift_pipeline_hooks h = {&r, NULL, on_window_mv, on_trigger_mv, NULL, NULL, NULL};
+        char err[256];
+        struct drift_pipeline *p = drift_pipeline_create(pool, &sc, 256, ".", &h, err, sizeof(err));
+        assert_non_null(p);
+        rng = 3;
+        feed_flip(p, 12000, 7000);
+        print_message("multivariate %s: windows %d, drift %d, correlation %d, hotelling %d, "
+                      "univariate verdicts %d, triggers %d\n", on ? "on" : "off", r.windows,
+                      r.drift_windows, r.corr_windows, r.hot_windows, r.univariate, r.triggers);
+        assert_int_equal(r.windows, 20);
+        assert_true(r.univariate <= 2); /* the marginals did not move */
+        if (!on) {
+            assert_int_equal(r.triggers, 0);
+            continue;
+        }
+        /* windows 10..19 hold the flipped correlation */
+        assert_int_equal(r.corr_windows, 10);
+        assert_int_equal(r.pair_ab, 10);
+        /* The means did not move, but T² pools the covariances; the flipped one makes the
+         * window mean wander along (1, -1) far more than the reference allows, so T² may fire
+         * after the flip too. Before it, no test fires. */
+        assert_int_equal(r.before, 0);
+        assert_true(r.drift_windows >= 10 && r.triggers >= 1);
+        assert_non_null(strstr(r.payload, "\"multivariate\""));
+        assert_non_null(strstr(r.payload, "\"features\":[\"a\",\"b\"]"));
+    }
+}
+
 /* The drift comes and goes window by window: "2 in a row" never fires, "2 of the last 3" does.
  * a shifts only in odd windows after the reference (windows of 500 events). */
 static void feed_intermittent(struct drift_pipeline *p, uint64_t n)
@@ -431,6 +531,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tumbling_drift_and_policy),
         cmocka_unit_test(test_which_signals_count),
+        cmocka_unit_test(test_correlation_flip),
         cmocka_unit_test(test_k_of_n_and_min_effect),
         cmocka_unit_test(test_keys_deterministic_and_batch_independent),
         cmocka_unit_test(test_sliding_windows),
