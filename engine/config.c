@@ -1476,14 +1476,15 @@ static void set_webhooks(struct loader *L, const struct node *v, void *base, con
 
 /* ---- multivariate ---- */
 static const char *const mv_names[] = {[DRIFT_MV_HOTELLING] = "hotelling",
-                                       [DRIFT_MV_CORRELATION] = "correlation", NULL};
+                                       [DRIFT_MV_CORRELATION] = "correlation",
+                                       [DRIFT_MV_PCA] = "pca", [DRIFT_MV_MMD] = "mmd", NULL};
 
 static void set_mv_tests(struct loader *L, const struct node *v, void *base, const char *path)
 {
     struct drift_stream_conf *s = base;
     const char **w;
     int n;
-    if (word_list(L, v, path, "tests hotelling, correlation", &w, &n) != 0) {
+    if (word_list(L, v, path, "tests hotelling, correlation, pca, mmd", &w, &n) != 0) {
         return;
     }
     s->multivariate.tests = 0;
@@ -1495,7 +1496,7 @@ static void set_mv_tests(struct loader *L, const struct node *v, void *base, con
         }
         if (mv_names[k] == NULL) {
             errat(L, it->line, it->col, "%s[%d]: unknown test '%s' (allowed: hotelling, "
-                  "correlation)", path, i, w[i]);
+                  "correlation, pca, mmd)", path, i, w[i]);
             return;
         }
         s->multivariate.tests |= 1 << k;
@@ -1508,18 +1509,28 @@ static void mv_check(struct loader *L, const struct section *sec, const struct f
     struct drift_stream_conf *s = base;
     s->multivariate.enabled = 1; /* the mapping's presence enables it */
     if (found_val(sec, f, "tests") == NULL) {
-        s->multivariate.tests = 1 << DRIFT_MV_HOTELLING | 1 << DRIFT_MV_CORRELATION;
+        s->multivariate.tests =
+            1 << DRIFT_MV_HOTELLING | 1 << DRIFT_MV_CORRELATION | 1 << DRIFT_MV_PCA;
     }
 }
 
 static const struct key mv_keys[] = {
-    K_CUSTOM("tests", set_mv_tests, 0, "which tests run: hotelling, correlation (default both)"),
+    K_CUSTOM("tests", set_mv_tests, 0,
+             "which tests run: hotelling, correlation, pca, mmd (default all but mmd)"),
     K_NUM("alpha", "0.01", S_OFF(multivariate.alpha), F_LO_OPEN | F_HI_OPEN, 0, 1, 0,
           "hotelling: drift when p < alpha"),
     K_NUM("shrinkage", "0.01", S_OFF(multivariate.shrinkage), 0, 0, 1, 0,
           "hotelling: shrinkage of the pooled covariance toward its mean variance"),
     K_NUM("correlation_threshold", "0.3", S_OFF(multivariate.correlation_threshold), F_LO_OPEN,
           0, 2, 0, "correlation: drift when a pairwise correlation moves by this much"),
+    K_NUM("pca_variance", "0.65", S_OFF(multivariate.pca_variance), F_LO_OPEN | F_HI_OPEN, 0, 1,
+          0, "pca: the explained variance the kept components exceed"),
+    K_NUM("pca_std", "3", S_OFF(multivariate.pca_std), F_LO_OPEN, 0, INF, 0,
+          "pca: thresholds at the reference chunks' mean ± this many stds"),
+    K_INT("mmd_sample", "500", S_OFF(multivariate.mmd_sample), 10, 100000,
+          "mmd: rows of the reference and of each window compared"),
+    K_INT("mmd_permutations", "100", S_OFF(multivariate.mmd_permutations), 1, 100000,
+          "mmd: permutations behind its p-value"),
 };
 static const struct section mv_section = {mv_keys, NKEYS(mv_keys), mv_check};
 
@@ -1795,8 +1806,8 @@ static const struct key stream_keys[] = {
     K_SECTION("webhook", &webhook_section, 0, "where triggers are delivered"),
     K_CUSTOM("webhooks", set_webhooks, 0, "more delivery targets: a list of webhook mappings"),
     K_SECTION("multivariate", &mv_section, 0,
-              "tests on all numeric features at once (Hotelling T², correlation); present = "
-              "enabled"),
+              "tests on all numeric features at once (Hotelling T², correlation, PCA, MMD); "
+              "present = enabled"),
     K_SECTION("kafka_action", &kafka_action_section, 0,
               "produce each trigger to a Kafka topic as a CloudEvent; present = enabled"),
     K_SECTION("exec", &exec_section, 0,

@@ -52,7 +52,7 @@ struct drift_webhook_conf {
 };
 
 /* Multivariate tests (multivariate.tests), as bits and as indexes of drift_window_report.mv. */
-enum { DRIFT_MV_HOTELLING = 0, DRIFT_MV_CORRELATION, DRIFT_MV_COUNT };
+enum { DRIFT_MV_HOTELLING = 0, DRIFT_MV_CORRELATION, DRIFT_MV_PCA, DRIFT_MV_MMD, DRIFT_MV_COUNT };
 
 /* Statistics whose verdicts may count toward a feature's drift (trigger.statistics). */
 enum { DRIFT_STAT_PSI = 1, DRIFT_STAT_KS = 2, DRIFT_STAT_CVM = 4, DRIFT_STAT_ANDERSON = 8 };
@@ -134,6 +134,11 @@ struct drift_stream_conf {
         double shrinkage;      /* hotelling: pooled covariance shrinkage λ (default 0.01) */
         double correlation_threshold; /* correlation: drift when max |Δρ| >= this (default
                                        * 0.3) */
+        double pca_variance;   /* pca: explained variance the components keep (default 0.65) */
+        double pca_std;        /* pca: thresholds at mean ± this many reference stds (default 3) */
+        int mmd_sample;        /* mmd: rows of the reference and of the window compared
+                                * (default 500) */
+        int mmd_permutations;  /* mmd: permutations of the p-value (default 100) */
     } multivariate;
 
     struct {

@@ -32,6 +32,8 @@
 #include "metrics/prequential.h"
 
 #define MV_REF_CHUNK 256 /* reference rows per moments update (BLAS batch) */
+#define PCA_MAX_CHUNKS 1000 /* reference chunks whose errors set the PCA thresholds */
+#define PCA_MIN_CHUNKS 5    /* a reference shorter than this many windows is cut finer */
 #define NCODES (DRIFT_MAX_CATEGORIES + 1) /* category codes incl. the unseen code */
 #define REF_MAX_FIELDS 4096                /* columns of a reference file, plus one */
 
@@ -73,6 +75,13 @@ struct drift_pipeline {
     double *ref_mean, *ref_std;
     struct drift_moments ref_mom; /* multivariate: mean and scatter of the reference rows */
     double *mv_work;              /* multivariate: scratch (drift_hotelling_work) */
+    struct drift_pca *pca;        /* pca: the reference's model (malloc'd; refit on rebaseline) */
+    double *pca_ref;              /* pca: the reference chunks' errors (PCA_MAX_CHUNKS) */
+    size_t pca_nref;
+    double *pca_work, *pca_sq;    /* pca: scratch for W rows (malloc'd), per-feature residuals */
+    size_t mmd_n;                 /* mmd: reference rows kept (<= mmd_sample) */
+    double *mmd_ref, *mmd_win;    /* mmd: reference sample and window sample, column-major */
+    double *mmd_work;             /* mmd: scratch (malloc'd) */
     double *ref_rank_error; /* per numeric feature: the sketch's rank-error bound / n behind the
                              * bin edges of a reference file longer than its sample; else 0 */
 
@@ -175,6 +184,17 @@ static void pane_reset(struct pane *pn, int d, int k, int B)
  * -------------------------------------------------------------------------------------------*/
 static int load_reference_file(struct drift_pipeline *p, const char *path, char *err,
                                size_t errlen);
+
+static apr_status_t mv_cleanup(void *data)
+{
+    struct drift_pipeline *p = data;
+    drift_pca_free(p->pca);
+    p->pca = NULL;
+    free(p->pca_work);
+    free(p->mmd_work);
+    p->pca_work = p->mmd_work = NULL;
+    return APR_SUCCESS;
+}
 
 struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct drift_stream_conf *sc,
                                              size_t batch_max, const char *base_dir,
@@ -279,6 +299,12 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
         drift_moments_init(&p->ref_mom, d, MV_REF_CHUNK,
                            zalloc(pool, drift_moments_size(d, MV_REF_CHUNK)));
         p->mv_work = zalloc(pool, drift_hotelling_work(d) * sizeof(double));
+        p->pca_ref = zalloc(pool, PCA_MAX_CHUNKS * sizeof(double));
+        p->pca_sq = zalloc(pool, (size_t)d * sizeof(double));
+        size_t m = (size_t)(sc->multivariate.mmd_sample > 0 ? sc->multivariate.mmd_sample : 500);
+        p->mmd_ref = zalloc(pool, m * (size_t)d * sizeof(double));
+        p->mmd_win = zalloc(pool, m * (size_t)d * sizeof(double));
+        apr_pool_cleanup_register(pool, p, mv_cleanup, apr_pool_cleanup_null);
     }
     p->rep_parts = zalloc(pool, DRIFT_MAX_PARTITIONS * sizeof(int32_t));
     p->rep_first = zalloc(pool, DRIFT_MAX_PARTITIONS * sizeof(int64_t));
@@ -425,6 +451,59 @@ static apr_status_t learner_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+
+/* The multivariate models of the reference (n rows of x, column-major, leading dimension ld):
+ * the PCA fit and its reference chunk errors, and the MMD reference sample (rows at an even
+ * stride). Run at every (re)baseline; failures leave the test off, logged through its absence
+ * from the evidence. */
+static void mv_reference(struct drift_pipeline *p, const double *x, size_t ld, size_t n)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    int d = p->d;
+    mv_cleanup(p);
+    p->pca_nref = 0;
+    p->mmd_n = 0;
+    if (sc->multivariate.tests & (1 << DRIFT_MV_PCA)) {
+        char err[160];
+        p->pca = drift_pca_fit(&p->ref_mom, sc->multivariate.pca_variance, err, sizeof(err));
+        /* chunks as long as a window, or finer when the reference holds few windows */
+        size_t chunk = n / p->W >= PCA_MIN_CHUNKS ? p->W : n / PCA_MIN_CHUNKS;
+        if (p->pca != NULL && chunk > (size_t)d) {
+            size_t cap = chunk > p->W ? chunk : p->W;
+            p->pca_work = malloc(drift_pca_work(p->pca, cap) * sizeof(double));
+            for (size_t s0 = 0; p->pca_work != NULL && s0 + chunk <= n &&
+                                p->pca_nref < PCA_MAX_CHUNKS;
+                 s0 += chunk) {
+                double e = drift_pca_error(p->pca, x + s0, ld, chunk, p->pca_work, NULL, NULL);
+                if (!isnan(e)) {
+                    p->pca_ref[p->pca_nref++] = e;
+                }
+            }
+        }
+        if (p->pca_nref < 2) {
+            drift_pca_free(p->pca);
+            p->pca = NULL;
+        }
+    }
+    if (sc->multivariate.tests & (1 << DRIFT_MV_MMD) && n >= 2) {
+        size_t m = (size_t)sc->multivariate.mmd_sample;
+        p->mmd_n = n < m ? n : m;
+        for (size_t i = 0; i < p->mmd_n; i++) {
+            size_t row = i * n / p->mmd_n;
+            for (int j = 0; j < d; j++) {
+                p->mmd_ref[i + (size_t)j * p->mmd_n] = x[row + (size_t)j * ld];
+            }
+        }
+        size_t wn = p->W < m ? p->W : m;
+        struct drift_mmd_params mp = {.permutations = sc->multivariate.mmd_permutations,
+                                      .alpha = sc->multivariate.alpha};
+        p->mmd_work = malloc(drift_mmd_work(p->mmd_n, wn, d, &mp) * sizeof(double));
+        if (p->mmd_work == NULL) {
+            p->mmd_n = 0;
+        }
+    }
+}
+
 /* The reference's summaries from n rows of x (column-major, leading dimension ld) and cat. */
 static void reference_stats(struct drift_pipeline *p, const double *x, size_t ld,
                             const int32_t *cat, size_t ldc, size_t n)
@@ -477,6 +556,7 @@ static void reference_stats(struct drift_pipeline *p, const double *x, size_t ld
             size_t c = n - s0 < MV_REF_CHUNK ? n - s0 : MV_REF_CHUNK;
             drift_moments_update(&p->ref_mom, x + s0, ld, c);
         }
+        mv_reference(p, x, ld, n);
     }
     for (int j = 0; j < k; j++) {
         for (size_t i = 0; i < n; i++) {
@@ -1075,6 +1155,36 @@ static json_t *multivariate_json(const struct drift_window_report *w)
         }
         json_object_set_new(c, "top", top);
         json_object_set_new(o, "correlation", c);
+    }
+    if (w->mv_tests & (1 << DRIFT_MV_PCA)) {
+        const struct drift_mv_result *r = &w->mv[DRIFT_MV_PCA];
+        json_t *c = json_object(), *top = json_array();
+        json_object_set_new(c, "error", jnum(r->statistic));
+        json_object_set_new(c, "lower", jnum(r->lower));
+        json_object_set_new(c, "upper", jnum(r->threshold));
+        json_object_set_new(c, "components", json_integer(r->components));
+        json_object_set_new(c, "drifted", json_boolean(r->drifted));
+        for (int i = 0; i < r->ntop; i++) {
+            json_array_append_new(top, json_pack("{s:s, s:f}", "feature", w->num_names[r->top[i]],
+                                                 "mean_sq_residual", r->contrib[i]));
+        }
+        json_object_set_new(c, "top", top);
+        json_object_set_new(o, "pca", c);
+    }
+    if (w->mv_tests & (1 << DRIFT_MV_MMD)) {
+        const struct drift_mv_result *r = &w->mv[DRIFT_MV_MMD];
+        json_t *c = json_object(), *top = json_array();
+        json_object_set_new(c, "mmd2", jnum(r->statistic));
+        json_object_set_new(c, "pvalue", jnum(r->pvalue));
+        json_object_set_new(c, "bandwidth", jnum(r->bandwidth));
+        json_object_set_new(c, "alpha", jnum(r->threshold));
+        json_object_set_new(c, "drifted", json_boolean(r->drifted));
+        for (int i = 0; i < r->ntop; i++) {
+            json_array_append_new(top, json_pack("{s:s, s:f}", "feature", w->num_names[r->top[i]],
+                                                 "standardized_shift", r->contrib[i]));
+        }
+        json_object_set_new(c, "top", top);
+        json_object_set_new(o, "mmd", c);
     }
     return o;
 }
@@ -1893,6 +2003,33 @@ static void multivariate(struct drift_pipeline *p, struct drift_window_report *w
                          &w->mv[DRIFT_MV_CORRELATION]) == 0) {
         w->mv_tests |= 1 << DRIFT_MV_CORRELATION;
         w->mv_drift |= w->mv[DRIFT_MV_CORRELATION].drifted;
+    }
+    if (p->pca != NULL) {
+        size_t used = 0;
+        double e = drift_pca_error(p->pca, p->ring, p->W, p->W, p->pca_work, p->pca_sq, &used);
+        if (!isnan(e)) {
+            drift_pca_verdict(p->pca, e, p->pca_ref, p->pca_nref, sc->multivariate.pca_std,
+                              p->pca_sq, &w->mv[DRIFT_MV_PCA]);
+            w->mv_tests |= 1 << DRIFT_MV_PCA;
+            w->mv_drift |= w->mv[DRIFT_MV_PCA].drifted;
+        }
+    }
+    if (p->mmd_n > 0) {
+        /* the window's rows at an even stride, as many as the reference sample at most */
+        size_t m = (size_t)sc->multivariate.mmd_sample, wn = p->W < m ? p->W : m;
+        for (size_t i = 0; i < wn; i++) {
+            size_t row = i * p->W / wn;
+            for (int j = 0; j < p->d; j++) {
+                p->mmd_win[i + (size_t)j * wn] = p->ring[row + (size_t)j * p->W];
+            }
+        }
+        struct drift_mmd_params mp = {.permutations = sc->multivariate.mmd_permutations,
+                                      .alpha = sc->multivariate.alpha};
+        if (drift_mmd(p->mmd_ref, p->mmd_n, p->mmd_n, p->mmd_win, wn, wn, p->d, &mp,
+                      p->mmd_work, &w->mv[DRIFT_MV_MMD]) == 0) {
+            w->mv_tests |= 1 << DRIFT_MV_MMD;
+            w->mv_drift |= w->mv[DRIFT_MV_MMD].drifted;
+        }
     }
 }
 

@@ -605,11 +605,15 @@ static void test_actions(void **state)
                 "stream has 1");
     expect_only(HEAD "    features: {a: numeric, b: numeric}\n    multivariate: {tests: [mmdx]}\n",
                 "t.yaml:7:28: streams[0].multivariate.tests[0]: unknown test 'mmdx' (allowed: "
-                "hotelling, correlation)");
+                "hotelling, correlation, pca, mmd)");
     assert_int_equal(load(HEAD "    features: {a: numeric, b: numeric}\n    multivariate: {}\n",
                           &c), 0);
     assert_int_equal(c->streams[0].multivariate.enabled, 1);
-    assert_int_equal(c->streams[0].multivariate.tests, 3);
+    assert_int_equal(c->streams[0].multivariate.tests, 7); /* all but mmd */
+    assert_true(c->streams[0].multivariate.pca_variance == 0.65);
+    assert_true(c->streams[0].multivariate.pca_std == 3);
+    assert_int_equal(c->streams[0].multivariate.mmd_sample, 500);
+    assert_int_equal(c->streams[0].multivariate.mmd_permutations, 100);
     assert_true(c->streams[0].multivariate.alpha == 0.01);
     assert_true(c->streams[0].multivariate.correlation_threshold == 0.3);
     assert_int_equal(load(HEAD "    features: {a: numeric, b: numeric}\n"

@@ -237,6 +237,7 @@ static void test_which_signals_count(void **state)
  * section on; without it nothing fires. */
 struct mvrec {
     int windows, drift_windows, corr_windows, hot_windows, triggers, univariate, before;
+    int pca_windows, mmd_windows;
     int pair_ab;
     char payload[1 << 16];
 };
@@ -255,6 +256,12 @@ static void on_window_mv(void *ctx, const struct drift_window_report *w)
     }
     if (w->mv_tests & (1 << DRIFT_MV_HOTELLING)) {
         r->hot_windows += w->mv[DRIFT_MV_HOTELLING].drifted;
+    }
+    if (w->mv_tests & (1 << DRIFT_MV_PCA)) {
+        r->pca_windows += w->mv[DRIFT_MV_PCA].drifted;
+    }
+    if (w->mv_tests & (1 << DRIFT_MV_MMD)) {
+        r->mmd_windows += w->mv[DRIFT_MV_MMD].drifted;
     }
 }
 
@@ -293,11 +300,17 @@ static void feed_flip(struct drift_pipeline *p, uint64_t n, uint64_t flip_at)
 
 static void test_correlation_flip(void **state)
 {
-    for (int on = 0; on < 2; on++) {
+    for (int on = 0; on < 3; on++) {
         struct drift_stream_conf sc;
         conf_init(&sc);
-        sc.multivariate.enabled = on;
-        sc.multivariate.tests = 1 << DRIFT_MV_HOTELLING | 1 << DRIFT_MV_CORRELATION;
+        sc.multivariate.enabled = on > 0;
+        /* 1: hotelling and correlation; 2: PCA and MMD alone */
+        sc.multivariate.tests = on == 1 ? 1 << DRIFT_MV_HOTELLING | 1 << DRIFT_MV_CORRELATION
+                                        : 1 << DRIFT_MV_PCA | 1 << DRIFT_MV_MMD;
+        sc.multivariate.pca_variance = 0.65;
+        sc.multivariate.pca_std = 3;
+        sc.multivariate.mmd_sample = 300;
+        sc.multivariate.mmd_permutations = 100;
         sc.multivariate.alpha = 0.01;
         sc.multivariate.shrinkage = 0.01;
         sc.multivariate.correlation_threshold = 0.5;
@@ -309,13 +322,23 @@ static void test_correlation_flip(void **state)
         assert_non_null(p);
         rng = 3;
         feed_flip(p, 12000, 7000);
-        print_message("multivariate %s: windows %d, drift %d, correlation %d, hotelling %d, "
-                      "univariate verdicts %d, triggers %d\n", on ? "on" : "off", r.windows,
-                      r.drift_windows, r.corr_windows, r.hot_windows, r.univariate, r.triggers);
+        print_message("multivariate %d: windows %d, drift %d, correlation %d, hotelling %d, "
+                      "pca %d, mmd %d, univariate verdicts %d, triggers %d, before %d\n", on,
+                      r.windows, r.drift_windows, r.corr_windows, r.hot_windows, r.pca_windows,
+                      r.mmd_windows, r.univariate, r.triggers, r.before);
         assert_int_equal(r.windows, 20);
         assert_true(r.univariate <= 2); /* the marginals did not move */
         if (!on) {
             assert_int_equal(r.triggers, 0);
+            continue;
+        }
+        if (on == 2) {
+            /* the reconstruction error and the kernel test see the flip too */
+            assert_true(r.pca_windows >= 9 && r.mmd_windows >= 9);
+            assert_int_equal(r.before, 0);
+            assert_true(r.triggers >= 1);
+            assert_non_null(strstr(r.payload, "\"pca\""));
+            assert_non_null(strstr(r.payload, "\"mmd\""));
             continue;
         }
         /* windows 10..19 hold the flipped correlation */
