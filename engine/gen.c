@@ -63,6 +63,10 @@ void drift_gen_init(struct drift_gen *g, uint64_t seed, int dims, uint64_t drift
 
 const char *drift_gen_describe(const struct drift_gen *g)
 {
+    if (g->dims > 1 && g->corr_flip) {
+        return "the correlation of f0 and f1 turns from +0.8 to -0.8; no feature's own "
+               "distribution changes";
+    }
     if (g->dims > 0) {
         return "the first quarter of the features shift by one standard deviation";
     }
@@ -84,10 +88,17 @@ size_t drift_gen_next(struct drift_gen *g, char *buf, size_t len, double ts_ms)
             return 0;
         }
         o = (size_t)n;
-        double score = 0;
+        double score = 0, z0 = 0;
         for (int j = 0; j < g->dims; j++) {
             double v = normal(g);
-            if (drifted && j < (g->dims + 3) / 4) {
+            if (g->corr_flip && g->dims > 1) {
+                double rho = drifted ? -0.8 : 0.8;
+                if (j == 0) {
+                    z0 = v;
+                } else if (j == 1) {
+                    v = rho * z0 + sqrt(1 - rho * rho) * v;
+                }
+            } else if (drifted && j < (g->dims + 3) / 4) {
                 v += 1.0;
             }
             score += (j % 2 ? -0.5 : 0.5) * v;

@@ -13,6 +13,8 @@ struct drift_gen {
     int dims;           /* 0: the demo's payments schema; >0: f0..f{dims-1} numeric */
     uint64_t drift_at;  /* first drifted event (0-based); UINT64_MAX = never */
     uint64_t i;         /* next event index */
+    int corr_flip;      /* dims >= 2: at drift_at the correlation of f0 and f1 turns from +0.8 to
+                         * -0.8 while every feature's own distribution stays N(0, 1) */
 };
 
 void drift_gen_init(struct drift_gen *g, uint64_t seed, int dims, uint64_t drift_at);

@@ -56,7 +56,8 @@ static void usage(FILE *f)
             "  driftd format FORMAT [FILE]           a trigger payload as a webhook of FORMAT\n"
             "                                        would receive it (preview)\n"
             "  driftd demo [CONFIG]                  local cluster, synthetic drift, webhook\n"
-            "  driftd gen [--events N] [--drift-at K] [--seed S] [--dims D] [--bad-every M]\n"
+            "  driftd gen [--events N] [--drift-at K] [--seed S] [--dims D] [--corr-flip]"
+            " [--bad-every M]\n"
             "        [--key]                         synthetic JSON-lines stream on stdout\n"
             "  driftd version\n"
             "\n"
@@ -595,11 +596,13 @@ static int cmd_gen(apr_pool_t *pool, int argc, const char *const *argv)
         {"key", 'k', 0, "prefix each line with a key and a tab (for kcat -K'\\t')"},
         {"ts-start", 't', 1, "event time of the first event, epoch ms (default 1700000000000)"},
         {"csv", 'c', 0, "with --dims: a CSV file with a header row instead of JSON lines"},
+        {"corr-flip", 'f', 0, "with --dims >= 2: at --drift-at the correlation of f0 and f1 flips"
+                              " (no feature's own distribution changes)"},
         {NULL, 0, 0, NULL},
     };
     unsigned long long events = 20000, drift_at = UINT64_MAX, seed = 1, dims = 0, bad_every = 0;
     unsigned long long ts0 = 1700000000000ull;
-    int key = 0, csv = 0;
+    int key = 0, csv = 0, flip = 0;
     apr_getopt_t *os;
     apr_getopt_init(&os, pool, argc - 1, argv + 1);
     int opt;
@@ -616,6 +619,7 @@ static int cmd_gen(apr_pool_t *pool, int argc, const char *const *argv)
         case 't': dst = &ts0; break;
         case 'k': key = 1; break;
         case 'c': csv = 1; break;
+        case 'f': flip = 1; break;
         default: break;
         }
         if (dst != NULL && parse_u64(arg, dst) != 0) {
@@ -632,8 +636,13 @@ static int cmd_gen(apr_pool_t *pool, int argc, const char *const *argv)
         fprintf(stderr, "gen: --csv needs --dims and goes without --key and --bad-every\n");
         return 2;
     }
+    if (flip && dims < 2) {
+        fprintf(stderr, "gen: --corr-flip needs --dims 2 or more\n");
+        return 2;
+    }
     struct drift_gen g;
     drift_gen_init(&g, seed, (int)dims, drift_at);
+    g.corr_flip = flip;
     if (csv) {
         /* The same generic stream, as CSV: f0..f{D-1} and the label (no event time). */
         for (unsigned long long j = 0; j < dims; j++) {
