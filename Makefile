@@ -58,7 +58,7 @@ UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all test unit integration demo bench clean format sanitize
 .SECONDARY:
-all: $(BUILD)/driftd $(BUILD)/kafka-local $(BUILD)/detect-bench
+all: $(BUILD)/driftd $(BUILD)/kafka-local $(BUILD)/detect-bench $(BUILD)/mv-bench
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -88,6 +88,9 @@ $(BUILD)/kafka-local: $(BUILD)/obj/scripts/kafka-local.o $(BUILD)/libdriftd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/detect-bench: $(BUILD)/obj/scripts/detect-bench.o $(BUILD)/libdriftd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mv-bench: $(BUILD)/obj/scripts/mv-bench.o $(BUILD)/libdriftd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libdriftd.a
