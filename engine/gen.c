@@ -59,6 +59,7 @@ void drift_gen_init(struct drift_gen *g, uint64_t seed, int dims, uint64_t drift
     g->dims = dims;
     g->drift_at = drift_at;
     g->i = 0;
+    g->corr_flip = 0;
 }
 
 const char *drift_gen_describe(const struct drift_gen *g)

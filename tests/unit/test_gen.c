@@ -65,11 +65,52 @@ static void test_generic_shift(void **state)
     }
 }
 
+/* --corr-flip: f0 and f1 keep mean 0 and variance 1 while their correlation turns from +0.8 to
+ * -0.8 at drift_at; no mean shift anywhere. */
+static void test_corr_flip(void **state)
+{
+    struct drift_gen g;
+    drift_gen_init(&g, 3, 3, 5000);
+    g.corr_flip = 1;
+    char buf[1024];
+    double s[2][2] = {{0}}, ss[2][2] = {{0}}, sxy[2] = {0}, s2[2] = {0};
+    for (int i = 0; i < 10000; i++) {
+        size_t n = drift_gen_next(&g, buf, sizeof(buf), 0);
+        buf[n] = '\0';
+        double v[3];
+        for (int j = 0; j < 3; j++) {
+            char key[16];
+            snprintf(key, sizeof(key), "\"f%d\":", j);
+            const char *p = strstr(buf, key);
+            assert_non_null(p);
+            assert_true(drift_parse_number(p + strlen(key), 32, &v[j]) > 0);
+        }
+        int h = i >= 5000;
+        for (int j = 0; j < 2; j++) {
+            s[h][j] += v[j];
+            ss[h][j] += v[j] * v[j];
+        }
+        sxy[h] += v[0] * v[1];
+        s2[h] += v[2];
+    }
+    for (int h = 0; h < 2; h++) {
+        for (int j = 0; j < 2; j++) {
+            double m = s[h][j] / 5000, var = ss[h][j] / 5000 - m * m;
+            assert_true(fabs(m) < 0.05 && fabs(var - 1) < 0.06);
+        }
+        assert_true(fabs(s2[h] / 5000) < 0.05);
+        double rho = sxy[h] / 5000; /* means ~0, variances ~1 */
+        assert_true(fabs(rho - (h ? -0.8 : 0.8)) < 0.05);
+    }
+    assert_non_null(strstr(drift_gen_describe(&g), "correlation"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_generic_shift),
+        cmocka_unit_test(test_corr_flip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
