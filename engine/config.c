@@ -1231,12 +1231,19 @@ static const struct key http_keys[] = {
 };
 static const struct section http_section = {http_keys, NKEYS(http_keys), http_check};
 
+static const struct key blas_keys[] = {
+    K_INT("threads", "1", C_OFF(blas.threads), 1, 64,
+          "OpenBLAS threads for the matrix work (the loop and librdkafka share the cores)"),
+};
+static const struct section blas_section = {blas_keys, NKEYS(blas_keys), NULL};
+
 static const struct key top_keys[] = {
     K_SECTION("kafka", &kafka_section, F_REQUIRED,
               "where the events come from (at least kafka.brokers)"),
     K_SECTION("store", &store_section, 0, "the SQLite store"),
     K_SECTION("log", &log_section, 0, "logging"),
     K_SECTION("http", &http_section, 0, "the control endpoint (on-request triggers, deployments)"),
+    K_SECTION("blas", &blas_section, 0, "the BLAS library (threads)"),
     K_CUSTOM("streams", set_streams, F_REQUIRED, "a list of at least one stream"),
 };
 static const struct section top_section = {top_keys, NKEYS(top_keys), NULL};

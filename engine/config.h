@@ -223,6 +223,9 @@ struct drift_config {
         int port;              /* control endpoint on 127.0.0.1; 0 = off (default) */
         const char *token_env; /* env var holding the bearer token write endpoints need */
     } http;
+    struct {
+        int threads;           /* OpenBLAS threads (default 1) */
+    } blas;
     struct drift_stream_conf *streams;
     int nstreams;
 };

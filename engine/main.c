@@ -84,6 +84,8 @@ static struct drift_config *load_config(apr_pool_t *pool, const char *path)
         fprintf(stderr, "%s: %d error%s; nothing started\n", path, count, count == 1 ? "" : "s");
         return NULL;
     }
+    /* one OpenBLAS thread unless the config allows more (main starts with one: see below) */
+    openblas_set_num_threads(cfg->blas.threads > 0 ? cfg->blas.threads : 1);
     return cfg;
 }
 

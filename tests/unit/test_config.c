@@ -273,7 +273,7 @@ static void test_typo_gets_position_and_suggestion(void **state)
     struct drift_config *c;
     assert_int_equal(load("kafak: {brokers: x}\n" STREAMS, &c), -2);
     expect("t.yaml:1:1: unknown key 'kafak' at the top level; did you mean 'kafka'? "
-           "(allowed: kafka, store, log, http, streams)");
+           "(allowed: kafka, store, log, http, blas, streams)");
     expect("t.yaml:1:1: kafka is required: where the events come from (at least kafka.brokers)");
     /* A transposition is one edit; a word far from every key gets no suggestion. */
     assert_int_equal(load(HEAD FEATS "    tpoic: t2\n    window: {szie: 10, colour: red}\n", &c),
@@ -619,6 +619,12 @@ static void test_actions(void **state)
     assert_int_equal(load(HEAD "    features: {a: numeric, b: numeric}\n"
                           "    multivariate: {tests: [correlation], shrinkage: 0}\n", &c), 0);
     assert_int_equal(c->streams[0].multivariate.tests, 1 << DRIFT_MV_CORRELATION);
+    expect_only("blas: {threads: 0}\n" HEAD FEATS,
+                "t.yaml:1:17: blas.threads must be an integer between 1 and 64, got 0");
+    assert_int_equal(load("blas: {threads: 2}\n" HEAD FEATS, &c), 0);
+    assert_int_equal(c->blas.threads, 2);
+    assert_int_equal(load(HEAD FEATS, &c), 0);
+    assert_int_equal(c->blas.threads, 1);
     expect_only(HEAD FEATS "    kafka_action: {}\n",
                 "t.yaml:7:19: streams[0].kafka_action.topic is required: the topic each trigger "
                 "is produced to, as a CloudEvent keyed by the stream");
