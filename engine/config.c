@@ -1534,7 +1534,7 @@ static const struct key mv_keys[] = {
           0, "pca: the explained variance the kept components exceed"),
     K_NUM("pca_std", "3", S_OFF(multivariate.pca_std), F_LO_OPEN, 0, INF, 0,
           "pca: thresholds at the reference chunks' mean ± this many stds"),
-    K_INT("mmd_sample", "500", S_OFF(multivariate.mmd_sample), 10, 100000,
+    K_INT("mmd_sample", "250", S_OFF(multivariate.mmd_sample), 10, 100000,
           "mmd: rows of the reference and of each window compared"),
     K_INT("mmd_permutations", "100", S_OFF(multivariate.mmd_permutations), 1, 100000,
           "mmd: permutations behind its p-value"),

@@ -37,7 +37,7 @@ struct drift_webhook_conf {
     int timeout_ms;        /* whole request (default 5000) */
     int max_attempts;      /* 0 = unlimited (bounded by max_age) (default 0) */
     int max_age_s;         /* entry marked dead after this (default 86400) */
-    int backoff_base_ms;   /* first retry delay cap (default 500) */
+    int backoff_base_ms;   /* first retry delay cap (default 250) */
     int backoff_max_ms;    /* retry delay cap (default 60000) */
     int format;            /* enum drift_webhook_format (default json) */
     struct drift_kv *headers; /* extra request headers */
@@ -137,7 +137,7 @@ struct drift_stream_conf {
         double pca_variance;   /* pca: explained variance the components keep (default 0.65) */
         double pca_std;        /* pca: thresholds at mean ± this many reference stds (default 3) */
         int mmd_sample;        /* mmd: rows of the reference and of the window compared
-                                * (default 500) */
+                                * (default 250) */
         int mmd_permutations;  /* mmd: permutations of the p-value (default 100) */
     } multivariate;
 

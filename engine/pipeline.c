@@ -301,7 +301,7 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
         p->mv_work = zalloc(pool, drift_hotelling_work(d) * sizeof(double));
         p->pca_ref = zalloc(pool, PCA_MAX_CHUNKS * sizeof(double));
         p->pca_sq = zalloc(pool, (size_t)d * sizeof(double));
-        size_t m = (size_t)(sc->multivariate.mmd_sample > 0 ? sc->multivariate.mmd_sample : 500);
+        size_t m = (size_t)(sc->multivariate.mmd_sample > 0 ? sc->multivariate.mmd_sample : 250);
         p->mmd_ref = zalloc(pool, m * (size_t)d * sizeof(double));
         p->mmd_win = zalloc(pool, m * (size_t)d * sizeof(double));
         apr_pool_cleanup_register(pool, p, mv_cleanup, apr_pool_cleanup_null);

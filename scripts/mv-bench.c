@@ -8,7 +8,7 @@
  *    256, on the same data in the same run; the ratio is naive / BLAS.
  * 2. Window-close latency at d = 128, window 1024 (reference 5000 rows): Hotelling T² and
  *    correlation drift from moments, the PCA reconstruction error of the 1024 window rows, and
- *    MMD on 500 vs 500 rows with 100 permutations (the daemon's defaults) and its linear-time
+ *    MMD on 250 vs 250 rows with 100 permutations (the daemon's defaults) and its linear-time
  *    estimate on 1024 vs 1024 rows, each the median of repeated calls (wall time).
  * Prints one JSON object per line.
  */
@@ -159,7 +159,7 @@ int main(int argc, char **argv)
     struct drift_pca *pca = drift_pca_fit(&mr, 0.65, err, sizeof(err));
     double *pwork = malloc(drift_pca_work(pca, W) * sizeof(double));
     double *sq = malloc((size_t)d * sizeof(double));
-    const size_t S = 500;
+    const size_t S = 250; /* the daemon's default multivariate.mmd_sample */
     double *xs = malloc(S * (size_t)d * sizeof(double)), *ys = malloc(S * (size_t)d * sizeof(double));
     for (size_t i = 0; i < S; i++) {
         for (int j = 0; j < d; j++) {

@@ -67,7 +67,7 @@
 #define MMD_DEFAULT_ALPHA 0.01
 #define MMD_DEFAULT_LINEAR_ABOVE 4096
 #define MMD_PERM_BLOCK 64         /* permutations per dgemm (2·64 doubles of scratch per row) */
-#define MMD_LINEAR_SUBSAMPLE 1000 /* rows for the linear path's median heuristic (8 MB matrix) */
+#define MMD_LINEAR_SUBSAMPLE 500 /* rows for the linear path's median heuristic (2 MB matrix) */
 #define MMD_TIE_RTOL 1e-10        /* ties: worst-case rounding of the sums is ~N·ε ≈ 5e-13 */
 #define MMD_RADIX_BITS 11         /* radix select digit: 6 passes over 64 bits, 16 KB counters */
 #define MMD_TILE 64               /* tile edge when mirroring the kernel matrix */

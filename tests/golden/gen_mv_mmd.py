@@ -34,7 +34,7 @@ from scipy import stats
 HERE = os.path.dirname(os.path.abspath(__file__))
 rng = np.random.default_rng(20261207)
 MASK = (1 << 64) - 1
-SUBSAMPLE = 1000  # the linear path's median-heuristic rows (MMD_LINEAR_SUBSAMPLE)
+SUBSAMPLE = 500  # the linear path's median-heuristic rows (MMD_LINEAR_SUBSAMPLE)
 
 
 def splitmix64(seed):

@@ -612,7 +612,7 @@ static void test_actions(void **state)
     assert_int_equal(c->streams[0].multivariate.tests, 7); /* all but mmd */
     assert_true(c->streams[0].multivariate.pca_variance == 0.65);
     assert_true(c->streams[0].multivariate.pca_std == 3);
-    assert_int_equal(c->streams[0].multivariate.mmd_sample, 500);
+    assert_int_equal(c->streams[0].multivariate.mmd_sample, 250);
     assert_int_equal(c->streams[0].multivariate.mmd_permutations, 100);
     assert_true(c->streams[0].multivariate.alpha == 0.01);
     assert_true(c->streams[0].multivariate.correlation_threshold == 0.3);
