@@ -395,15 +395,35 @@ int drift_params_parse(const char *detector, const struct drift_param_spec *spec
  * -------------------------------------------------------------------------------------------*/
 struct drift_learner;
 
+/* Optimizers of the linear learners (drift_learner_params.optimizer). */
+enum drift_optimizer {
+    DRIFT_OPT_SGD = 0, /* w ← w − η·g */
+    DRIFT_OPT_ADAGRAD, /* per-coordinate η/√(ε + Σg²) */
+    DRIFT_OPT_FTRL,    /* FTRL-proximal (McMahan et al. 2013) with L1 and L2 */
+    DRIFT_OPT_RLS,     /* recursive least squares (linear task only; O(d²) per row) */
+};
+
 struct drift_learner_params {
-    double learning_rate;  /* SGD step size (default 0.05) */
+    double learning_rate;  /* SGD/AdaGrad step size η (default 0.05) */
     double l2;             /* L2 penalty (default 0) */
     const double *center;  /* d values subtracted from features (reference mean), or NULL */
-    const double *scale;   /* d values features are divided by (reference std), or NULL */
+    const double *scale;   /* d values features are divided by (reference std), or NULL;
+                            * with both NULL and `standardize`, running estimates are used */
+    /* Zero-initialised fields keep the original behaviour (logistic SGD, one row at a time). */
+    int optimizer;         /* enum drift_optimizer */
+    double l1;             /* FTRL: L1 penalty λ1 (default 0) */
+    double ftrl_alpha;     /* FTRL: α (default 0.1) */
+    double ftrl_beta;      /* FTRL: β (default 1) */
+    double rls_forget;     /* RLS: forgetting factor in (0, 1] (default 1: none) */
+    double rls_delta;      /* RLS: P₀ = I/δ (default 1) */
+    int batch;             /* rows per update: predictions for a mini-batch are made with the
+                            * weights before it (one dgemv), then one averaged step (default 1) */
+    int standardize;       /* with center and scale NULL: standardise with running mean/std
+                            * of the rows seen before (Welford), 0 = raw features */
 };
 
 struct drift_learner_ops {
-    const char *name;  /* "logistic" */
+    const char *name;  /* "logistic", "linear", "rls" */
     const char *description;
     /* Creates a learner for d features; returns NULL and fills err on failure. Caller frees
      * with destroy. */
