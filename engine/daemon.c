@@ -428,6 +428,17 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
 static void hook_model(void *ctx, const char *stream, const char *topic, const char *json)
 {
     struct drift_daemon *d = ctx;
+    /* the registry first: `driftd model show|export` reads it, whatever Kafka does */
+    json_t *o = json_loads(json, 0, NULL);
+    json_int_t version = json_integer_value(json_object_get(o, "version"));
+    json_decref(o);
+    char err[256];
+    if (version < 1 || drift_store_model_add(d->store, stream, (int64_t)version,
+                                             (int64_t)drift_wall_ms(), json, err,
+                                             sizeof(err)) != 0) {
+        DRIFT_ERROR("cannot record model update", "stream=%s version=%lld error=\"%s\"", stream,
+                    (long long)version, version < 1 ? "no version" : err);
+    }
     if (d->producer != NULL && topic != NULL) {
         int rc = drift_producer_send(d->producer, topic, stream, strlen(stream), json,
                                      strlen(json), NULL);

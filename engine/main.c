@@ -35,6 +35,7 @@
 int drift_demo_main(apr_pool_t *pool, int argc, const char *const *argv);
 int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv);
 int drift_detect_main(apr_pool_t *pool, int argc, const char *const *argv);
+int drift_model_main(apr_pool_t *pool, int argc, const char *const *argv);
 int drift_format_main(apr_pool_t *pool, int argc, const char *const *argv);
 
 static void usage(FILE *f)
@@ -53,6 +54,8 @@ static void usage(FILE *f)
             "  driftd detect NAME [--param K=V]... [FILE]  run a change detector (adwin, ddm,\n"
             "                                        eddm, hddm_a, hddm_w, page_hinkley, cusum,\n"
             "                                        kswin) over numbers, one per line\n"
+            "  driftd model list|show|export STREAM (--db FILE | --config CONFIG) [--version V]\n"
+            "                                        the learner's stored model versions\n"
             "  driftd format FORMAT [FILE]           a trigger payload as a webhook of FORMAT\n"
             "                                        would receive it (preview)\n"
             "  driftd demo [CONFIG]                  local cluster, synthetic drift, webhook\n"
@@ -759,6 +762,8 @@ int main(int argc, const char *const *argv)
         rc = drift_score_main(pool, argc, argv);
     } else if (strcmp(cmd, "detect") == 0) {
         rc = drift_detect_main(pool, argc, argv);
+    } else if (strcmp(cmd, "model") == 0) {
+        rc = drift_model_main(pool, argc, argv);
     } else if (strcmp(cmd, "format") == 0) {
         rc = drift_format_main(pool, argc, argv);
     } else if (strcmp(cmd, "demo") == 0) {

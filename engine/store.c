@@ -93,6 +93,15 @@ static const char *const migrations[] = {
     "  trained_until TEXT," /* a time or an offset, as the caller gave it */
     "  created_ms INTEGER NOT NULL);"
     "PRAGMA user_version = 3;",
+    /* v4: the model registry: every model update the learner published, by stream and version. */
+    "CREATE TABLE models ("
+    "  id INTEGER PRIMARY KEY,"
+    "  stream TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  model TEXT NOT NULL," /* the update as published (docs/models.md) */
+    "  UNIQUE (stream, version));"
+    "PRAGMA user_version = 4;",
 };
 
 #define STORE_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0]))) /* schema we write */
@@ -110,6 +119,9 @@ enum {
     SQL_OUTBOX_UPDATE,
     SQL_PERF_WINDOW_INSERT,
     SQL_DEPLOYMENT_INSERT,
+    SQL_MODEL_INSERT,
+    SQL_MODEL_GET,
+    SQL_MODEL_LIST,
     SQL_COUNT
 };
 
@@ -137,6 +149,12 @@ static const char *const sql_text[SQL_COUNT] = {
                                " ON CONFLICT DO NOTHING",
     [SQL_DEPLOYMENT_INSERT] = "INSERT INTO deployments (stream, version, trained_until,"
                               " created_ms) VALUES (?1, ?2, ?3, ?4)",
+    [SQL_MODEL_INSERT] = "INSERT INTO models (stream, version, created_ms, model)"
+                         " VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    [SQL_MODEL_GET] = "SELECT version, created_ms, model FROM models WHERE stream = ?1 AND"
+                      " (?2 = 0 OR version = ?2) ORDER BY version DESC LIMIT 1",
+    [SQL_MODEL_LIST] = "SELECT version, created_ms, model FROM models WHERE stream = ?1"
+                       " ORDER BY version",
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -513,4 +531,42 @@ int drift_store_deployment_add(struct drift_store *s, const char *stream, const 
     sqlite3_bind_text(st, 3, trained_until, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, created_ms);
     return step_done(s, st, err, errlen) == SQLITE_DONE ? 0 : DRIFT_EFAULT;
+}
+
+int drift_store_model_add(struct drift_store *s, const char *stream, int64_t version,
+                          int64_t created_ms, const char *model_json, char *err, size_t errlen)
+{
+    if (s == NULL || stream == NULL || model_json == NULL || version < 1) {
+        return drift_seterr(err, errlen, DRIFT_EINVAL, "missing argument");
+    }
+    sqlite3_stmt *st = s->st[SQL_MODEL_INSERT];
+    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, version);
+    sqlite3_bind_int64(st, 3, created_ms);
+    sqlite3_bind_text(st, 4, model_json, -1, SQLITE_STATIC);
+    return step_done(s, st, err, errlen) == SQLITE_DONE ? 0 : DRIFT_EFAULT;
+}
+
+int drift_store_models(struct drift_store *s, const char *stream, int64_t version,
+                       void (*fn)(void *ctx, int64_t version, int64_t created_ms,
+                                  const char *model_json),
+                       void *ctx)
+{
+    if (s == NULL || stream == NULL || fn == NULL || version < -1) {
+        return DRIFT_EINVAL;
+    }
+    sqlite3_stmt *st = s->st[version < 0 ? SQL_MODEL_LIST : SQL_MODEL_GET];
+    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
+    if (version >= 0) {
+        sqlite3_bind_int64(st, 2, version);
+    }
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+           (const char *)sqlite3_column_text(st, 2));
+        n++;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? n : DRIFT_EFAULT;
 }

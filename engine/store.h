@@ -63,6 +63,17 @@ int drift_store_deployment_add(struct drift_store *s, const char *stream, const 
                                const char *trained_until, int64_t created_ms, char *err,
                                size_t errlen);
 
+/* Records a model update the learner published (version >= 1; the same stream and version
+ * again is left as it is). */
+int drift_store_model_add(struct drift_store *s, const char *stream, int64_t version,
+                          int64_t created_ms, const char *model_json, char *err, size_t errlen);
+/* Calls fn for the stored models of a stream: version > 0 that version, 0 the latest, -1 all in
+ * version order. The JSON is valid only during the call. Returns how many or a negative code. */
+int drift_store_models(struct drift_store *s, const char *stream, int64_t version,
+                       void (*fn)(void *ctx, int64_t version, int64_t created_ms,
+                                  const char *model_json),
+                       void *ctx);
+
 /* Opens (creating if needed) the store at path and migrates it. Returns NULL and fills err. */
 struct drift_store *drift_store_open(const char *path, char *err, size_t errlen);
 void drift_store_close(struct drift_store *s);

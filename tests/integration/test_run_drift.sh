@@ -106,4 +106,19 @@ assert all(x['type']=='driftd.model_update' and len(x['weights'])==8 for x in m)
 assert m[-1]['version']==len(m), [x['version'] for x in m]
 print('ok: model updates', len(m), 'last log-loss', m[-1]['metrics']['prequential_log_loss'])
 "
+
+log "the model registry: every update in SQLite, byte for byte what Kafka got"
+"$DRIFTD" model list feats --config "$TESTDIR/driftd.yaml" >"$TESTDIR/models.txt"
+[ "$(($(count_lines "$TESTDIR/models.txt") - 1))" = "$nm" ] \
+    || fail "registry has other versions than Kafka: $(cat "$TESTDIR/models.txt")"
+"$DRIFTD" model export feats --db "$TESTDIR/driftd.db" >"$TESTDIR/latest.json"
+[ "$(cat "$TESTDIR/latest.json")" = "$(tail -n 1 "$TESTDIR/model.jsonl")" ] \
+    || fail "export differs from the last published update"
+"$DRIFTD" model export feats --db "$TESTDIR/driftd.db" --version 1 >"$TESTDIR/v1.json"
+[ "$(cat "$TESTDIR/v1.json")" = "$(head -n 1 "$TESTDIR/model.jsonl")" ] || fail "version 1 differs"
+"$DRIFTD" model show feats --db "$TESTDIR/driftd.db" | grep -q "^f0 " || fail "show lists no weights"
+if "$DRIFTD" model export feats --db "$TESTDIR/driftd.db" --version 999 2>"$TESTDIR/err.txt"; then
+    fail "a missing version exported"
+fi
+grep -q "stream feats has no version 999" "$TESTDIR/err.txt" || fail "unclear: $(cat "$TESTDIR/err.txt")"
 echo PASS

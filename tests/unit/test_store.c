@@ -104,11 +104,11 @@ static void test_migration_creates_schema(void **state)
     char err[256], sql[512];
     struct drift_store *s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(count("PRAGMA user_version"), 3);
+    assert_int_equal(count("PRAGMA user_version"), 4);
     assert_int_equal(count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN"
                            " ('triggers', 'signals', 'outbox', 'performance_windows',"
-                           " 'deployments')"),
-                     5);
+                           " 'deployments', 'models')"),
+                     6);
     /* The due-rows index covers (status, next_ms), in that order. */
     assert_int_equal(count("SELECT COUNT(*) FROM pragma_index_info('outbox_due') WHERE"
                            " (seqno = 0 AND name = 'status') OR (seqno = 1 AND name = 'next_ms')"),
@@ -127,7 +127,19 @@ static void test_migration_creates_schema(void **state)
     s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
     drift_store_close(s);
-    assert_int_equal(count("PRAGMA user_version"), 3);
+    assert_int_equal(count("PRAGMA user_version"), 4);
+}
+
+struct got_models {
+    int64_t last_version;
+    char last_json[64];
+};
+
+static void got_model(void *ctx, int64_t version, int64_t created_ms, const char *js)
+{
+    struct got_models *g = ctx;
+    g->last_version = version;
+    snprintf(g->last_json, sizeof(g->last_json), "%s", js);
 }
 
 /* A version-1 file (before performance windows) is upgraded in place; rows survive. */
@@ -142,6 +154,7 @@ static void test_upgrade_from_v1(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "DROP TABLE performance_windows; DROP TABLE deployments;"
+                                      " DROP TABLE models;"
                                       " PRAGMA user_version = 1;"
                                       "INSERT INTO triggers (idem_key, stream, rule, kind,"
                                       " created_ms, payload) VALUES ('old', 's', 'r', 'data_drift',"
@@ -151,7 +164,7 @@ static void test_upgrade_from_v1(void **state)
     sqlite3_close(db);
     s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(count("PRAGMA user_version"), 3);
+    assert_int_equal(count("PRAGMA user_version"), 4);
     assert_int_equal(count("SELECT COUNT(*) FROM triggers WHERE idem_key = 'old'"), 1);
     assert_int_equal(drift_store_perf_window_add(s, "s", 0, 0, 1000, 5, "{\"accuracy\":0.9}", err,
                                                  sizeof(err)),
@@ -167,6 +180,21 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(count("SELECT COUNT(*) FROM deployments WHERE version IS NULL AND"
                            " trained_until IS NULL"),
                      1);
+    /* v4's model registry: versions by stream, the latest by default, a repeat ignored */
+    assert_int_equal(drift_store_model_add(s, "s", 1, 11, "{\"version\":1}", err, sizeof(err)), 0);
+    assert_int_equal(drift_store_model_add(s, "s", 2, 12, "{\"version\":2}", err, sizeof(err)), 0);
+    assert_int_equal(drift_store_model_add(s, "s", 2, 13, "{\"other\":0}", err, sizeof(err)), 0);
+    assert_int_equal(drift_store_model_add(s, "t", 1, 14, "{\"t\":1}", err, sizeof(err)), 0);
+    assert_int_equal(drift_store_model_add(s, "s", 0, 15, "{}", err, sizeof(err)), DRIFT_EINVAL);
+    struct got_models gm = {0};
+    assert_int_equal(drift_store_models(s, "s", 0, got_model, &gm), 1);
+    assert_int_equal(gm.last_version, 2);
+    assert_string_equal(gm.last_json, "{\"version\":2}");
+    assert_int_equal(drift_store_models(s, "s", 1, got_model, &gm), 1);
+    assert_int_equal(gm.last_version, 1);
+    assert_int_equal(drift_store_models(s, "s", -1, got_model, &gm), 2);
+    assert_int_equal(drift_store_models(s, "s", 3, got_model, &gm), 0);
+    assert_int_equal(drift_store_models(s, "nope", 0, got_model, &gm), 0);
     /* The same window again (a replayed stream) is not a second row. */
     assert_int_equal(drift_store_perf_window_add(s, "s", 0, 0, 1000, 6, "{}", err, sizeof(err)),
                      0);
@@ -288,7 +316,7 @@ static void test_newer_schema_refused(void **state)
     err[0] = '\0';
     assert_null(drift_store_open(p2, err, sizeof(err)));
     assert_non_null(strstr(err, "999"));
-    assert_non_null(strstr(err, "(3)")); /* and the version this code knows */
+    assert_non_null(strstr(err, "(4)")); /* and the version this code knows */
     /* Untouched: still version 999, not switched to WAL. */
     assert_int_equal(query_int(p2, "PRAGMA user_version"), 999);
     text_of(p2, "PRAGMA journal_mode", mode, sizeof(mode));
