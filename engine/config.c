@@ -1041,6 +1041,12 @@ static void learner_check(struct loader *L, const struct section *sec, const str
 {
     struct drift_stream_conf *s = base;
     s->learner.enabled = 1; /* the mapping's presence is what enables the learner */
+    const struct node *o = found_val(sec, f, "optimizer");
+    if (o != NULL && !found_bad(sec, f, "optimizer") && s->learner.optimizer == DRIFT_OPT_RLS &&
+        s->learner.kind != NULL && strcmp(s->learner.kind, "linear") != 0) {
+        errat(L, o->line, o->col, "%s.optimizer rls fits a linear model; set %s.kind: linear or "
+              "choose sgd, adagrad or ftrl", path, path);
+    }
 }
 
 static void stream_check(struct loader *L, const struct section *sec, const struct found *f,
@@ -1133,7 +1139,8 @@ static void stream_check(struct loader *L, const struct section *sec, const stru
             s->labels.field = s->label != NULL ? s->label : "label";
         }
     }
-    if (perf != NULL && learner != NULL && s->performance.task == 1) {
+    if (perf != NULL && learner != NULL && s->performance.task == 1 &&
+        (s->learner.kind == NULL || strcmp(s->learner.kind, "logistic") == 0)) {
         errat(L, perf->line, perf->col,
               "%s.performance.task regression takes any number as the label, but the learner "
               "needs a 0/1 label; use one or the other", path);
@@ -1183,7 +1190,10 @@ static const char *const ref_sources[] = {
     [DRIFT_REF_WARMUP] = "warmup", [DRIFT_REF_FILE] = "file", NULL};
 static const char *const drift_rules[] = {"any", "all", NULL};
 static const char *const drift_corrections[] = {"none", "bonferroni", "bh", NULL};
-static const char *const learner_kinds[] = {"logistic", NULL};
+static const char *const learner_kinds[] = {"logistic", "linear", NULL};
+static const char *const optimizers[] = {[DRIFT_OPT_SGD] = "sgd", [DRIFT_OPT_ADAGRAD] = "adagrad",
+                                         [DRIFT_OPT_FTRL] = "ftrl", [DRIFT_OPT_RLS] = "rls",
+                                         NULL};
 static const char *const perf_tasks[] = {"classification", "regression", NULL};
 static const char *const perf_errors[] = {"absolute", "squared", NULL};
 static const char *const detector_names[] = {"adwin", "ddm", "eddm", "hddm_a", "hddm_w",
@@ -1618,10 +1628,22 @@ static const struct key exec_keys[] = {
 static const struct section exec_section = {exec_keys, NKEYS(exec_keys), exec_check};
 
 static const struct key learner_keys[] = {
-    K_WORD("kind", "logistic", S_OFF(learner.kind), learner_kinds, "the online learner"),
+    K_WORD("kind", "logistic", S_OFF(learner.kind), learner_kinds,
+           "the model: logistic (0/1 label) or linear (any number)"),
+    K_ENUM("optimizer", "sgd", S_OFF(learner.optimizer), optimizers,
+           "sgd, adagrad, ftrl (FTRL-proximal) or rls (recursive least squares, linear only)"),
     K_NUM("learning_rate", "0.05", S_OFF(learner.learning_rate), F_LO_OPEN, 0, INF, 0,
-          "SGD step size"),
+          "SGD and AdaGrad step size"),
     K_NUM("l2", "0", S_OFF(learner.l2), 0, 0, INF, 0, "L2 penalty"),
+    K_NUM("l1", "0", S_OFF(learner.l1), 0, 0, INF, 0, "ftrl: L1 penalty"),
+    K_NUM("ftrl_alpha", "0.1", S_OFF(learner.ftrl_alpha), F_LO_OPEN, 0, INF, 0, "ftrl: alpha"),
+    K_NUM("ftrl_beta", "1", S_OFF(learner.ftrl_beta), 0, 0, INF, 0, "ftrl: beta"),
+    K_NUM("rls_forget", "1", S_OFF(learner.rls_forget), F_LO_OPEN, 0, 1, 0,
+          "rls: forgetting factor (1: none)"),
+    K_NUM("rls_delta", "1", S_OFF(learner.rls_delta), F_LO_OPEN, 0, INF, 0,
+          "rls: initial P = I/delta"),
+    K_INT("batch", "1", S_OFF(learner.batch), 1, 4096,
+          "rows per update: predicted with the weights before them, then one averaged step"),
     K_INT("publish_every", "1000", S_OFF(learner.publish_every), 1, INT_MAX,
           "labelled updates between published models"),
     K_NAME("topic", NULL, S_OFF(learner.topic), 0,

@@ -156,9 +156,14 @@ struct drift_stream_conf {
 
     struct {
         int enabled;
-        const char *kind;      /* "logistic" */
+        const char *kind;      /* "logistic" (default) or "linear" */
+        int optimizer;         /* enum drift_optimizer: sgd (default), adagrad, ftrl, rls */
         double learning_rate;  /* default 0.05 */
         double l2;             /* default 0 */
+        double l1;             /* ftrl (default 0) */
+        double ftrl_alpha, ftrl_beta; /* ftrl (defaults 0.1, 1) */
+        double rls_forget, rls_delta; /* rls (defaults 1, 1) */
+        int batch;             /* rows per update (default 1) */
         int publish_every;     /* updates between published weights (default 1000) */
         const char *topic;     /* Kafka topic for model updates (default "<stream>.model") */
     } learner;

@@ -196,6 +196,21 @@ static apr_status_t mv_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+/* The learner's parameters from the config (center and scale are the caller's). */
+static void learner_params(const struct drift_stream_conf *sc, struct drift_learner_params *lp)
+{
+    memset(lp, 0, sizeof(*lp));
+    lp->learning_rate = sc->learner.learning_rate > 0 ? sc->learner.learning_rate : 0.05;
+    lp->l2 = sc->learner.l2;
+    lp->optimizer = sc->learner.optimizer;
+    lp->l1 = sc->learner.l1;
+    lp->ftrl_alpha = sc->learner.ftrl_alpha;
+    lp->ftrl_beta = sc->learner.ftrl_beta;
+    lp->rls_forget = sc->learner.rls_forget;
+    lp->rls_delta = sc->learner.rls_delta;
+    lp->batch = sc->learner.batch;
+}
+
 struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct drift_stream_conf *sc,
                                              size_t batch_max, const char *base_dir,
                                              const struct drift_pipeline_hooks *hooks, char *err,
@@ -320,13 +335,27 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
     p->wbuf = zalloc(pool, ((size_t)d + 1) * sizeof(double));
 
     if (sc->learner.enabled) {
-        p->lops = drift_learner_find(sc->learner.kind ? sc->learner.kind : "logistic");
+        p->lops = drift_learner_find(sc->learner.optimizer == DRIFT_OPT_RLS
+                                         ? "rls"
+                                         : sc->learner.kind ? sc->learner.kind : "logistic");
         if (p->lops == NULL) {
             drift_seterr(err, errlen, DRIFT_EINVAL, "stream %s: unknown learner.kind '%s'",
                          sc->name, sc->learner.kind);
             apr_pool_destroy(pool);
             return NULL;
         }
+        /* the learner itself is made once the reference is known; its parameters are checked
+         * now, so that a bad combination stops the start instead of silently learning nothing */
+        struct drift_learner_params lp;
+        learner_params(sc, &lp);
+        char lerr[160];
+        struct drift_learner *probe = p->lops->create(d, &lp, lerr, sizeof(lerr));
+        if (probe == NULL) {
+            drift_seterr(err, errlen, DRIFT_EINVAL, "stream %s: learner: %s", sc->name, lerr);
+            apr_pool_destroy(pool);
+            return NULL;
+        }
+        p->lops->destroy(probe);
     }
 
     if (sc->performance.enabled) {
@@ -578,12 +607,10 @@ static void reference_finish(struct drift_pipeline *p, size_t n)
     p->ref_ready = 1;
     p->ref_events = n;
     if (p->lops != NULL && p->learner == NULL) { /* a re-baseline keeps the learner */
-        struct drift_learner_params lp = {
-            .learning_rate = p->sc->learner.learning_rate > 0 ? p->sc->learner.learning_rate : 0.05,
-            .l2 = p->sc->learner.l2,
-            .center = p->ref_mean,
-            .scale = p->ref_std,
-        };
+        struct drift_learner_params lp;
+        learner_params(p->sc, &lp);
+        lp.center = p->ref_mean;
+        lp.scale = p->ref_std;
         char lerr[160];
         p->learner = p->lops->create(d, &lp, lerr, sizeof(lerr));
         if (p->learner != NULL) {
@@ -2325,6 +2352,8 @@ static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
     json_object_set_new(o, "type", json_string("driftd.model_update"));
     json_object_set_new(o, "stream", json_string(p->sc->name));
     json_object_set_new(o, "model", json_string(p->lops->name));
+    static const char *const opt_names[] = {"sgd", "adagrad", "ftrl", "rls"};
+    json_object_set_new(o, "optimizer", json_string(opt_names[p->sc->learner.optimizer & 3]));
     json_object_set_new(o, "version", json_integer((json_int_t)p->st.model_updates));
     json_object_set_new(o, "updates", json_integer((json_int_t)updates));
     json_t *names = json_array(), *wt = json_array();

@@ -625,6 +625,17 @@ static void test_actions(void **state)
     assert_int_equal(c->blas.threads, 2);
     assert_int_equal(load(HEAD FEATS, &c), 0);
     assert_int_equal(c->blas.threads, 1);
+    expect_only(HEAD "    label: y\n" FEATS "    learner: {optimizer: rls}\n",
+                "t.yaml:8:26: streams[0].learner.optimizer rls fits a linear model; set "
+                "streams[0].learner.kind: linear or choose sgd, adagrad or ftrl");
+    assert_int_equal(load(HEAD "    label: y\n" FEATS "    learner: {kind: linear, optimizer: ftrl, "
+                          "l1: 0.5, "
+                          "batch: 8}\n", &c), 0);
+    assert_string_equal(c->streams[0].learner.kind, "linear");
+    assert_int_equal(c->streams[0].learner.optimizer, 2); /* ftrl */
+    assert_true(c->streams[0].learner.l1 == 0.5 && c->streams[0].learner.ftrl_alpha == 0.1);
+    assert_int_equal(c->streams[0].learner.batch, 8);
+    assert_true(c->streams[0].learner.rls_forget == 1);
     expect_only(HEAD FEATS "    kafka_action: {}\n",
                 "t.yaml:7:19: streams[0].kafka_action.topic is required: the topic each trigger "
                 "is produced to, as a CloudEvent keyed by the stream");
