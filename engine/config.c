@@ -1191,6 +1191,9 @@ static const char *const ref_sources[] = {
 static const char *const drift_rules[] = {"any", "all", NULL};
 static const char *const drift_corrections[] = {"none", "bonferroni", "bh", NULL};
 static const char *const learner_kinds[] = {"logistic", "linear", NULL};
+static const char *const on_drift_names[] = {[DRIFT_ON_DRIFT_NONE] = "none",
+                                             [DRIFT_ON_DRIFT_RESET] = "reset",
+                                             [DRIFT_ON_DRIFT_SHADOW] = "shadow", NULL};
 static const char *const optimizers[] = {[DRIFT_OPT_SGD] = "sgd", [DRIFT_OPT_ADAGRAD] = "adagrad",
                                          [DRIFT_OPT_FTRL] = "ftrl", [DRIFT_OPT_RLS] = "rls",
                                          NULL};
@@ -1642,6 +1645,11 @@ static const struct key learner_keys[] = {
           "rls: forgetting factor (1: none)"),
     K_NUM("rls_delta", "1", S_OFF(learner.rls_delta), F_LO_OPEN, 0, INF, 0,
           "rls: initial P = I/delta"),
+    K_ENUM("on_drift", "none", S_OFF(learner.on_drift), on_drift_names,
+           "on a concept-drift signal: none, reset, or shadow (train a fresh learner and keep "
+           "the better)"),
+    K_INT("shadow_window", "500", S_OFF(learner.shadow_window), 32, INT_MAX,
+          "shadow: labelled rows a fresh learner has to beat the current one"),
     K_INT("batch", "1", S_OFF(learner.batch), 1, 4096,
           "rows per update: predicted with the weights before them, then one averaged step"),
     K_INT("publish_every", "1000", S_OFF(learner.publish_every), 1, INT_MAX,

@@ -54,6 +54,9 @@ struct drift_webhook_conf {
 /* Multivariate tests (multivariate.tests), as bits and as indexes of drift_window_report.mv. */
 enum { DRIFT_MV_HOTELLING = 0, DRIFT_MV_CORRELATION, DRIFT_MV_PCA, DRIFT_MV_MMD, DRIFT_MV_COUNT };
 
+/* learner.on_drift */
+enum { DRIFT_ON_DRIFT_NONE = 0, DRIFT_ON_DRIFT_RESET, DRIFT_ON_DRIFT_SHADOW };
+
 /* Statistics whose verdicts may count toward a feature's drift (trigger.statistics). */
 enum { DRIFT_STAT_PSI = 1, DRIFT_STAT_KS = 2, DRIFT_STAT_CVM = 4, DRIFT_STAT_ANDERSON = 8 };
 
@@ -164,6 +167,8 @@ struct drift_stream_conf {
         double ftrl_alpha, ftrl_beta; /* ftrl (defaults 0.1, 1) */
         double rls_forget, rls_delta; /* rls (defaults 1, 1) */
         int batch;             /* rows per update (default 1) */
+        int on_drift;          /* DRIFT_ON_DRIFT_*: what a concept-drift signal does */
+        int shadow_window;     /* shadow: labelled rows the trial lasts at most (default 500) */
         int publish_every;     /* updates between published weights (default 1000) */
         const char *topic;     /* Kafka topic for model updates (default "<stream>.model") */
     } learner;

@@ -32,6 +32,8 @@
 #include "metrics/prequential.h"
 
 #define MV_REF_CHUNK 256 /* reference rows per moments update (BLAS batch) */
+#define SHADOW_MIN_ROWS 32  /* a shadow learner is compared after at least this many rows */
+#define SHADOW_STEP_ROWS 32 /* rows per learner step while a shadow is on trial */
 #define PCA_MAX_CHUNKS 1000 /* reference chunks whose errors set the PCA thresholds */
 #define PCA_MIN_CHUNKS 5    /* a reference shorter than this many windows is cut finer */
 #define NCODES (DRIFT_MAX_CATEGORIES + 1) /* category codes incl. the unseen code */
@@ -115,6 +117,10 @@ struct drift_pipeline {
     const struct drift_learner_ops *lops;
     struct drift_learner *learner;
     uint64_t last_published;
+    int learner_signal;           /* a concept-drift signal waits for the next learner step */
+    struct drift_learner *shadow; /* on_drift shadow: the fresh learner on trial, or NULL */
+    uint64_t shadow_rows;         /* labelled rows both have learnt since the trial began */
+    double shadow_loss, main_loss; /* their prequential losses over those rows */
     double loss_sum;
     uint64_t loss_n;
     double *wbuf;
@@ -476,6 +482,10 @@ static apr_status_t learner_cleanup(void *data)
     if (p->learner != NULL) {
         p->lops->destroy(p->learner);
         p->learner = NULL;
+    }
+    if (p->shadow != NULL) {
+        p->lops->destroy(p->shadow);
+        p->shadow = NULL;
     }
     return APR_SUCCESS;
 }
@@ -1802,6 +1812,7 @@ static void perf_pair(struct drift_pipeline *p, double pr, double y, double dela
             }
             fire_performance(p, pa, s / (double)p->recent_n);
             p->perf_quiet_until = p->pairs + (uint64_t)sc->performance.cooldown_pairs;
+            p->learner_signal = 1; /* the learner's drift policy acts at its next step */
         }
         p->since_sum = 0;
         p->since_n = 0;
@@ -2328,23 +2339,11 @@ static void window_close(struct drift_pipeline *p)
 /* ---------------------------------------------------------------------------------------------
  * Learner
  * -------------------------------------------------------------------------------------------*/
-static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
+/* Publishes the learner's model as the next version: to the hook (Kafka, the registry), with
+ * why: "periodic" (every publish_every updates), "reset" or "swap" (the drift policy). */
+static void publish_model(struct drift_pipeline *p, const char *reason)
 {
-    if (p->learner == NULL || n == 0) {
-        return;
-    }
-    struct drift_batch *b = &p->b;
-    double loss = 0;
-    size_t learnt = p->lops->learn(p->learner, b->x + start, b->cap, n, b->label + start, &loss);
-    p->st.labelled += learnt;
-    p->loss_sum += loss;
-    p->loss_n += learnt;
     uint64_t updates = p->lops->updates(p->learner);
-    uint64_t every = p->sc->learner.publish_every > 0 ? (uint64_t)p->sc->learner.publish_every
-                                                      : 1000;
-    if (updates / every == p->last_published / every) {
-        return;
-    }
     p->last_published = updates;
     p->st.model_updates++;
     p->lops->weights(p->learner, p->wbuf, &p->wbuf[p->d]);
@@ -2355,6 +2354,7 @@ static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
     static const char *const opt_names[] = {"sgd", "adagrad", "ftrl", "rls"};
     json_object_set_new(o, "optimizer", json_string(opt_names[p->sc->learner.optimizer & 3]));
     json_object_set_new(o, "version", json_integer((json_int_t)p->st.model_updates));
+    json_object_set_new(o, "reason", json_string(reason));
     json_object_set_new(o, "updates", json_integer((json_int_t)updates));
     json_t *names = json_array(), *wt = json_array();
     for (int j = 0; j < p->d; j++) {
@@ -2365,7 +2365,8 @@ static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
     json_object_set_new(o, "weights", wt);
     json_object_set_new(o, "bias", jnum(p->wbuf[p->d]));
     json_t *met = json_object();
-    json_object_set_new(met, "prequential_log_loss",
+    json_object_set_new(met, p->lops == drift_learner_find("logistic") ? "prequential_log_loss"
+                                                                       : "prequential_mse",
                         jnum(p->loss_n ? p->loss_sum / (double)p->loss_n : NAN));
     json_object_set_new(met, "examples", json_integer((json_int_t)p->loss_n));
     json_object_set_new(o, "metrics", met);
@@ -2375,10 +2376,93 @@ static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
     char *js = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
     json_decref(o);
     if (js != NULL && p->hooks.model_update) {
-        const char *topic = p->sc->learner.topic;
-        p->hooks.model_update(p->hooks.ctx, p->sc->name, topic, js);
+        p->hooks.model_update(p->hooks.ctx, p->sc->name, p->sc->learner.topic, js);
     }
     free(js);
+}
+
+/* The drift policy, on a concept-drift signal (the performance detector fired): "reset" starts
+ * the learner over; "shadow" trains a fresh learner beside it on the same rows, and swaps it in
+ * (publishing the swap) as soon as its prequential loss since the signal is the lower one,
+ * after at least SHADOW_MIN_ROWS rows; a shadow that has not won after shadow_window rows is
+ * dropped, and the old learner stays. */
+static void learner_signal(struct drift_pipeline *p)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    p->learner_signal = 0;
+    if (sc->learner.on_drift == DRIFT_ON_DRIFT_RESET) {
+        p->lops->reset(p->learner);
+        p->st.learner_resets++;
+        publish_model(p, "reset");
+    } else if (sc->learner.on_drift == DRIFT_ON_DRIFT_SHADOW && p->shadow == NULL) {
+        struct drift_learner_params lp;
+        learner_params(sc, &lp);
+        lp.center = p->ref_mean;
+        lp.scale = p->ref_std;
+        char lerr[160];
+        p->shadow = p->lops->create(p->d, &lp, lerr, sizeof(lerr));
+        p->shadow_rows = 0;
+        p->shadow_loss = p->main_loss = 0;
+    }
+}
+
+/* One trial step of the shadow learner over rows [start, start+n): both learn them; the shadow
+ * takes over as soon as its loss since the trial began is lower (after SHADOW_MIN_ROWS rows),
+ * and is dropped if it has not won after shadow_window rows. Returns 1 when it swapped. */
+static int shadow_step(struct drift_pipeline *p, size_t start, size_t n, double main_loss,
+                       size_t learnt)
+{
+    struct drift_batch *b = &p->b;
+    double sl = 0;
+    p->lops->learn(p->shadow, b->x + start, b->cap, n, b->label + start, &sl);
+    p->shadow_loss += sl;
+    p->main_loss += main_loss;
+    p->shadow_rows += learnt;
+    uint64_t win = p->sc->learner.shadow_window > 0 ? (uint64_t)p->sc->learner.shadow_window
+                                                    : 500;
+    if (p->shadow_rows >= SHADOW_MIN_ROWS && p->shadow_loss < p->main_loss) {
+        p->lops->destroy(p->learner);
+        p->learner = p->shadow;
+        p->shadow = NULL;
+        p->st.learner_swaps++;
+        publish_model(p, "swap");
+        return 1;
+    }
+    if (p->shadow_rows >= win) {
+        p->lops->destroy(p->shadow);
+        p->shadow = NULL;
+    }
+    return 0;
+}
+
+static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
+{
+    if (p->learner == NULL || n == 0) {
+        return;
+    }
+    if (p->learner_signal) {
+        learner_signal(p);
+    }
+    struct drift_batch *b = &p->b;
+    /* during a trial the rows go in small steps, so that the swap comes when the shadow wins */
+    size_t step = p->shadow != NULL ? SHADOW_STEP_ROWS : n;
+    for (size_t at = start; at < start + n; at += step) {
+        size_t m = start + n - at < step ? start + n - at : step;
+        double loss = 0;
+        size_t learnt = p->lops->learn(p->learner, b->x + at, b->cap, m, b->label + at, &loss);
+        p->st.labelled += learnt;
+        p->loss_sum += loss;
+        p->loss_n += learnt;
+        if (p->shadow != NULL && shadow_step(p, at, m, loss, learnt)) {
+            continue;
+        }
+        uint64_t updates = p->lops->updates(p->learner);
+        uint64_t every = p->sc->learner.publish_every > 0 ? (uint64_t)p->sc->learner.publish_every
+                                                          : 1000;
+        if (updates / every != p->last_published / every) {
+            publish_model(p, "periodic");
+        }
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -225,6 +225,7 @@ struct drift_pipeline_stats {
     uint64_t events;            /* decoded records */
     uint64_t bad[DRIFT_BAD_COUNT];
     uint64_t windows, drift_windows, triggers, model_updates, labelled;
+    uint64_t learner_resets, learner_swaps; /* the learner's drift policy acted */
     uint64_t performance_triggers, performance_detections, performance_warnings;
     uint64_t labels_in, labels_bad; /* label events read, and refused (bad JSON, id, label) */
     uint64_t rebaselines;           /* model deployments that reset the reference */

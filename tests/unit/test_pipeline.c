@@ -354,6 +354,115 @@ static void test_correlation_flip(void **state)
     }
 }
 
+/* The learner's drift policy on an abrupt concept change: the served model (prediction p) and
+ * the labels follow logit = 2a − 2b until event 8000, then the labels follow −2a + 2b. The
+ * performance detector (ADWIN on p's errors) signals; a plain learner has to unlearn, "reset"
+ * starts over, "shadow" trains a fresh learner and swaps it in when it wins. Measured: the
+ * prequential log-loss over the 2000 labelled events after the change. */
+struct drec {
+    double post_loss;
+    int post_n, resets, swaps;
+    uint64_t flip, span;
+};
+
+static void on_model_d(void *ctx, const char *stream, const char *topic, const char *json)
+{
+    struct drec *r = ctx;
+    const char *t = strstr(json, "\"trained_through_event\":");
+    const char *l = strstr(json, "\"prequential_log_loss\":");
+    const char *n = strstr(json, "\"examples\":");
+    assert_non_null(t);
+    assert_non_null(l);
+    assert_non_null(n);
+    double ev = strtod(t + 24, NULL), loss = strtod(l + 23, NULL), ex = strtod(n + 11, NULL);
+    r->resets += strstr(json, "\"reason\":\"reset\"") != NULL;
+    r->swaps += strstr(json, "\"reason\":\"swap\"") != NULL;
+    if (ev > (double)r->flip && ev <= (double)(r->flip + r->span) && ex > 0) {
+        r->post_loss += loss * ex;
+        r->post_n += (int)ex;
+    }
+}
+
+static double run_concept_change(int on_drift, double lr, uint64_t span)
+{
+    struct drift_stream_conf sc;
+    conf_init(&sc);
+    sc.prediction = "p";
+    sc.performance.enabled = 1;
+    sc.performance.threshold = 0.5;
+    sc.performance.detector = "adwin";
+    sc.performance.cooldown_pairs = 100000;
+    sc.performance.window = 1000;
+    sc.performance.min_accuracy = sc.performance.min_auc = NAN;
+    sc.performance.max_log_loss = sc.performance.max_mae = sc.performance.max_rmse = NAN;
+    sc.learner.enabled = 1;
+    sc.learner.kind = "logistic";
+    sc.learner.learning_rate = lr;
+    sc.learner.publish_every = 250;
+    sc.learner.topic = "s.model";
+    sc.learner.on_drift = on_drift;
+    sc.learner.shadow_window = 200;
+    static struct drec r;
+    memset(&r, 0, sizeof(r));
+    r.flip = 8000;
+    r.span = span;
+    struct drift_pipeline_hooks h = {&r, NULL, NULL, NULL, on_model_d, NULL, NULL};
+    char err[256];
+    struct drift_pipeline *p = drift_pipeline_create(pool, &sc, 256, ".", &h, err, sizeof(err));
+    if (p == NULL) {
+        fail_msg("create: %s", err);
+    }
+    rng = 9;
+    struct drift_batch *b = drift_pipeline_batch(p);
+    struct drift_decoder *dec = drift_pipeline_decoder(p);
+    for (uint64_t i = 0; i < 14000; i++) {
+        double a = gauss(), bb = gauss();
+        double served = 2 * a - 2 * bb, truth = i >= r.flip ? -served : served;
+        int y = unif() < 1 / (1 + exp(-truth));
+        char msg[200];
+        snprintf(msg, sizeof(msg), "{\"a\":%.6f,\"b\":%.6f,\"c\":\"x\",\"y\":%d,\"p\":%.6f}",
+                 a, bb, y, 1 / (1 + exp(-served)));
+        size_t row = b->n;
+        int bad;
+        const char *detail;
+        assert_int_equal(drift_decode(dec, msg, strlen(msg), b, &bad, &detail), 0);
+        b->part[row] = 0;
+        b->off[row] = (int64_t)i;
+        if (b->n == b->cap) {
+            drift_pipeline_push(p);
+        }
+    }
+    if (b->n) {
+        drift_pipeline_push(p);
+    }
+    struct drift_pipeline_stats st;
+    drift_pipeline_stats(p, &st);
+    assert_true(st.performance_triggers >= 1); /* the signal came */
+    assert_int_equal(st.learner_resets, (uint64_t)r.resets);
+    assert_int_equal(st.learner_swaps, (uint64_t)r.swaps);
+    if (on_drift == DRIFT_ON_DRIFT_RESET) {
+        assert_true(r.resets >= 1);
+    }
+    if (on_drift == DRIFT_ON_DRIFT_SHADOW) {
+        assert_true(r.swaps >= 1);
+    }
+    assert_true(r.post_n > (int)span - 500);
+    return r.post_loss / r.post_n;
+}
+
+static void test_learner_drift_policy(void **state)
+{
+    double plain = run_concept_change(DRIFT_ON_DRIFT_NONE, 0.02, 2000);
+    double reset = run_concept_change(DRIFT_ON_DRIFT_RESET, 0.02, 2000);
+    double shadow = run_concept_change(DRIFT_ON_DRIFT_SHADOW, 0.02, 2000);
+    print_message("log-loss over the 2000 events after the change (lr 0.02): plain %.4f, reset "
+                  "%.4f, "
+                  "shadow %.4f\n", plain, reset, shadow);
+    /* measured: reset 0.80x plain, shadow 0.82x; asserted with a margin */
+    assert_true(reset < 0.9 * plain);
+    assert_true(shadow < 0.9 * plain);
+}
+
 /* The drift comes and goes window by window: "2 in a row" never fires, "2 of the last 3" does.
  * a shifts only in odd windows after the reference (windows of 500 events). */
 static void feed_intermittent(struct drift_pipeline *p, uint64_t n)
@@ -555,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_tumbling_drift_and_policy),
         cmocka_unit_test(test_which_signals_count),
         cmocka_unit_test(test_correlation_flip),
+        cmocka_unit_test(test_learner_drift_policy),
         cmocka_unit_test(test_k_of_n_and_min_effect),
         cmocka_unit_test(test_keys_deterministic_and_batch_independent),
         cmocka_unit_test(test_sliding_windows),
