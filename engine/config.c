@@ -1640,7 +1640,7 @@ static const struct key learner_keys[] = {
     K_NUM("l2", "0", S_OFF(learner.l2), 0, 0, INF, 0, "L2 penalty"),
     K_NUM("l1", "0", S_OFF(learner.l1), 0, 0, INF, 0, "ftrl: L1 penalty"),
     K_NUM("ftrl_alpha", "0.1", S_OFF(learner.ftrl_alpha), F_LO_OPEN, 0, INF, 0, "ftrl: alpha"),
-    K_NUM("ftrl_beta", "1", S_OFF(learner.ftrl_beta), 0, 0, INF, 0, "ftrl: beta"),
+    K_NUM("ftrl_beta", "1", S_OFF(learner.ftrl_beta), F_LO_OPEN, 0, INF, 0, "ftrl: beta"),
     K_NUM("rls_forget", "1", S_OFF(learner.rls_forget), F_LO_OPEN, 0, 1, 0,
           "rls: forgetting factor (1: none)"),
     K_NUM("rls_delta", "1", S_OFF(learner.rls_delta), F_LO_OPEN, 0, INF, 0,
