@@ -1654,6 +1654,8 @@ static const struct key learner_keys[] = {
           "rows per update: predicted with the weights before them, then one averaged step"),
     K_INT("publish_every", "1000", S_OFF(learner.publish_every), 1, INT_MAX,
           "labelled updates between published models"),
+    K_INT("publish_every_s", "0", S_OFF(learner.publish_every_s), 0, INT_MAX,
+          "also publish this often (seconds) when the learner learnt; 0 = off"),
     K_NAME("topic", NULL, S_OFF(learner.topic), 0,
            "Kafka topic for model updates (default <stream name>.model)"),
 };

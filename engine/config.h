@@ -170,6 +170,7 @@ struct drift_stream_conf {
         int on_drift;          /* DRIFT_ON_DRIFT_*: what a concept-drift signal does */
         int shadow_window;     /* shadow: labelled rows the trial lasts at most (default 500) */
         int publish_every;     /* updates between published weights (default 1000) */
+        int publish_every_s;   /* and at least this often when it learnt (0: off, default) */
         const char *topic;     /* Kafka topic for model updates (default "<stream>.model") */
     } learner;
 

@@ -49,6 +49,7 @@ struct drift_daemon {
     const char *token;        /* its bearer token (from the environment) */
     int64_t *sched_next;      /* per stream: the next slot (epoch s), 0 = no schedule */
     const char **exec_keys;   /* per stream: its exec action's argv as JSON (outbox target) */
+    int64_t *published_s;     /* per stream: when learner.publish_every_s last looked */
     void (*done)(void *ctx);
     void *done_ctx;
     int stopping;
@@ -162,8 +163,9 @@ static void on_http(void *ctx, const struct drift_request *req)
         return;
     }
     const char *name = path + (trig ? 10 : 8);
-    const char *end = trig ? name + strlen(name) : strstr(name, "/deployed");
-    if (end == NULL || (model && strcmp(end, "/deployed") != 0)) {
+    const char *end = trig ? name + strlen(name) : strrchr(name, '/');
+    int publish = model && end != NULL && strcmp(end, "/publish") == 0;
+    if (end == NULL || (model && strcmp(end, "/deployed") != 0 && !publish)) {
         req_status(req, 404);
         return;
     }
@@ -179,6 +181,16 @@ static void on_http(void *ctx, const struct drift_request *req)
         return;
     }
     const char *sname = drift_pipeline_conf(p)->name;
+    if (publish) {
+        /* on demand: the learner's current model as the next version; 409 without a learner
+         * (or before the reference exists) */
+        int rc = drift_pipeline_publish(p, "request");
+        DRIFT_INFO("model publish requested", "stream=%s result=%s", sname,
+                   rc == 0 ? "ok" : drift_strerror(rc));
+        json_decref(body);
+        req_status(req, rc == 0 ? 200 : 409);
+        return;
+    }
     if (trig) {
         char key[256];
         drift_pipeline_fire_request(p, json_string_value(json_object_get(body, "reason")),
@@ -241,6 +253,15 @@ static void on_sched_timer(uv_timer_t *t)
                        drift_pipeline_conf(d->pipes[i])->name, (long long)slot);
             drift_pipeline_fire_schedule(d->pipes[i], slot);
             d->sched_next[i] = next_slot(drift_pipeline_conf(d->pipes[i]), now_s);
+        }
+        /* learner.publish_every_s: the model as it is, when it learnt since the last version */
+        const struct drift_stream_conf *sc = drift_pipeline_conf(d->pipes[i]);
+        if (sc->learner.enabled && sc->learner.publish_every_s > 0 &&
+            now_s - d->published_s[i] >= sc->learner.publish_every_s) {
+            if (drift_pipeline_publish_if_new(d->pipes[i], "timer") == 0) {
+                DRIFT_DEBUG("model published on time", "stream=%s", sc->name);
+            }
+            d->published_s[i] = now_s;
         }
     }
 }
@@ -825,8 +846,10 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     }
     /* Schedules start from now: a slot that passed while driftd was down is not made up for. */
     d->sched_next = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(int64_t));
+    d->published_s = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(int64_t));
     for (int i = 0; i < d->npipes; i++) {
         d->sched_next[i] = next_slot(&cfg->streams[i], (int64_t)(drift_wall_ms() / 1000));
+        d->published_s[i] = (int64_t)(drift_wall_ms() / 1000);
     }
     if (cfg->http.port > 0) {
         d->token = getenv(cfg->http.token_env);

@@ -2381,6 +2381,27 @@ static void publish_model(struct drift_pipeline *p, const char *reason)
     free(js);
 }
 
+int drift_pipeline_publish(struct drift_pipeline *p, const char *reason)
+{
+    if (p->learner == NULL) {
+        return DRIFT_ENOENT;
+    }
+    publish_model(p, reason);
+    return 0;
+}
+
+int drift_pipeline_publish_if_new(struct drift_pipeline *p, const char *reason)
+{
+    if (p->learner == NULL) {
+        return DRIFT_ENOENT;
+    }
+    if (p->lops->updates(p->learner) == p->last_published) {
+        return DRIFT_EAGAIN;
+    }
+    publish_model(p, reason);
+    return 0;
+}
+
 /* The drift policy, on a concept-drift signal (the performance detector fired): "reset" starts
  * the learner over; "shadow" trains a fresh learner beside it on the same rows, and swaps it in
  * (publishing the swap) as soon as its prequential loss since the signal is the lower one,

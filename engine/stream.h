@@ -203,6 +203,12 @@ int drift_pipeline_label(struct drift_pipeline *p, const char *buf, size_t len, 
  * cooldown, the concept-drift detector and its metrics window start fresh, and model_version is
  * carried in the evidence from now on. The category dictionary stays as it was. */
 int drift_pipeline_rebaseline(struct drift_pipeline *p, const char *model_version);
+/* Publishes the learner's current model as the next version (reason: "request", "timer").
+ * Returns 0; DRIFT_ENOENT without a learner (none configured, or no reference yet). The
+ * _if_new form publishes only when the learner learnt since the last version (else
+ * DRIFT_EAGAIN). */
+int drift_pipeline_publish(struct drift_pipeline *p, const char *reason);
+int drift_pipeline_publish_if_new(struct drift_pipeline *p, const char *reason);
 /* A trigger asked for through the control endpoint (kind on_request). With a request_id the key
  * is derived from it, so the caller's retries make one trigger; without, each call is new. The
  * key is copied to key_out. */

@@ -15,8 +15,10 @@ streams:
   - name: feats
     topic: feats
     features: {f0: numeric, f1: numeric}
+    label: label
     reference: {size: 1000}
     webhook: {url: "$RECEIVER_URL"}
+    learner: {publish_every: 1000000, publish_every_s: 1}
 YAML
 "$DRIFTD" check "$TESTDIR/driftd.yaml"
 "$DRIFTD" gen --dims 2 --events 1500 --seed 1 --key | kcat -P -b "$BOOTSTRAP" -t feats -K "$(printf '\t')"
@@ -42,6 +44,18 @@ body='{"reason": "new data from the warehouse", "request_id": "ticket-42"}'
 [ "$(code POST /triggers/feats s3cret "$body")" = 202 ] || fail "on-request trigger"
 [ "$(code POST /triggers/feats s3cret "$body")" = 202 ] || fail "retried request"
 wait_for 20 "delivery" grep -q '"kind": "on_request"' "$TESTDIR/received.jsonl"
+
+log "model updates: on time (publish_every_s) and on demand (POST /models/STREAM/publish)"
+has_timer_model() {
+    [ "$(sqlite3 "$TESTDIR/driftd.db" \
+        "select count(*) from models where json_extract(model, '\$.reason') = 'timer'")" -gt 0 ]
+}
+wait_for 20 "a model published on time" has_timer_model
+[ "$(code POST /models/feats/publish)" = 401 ] || fail "publish without the token"
+[ "$(code POST /models/feats/publish s3cret)" = 200 ] || fail "publish on demand"
+[ "$(code POST /models/nope/publish s3cret)" = 404 ] || fail "publish for an unknown stream"
+"$DRIFTD" model export feats --db "$TESTDIR/driftd.db" >"$TESTDIR/latest.json"
+grep -q '"reason":"request"' "$TESTDIR/latest.json" || fail "the latest version is not the requested one"
 
 log "deployment: re-baseline"
 [ "$(code POST /models/feats/deployed s3cret '{"version": "v2", "trained_until": 1500}')" = 200 ] \
