@@ -1191,6 +1191,8 @@ static const char *const ref_sources[] = {
 static const char *const drift_rules[] = {"any", "all", NULL};
 static const char *const drift_corrections[] = {"none", "bonferroni", "bh", NULL};
 static const char *const learner_kinds[] = {"logistic", "linear", NULL};
+static const char *const cat_modes[] = {[DRIFT_CAT_NONE] = "none", [DRIFT_CAT_ONEHOT] = "onehot",
+                                        [DRIFT_CAT_HASH] = "hash", NULL};
 static const char *const on_drift_names[] = {[DRIFT_ON_DRIFT_NONE] = "none",
                                              [DRIFT_ON_DRIFT_RESET] = "reset",
                                              [DRIFT_ON_DRIFT_SHADOW] = "shadow", NULL};
@@ -1650,6 +1652,10 @@ static const struct key learner_keys[] = {
            "the better)"),
     K_INT("shadow_window", "500", S_OFF(learner.shadow_window), 32, INT_MAX,
           "shadow: labelled rows a fresh learner has to beat the current one"),
+    K_ENUM("categorical", "none", S_OFF(learner.categorical), cat_modes,
+           "categorical features as inputs: none, onehot (a column per known category) or hash"),
+    K_INT("hash_buckets", "64", S_OFF(learner.hash_buckets), 2, 65536,
+          "hash: shared 0/1 columns the categories are hashed into"),
     K_INT("batch", "1", S_OFF(learner.batch), 1, 4096,
           "rows per update: predicted with the weights before them, then one averaged step"),
     K_INT("publish_every", "1000", S_OFF(learner.publish_every), 1, INT_MAX,

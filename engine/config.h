@@ -54,6 +54,9 @@ struct drift_webhook_conf {
 /* Multivariate tests (multivariate.tests), as bits and as indexes of drift_window_report.mv. */
 enum { DRIFT_MV_HOTELLING = 0, DRIFT_MV_CORRELATION, DRIFT_MV_PCA, DRIFT_MV_MMD, DRIFT_MV_COUNT };
 
+/* learner.categorical */
+enum { DRIFT_CAT_NONE = 0, DRIFT_CAT_ONEHOT, DRIFT_CAT_HASH };
+
 /* learner.on_drift */
 enum { DRIFT_ON_DRIFT_NONE = 0, DRIFT_ON_DRIFT_RESET, DRIFT_ON_DRIFT_SHADOW };
 
@@ -167,6 +170,8 @@ struct drift_stream_conf {
         double ftrl_alpha, ftrl_beta; /* ftrl (defaults 0.1, 1) */
         double rls_forget, rls_delta; /* rls (defaults 1, 1) */
         int batch;             /* rows per update (default 1) */
+        int categorical;       /* DRIFT_CAT_*: how categorical features enter the learner */
+        int hash_buckets;      /* hash: shared 0/1 columns (default 64) */
         int on_drift;          /* DRIFT_ON_DRIFT_*: what a concept-drift signal does */
         int shadow_window;     /* shadow: labelled rows the trial lasts at most (default 500) */
         int publish_every;     /* updates between published weights (default 1000) */

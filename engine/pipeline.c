@@ -118,6 +118,12 @@ struct drift_pipeline {
     struct drift_learner *learner;
     uint64_t last_published;
     int learner_signal;           /* a concept-drift signal waits for the next learner step */
+    int ld;                       /* the learner's inputs: d numeric + encoded categories */
+    int32_t *lcol;                /* k * NCODES: a category's input column, or -1 */
+    double *lx;                   /* batch cap * ld inputs, column-major (NULL: the numeric
+                                   * batch is the input) */
+    double *lcenter, *lscale, *lw; /* ld each (lw: ld + 1, the published weights) */
+    const char **lnames;          /* ld input names: features, "cat=value", "cat#bucket" */
     struct drift_learner *shadow; /* on_drift shadow: the fresh learner on trial, or NULL */
     uint64_t shadow_rows;         /* labelled rows both have learnt since the trial began */
     double shadow_loss, main_loss; /* their prequential losses over those rows */
@@ -610,19 +616,114 @@ static void reference_stats(struct drift_pipeline *p, const double *x, size_t ld
 }
 
 /* The reference is fixed (n events): categories freeze, the learner starts from its moments. */
+/* The learner's inputs, fixed when the reference (and so the category dictionary) is: the d
+ * numeric features standardised with the reference, then, with learner.categorical, each known
+ * category of each categorical feature as a 0/1 column ("onehot": one per category; "hash":
+ * hash_buckets shared columns, FNV-1a of "feature=value"). Unseen and missing categories give
+ * all zeros. Allocated once, from the pipeline's pool. */
+static void learner_inputs(struct drift_pipeline *p)
+{
+    const struct drift_stream_conf *sc = p->sc;
+    int d = p->d, k = p->k;
+    if (p->lcenter != NULL) {
+        return; /* a re-baseline keeps the inputs with the learner */
+    }
+    int extra = 0;
+    int mode = sc->learner.categorical;
+    int H = sc->learner.hash_buckets > 0 ? sc->learner.hash_buckets : 64;
+    if (mode == DRIFT_CAT_ONEHOT) {
+        for (int j = 0; j < k; j++) {
+            extra += drift_decoder_ncategories(p->dec, j);
+        }
+    } else if (mode == DRIFT_CAT_HASH && k > 0) {
+        extra = H;
+    }
+    p->ld = d + extra;
+    p->lcenter = zalloc(p->pool, (size_t)p->ld * sizeof(double));
+    p->lscale = zalloc(p->pool, (size_t)p->ld * sizeof(double));
+    p->lw = zalloc(p->pool, ((size_t)p->ld + 1) * sizeof(double));
+    p->lnames = zalloc(p->pool, (size_t)p->ld * sizeof(char *));
+    for (int j = 0; j < d; j++) {
+        p->lcenter[j] = p->ref_mean[j];
+        p->lscale[j] = p->ref_std[j];
+        p->lnames[j] = p->num_names[j];
+    }
+    for (int c = d; c < p->ld; c++) {
+        p->lscale[c] = 1; /* 0/1 columns go in as they are */
+        p->lnames[c] = apr_psprintf(p->pool, "#%d", c - d);
+    }
+    if (extra == 0) {
+        return;
+    }
+    p->lcol = zalloc(p->pool, (size_t)k * NCODES * sizeof(int32_t));
+    p->lx = zalloc(p->pool, p->b.cap * (size_t)p->ld * sizeof(double));
+    int col = d;
+    for (int j = 0; j < k; j++) {
+        int nc = drift_decoder_ncategories(p->dec, j);
+        for (int c = 0; c < NCODES; c++) {
+            p->lcol[(size_t)j * NCODES + (size_t)c] = -1;
+        }
+        for (int c = 0; c < nc; c++) {
+            const char *v = drift_decoder_category_name(p->dec, j, c);
+            const char *name = apr_pstrcat(p->pool, p->cat_names[j], "=", v, NULL);
+            if (mode == DRIFT_CAT_ONEHOT) {
+                p->lnames[col] = name;
+                p->lcol[(size_t)j * NCODES + (size_t)c] = col++;
+            } else {
+                uint64_t h = 1469598103934665603ull; /* FNV-1a, 64 bits */
+                for (const char *q = name; *q; q++) {
+                    h = (h ^ (uint8_t)*q) * 1099511628211ull;
+                }
+                int b = d + (int)(h % (uint64_t)H);
+                p->lcol[(size_t)j * NCODES + (size_t)c] = b;
+                p->lnames[b] = apr_psprintf(p->pool, "hash#%d", b - d);
+            }
+        }
+    }
+}
+
+/* The learner's input block for batch rows [start, start+n): the numeric batch itself, or the
+ * numeric columns and the encoded categories in p->lx (same rows, leading dimension cap). */
+static const double *learner_encode(struct drift_pipeline *p, size_t start, size_t n)
+{
+    struct drift_batch *b = &p->b;
+    if (p->lx == NULL) {
+        return b->x;
+    }
+    size_t cap = b->cap;
+    for (int j = 0; j < p->d; j++) {
+        memcpy(p->lx + (size_t)j * cap + start, b->x + (size_t)j * cap + start,
+               n * sizeof(double));
+    }
+    for (int c = p->d; c < p->ld; c++) {
+        memset(p->lx + (size_t)c * cap + start, 0, n * sizeof(double));
+    }
+    for (int j = 0; j < p->k; j++) {
+        const int32_t *codes = b->cat + (size_t)j * cap;
+        const int32_t *map = p->lcol + (size_t)j * NCODES;
+        for (size_t i = start; i < start + n; i++) {
+            int32_t c = codes[i];
+            if (c >= 0 && c < NCODES && map[c] >= 0) {
+                p->lx[(size_t)map[c] * cap + i] = 1;
+            }
+        }
+    }
+    return p->lx;
+}
+
 static void reference_finish(struct drift_pipeline *p, size_t n)
 {
-    int d = p->d;
     drift_decoder_freeze(p->dec);
     p->ref_ready = 1;
     p->ref_events = n;
     if (p->lops != NULL && p->learner == NULL) { /* a re-baseline keeps the learner */
+        learner_inputs(p);
         struct drift_learner_params lp;
         learner_params(p->sc, &lp);
-        lp.center = p->ref_mean;
-        lp.scale = p->ref_std;
+        lp.center = p->lcenter;
+        lp.scale = p->lscale;
         char lerr[160];
-        p->learner = p->lops->create(d, &lp, lerr, sizeof(lerr));
+        p->learner = p->lops->create(p->ld, &lp, lerr, sizeof(lerr));
         if (p->learner != NULL) {
             apr_pool_cleanup_register(p->pool, p, learner_cleanup, apr_pool_cleanup_null);
         }
@@ -2346,7 +2447,7 @@ static void publish_model(struct drift_pipeline *p, const char *reason)
     uint64_t updates = p->lops->updates(p->learner);
     p->last_published = updates;
     p->st.model_updates++;
-    p->lops->weights(p->learner, p->wbuf, &p->wbuf[p->d]);
+    p->lops->weights(p->learner, p->lw, &p->lw[p->ld]);
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string("driftd.model_update"));
     json_object_set_new(o, "stream", json_string(p->sc->name));
@@ -2357,13 +2458,13 @@ static void publish_model(struct drift_pipeline *p, const char *reason)
     json_object_set_new(o, "reason", json_string(reason));
     json_object_set_new(o, "updates", json_integer((json_int_t)updates));
     json_t *names = json_array(), *wt = json_array();
-    for (int j = 0; j < p->d; j++) {
-        json_array_append_new(names, json_string(p->num_names[j]));
-        json_array_append_new(wt, jnum(p->wbuf[j]));
+    for (int j = 0; j < p->ld; j++) {
+        json_array_append_new(names, json_string(p->lnames[j]));
+        json_array_append_new(wt, jnum(p->lw[j]));
     }
     json_object_set_new(o, "features", names);
     json_object_set_new(o, "weights", wt);
-    json_object_set_new(o, "bias", jnum(p->wbuf[p->d]));
+    json_object_set_new(o, "bias", jnum(p->lw[p->ld]));
     json_t *met = json_object();
     json_object_set_new(met, p->lops == drift_learner_find("logistic") ? "prequential_log_loss"
                                                                        : "prequential_mse",
@@ -2418,10 +2519,10 @@ static void learner_signal(struct drift_pipeline *p)
     } else if (sc->learner.on_drift == DRIFT_ON_DRIFT_SHADOW && p->shadow == NULL) {
         struct drift_learner_params lp;
         learner_params(sc, &lp);
-        lp.center = p->ref_mean;
-        lp.scale = p->ref_std;
+        lp.center = p->lcenter;
+        lp.scale = p->lscale;
         char lerr[160];
-        p->shadow = p->lops->create(p->d, &lp, lerr, sizeof(lerr));
+        p->shadow = p->lops->create(p->ld, &lp, lerr, sizeof(lerr));
         p->shadow_rows = 0;
         p->shadow_loss = p->main_loss = 0;
     }
@@ -2430,12 +2531,12 @@ static void learner_signal(struct drift_pipeline *p)
 /* One trial step of the shadow learner over rows [start, start+n): both learn them; the shadow
  * takes over as soon as its loss since the trial began is lower (after SHADOW_MIN_ROWS rows),
  * and is dropped if it has not won after shadow_window rows. Returns 1 when it swapped. */
-static int shadow_step(struct drift_pipeline *p, size_t start, size_t n, double main_loss,
-                       size_t learnt)
+static int shadow_step(struct drift_pipeline *p, const double *x, size_t start, size_t n,
+                       double main_loss, size_t learnt)
 {
     struct drift_batch *b = &p->b;
     double sl = 0;
-    p->lops->learn(p->shadow, b->x + start, b->cap, n, b->label + start, &sl);
+    p->lops->learn(p->shadow, x + start, b->cap, n, b->label + start, &sl);
     p->shadow_loss += sl;
     p->main_loss += main_loss;
     p->shadow_rows += learnt;
@@ -2465,16 +2566,17 @@ static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
         learner_signal(p);
     }
     struct drift_batch *b = &p->b;
+    const double *x = learner_encode(p, start, n);
     /* during a trial the rows go in small steps, so that the swap comes when the shadow wins */
     size_t step = p->shadow != NULL ? SHADOW_STEP_ROWS : n;
     for (size_t at = start; at < start + n; at += step) {
         size_t m = start + n - at < step ? start + n - at : step;
         double loss = 0;
-        size_t learnt = p->lops->learn(p->learner, b->x + at, b->cap, m, b->label + at, &loss);
+        size_t learnt = p->lops->learn(p->learner, x + at, b->cap, m, b->label + at, &loss);
         p->st.labelled += learnt;
         p->loss_sum += loss;
         p->loss_n += learnt;
-        if (p->shadow != NULL && shadow_step(p, at, m, loss, learnt)) {
+        if (p->shadow != NULL && shadow_step(p, x, at, m, loss, learnt)) {
             continue;
         }
         uint64_t updates = p->lops->updates(p->learner);

@@ -463,6 +463,107 @@ static void test_learner_drift_policy(void **state)
     assert_true(shadow < 0.9 * plain);
 }
 
+/* Categorical features as learner inputs: the label depends on c (w: +2.5, others: -1) beside a
+ * little on a. With learner.categorical none the learner cannot see it; onehot and hash can. */
+struct crec {
+    double loss;
+    int n;
+    char last[4096];
+};
+
+static void on_model_c(void *ctx, const char *stream, const char *topic, const char *json)
+{
+    struct crec *r = ctx;
+    const char *l = strstr(json, "\"prequential_log_loss\":");
+    const char *e = strstr(json, "\"examples\":");
+    double loss = strtod(l + 23, NULL), ex = strtod(e + 11, NULL);
+    r->loss += loss * ex;
+    r->n += (int)ex;
+    snprintf(r->last, sizeof(r->last), "%s", json);
+}
+
+static double run_categorical(int mode, struct crec *r)
+{
+    struct drift_stream_conf sc;
+    conf_init(&sc);
+    sc.learner.enabled = 1;
+    sc.learner.kind = "logistic";
+    sc.learner.learning_rate = 0.05;
+    sc.learner.publish_every = 500;
+    sc.learner.topic = "s.model";
+    sc.learner.categorical = mode;
+    sc.learner.hash_buckets = 16;
+    memset(r, 0, sizeof(*r));
+    struct drift_pipeline_hooks h = {r, NULL, NULL, NULL, on_model_c, NULL, NULL};
+    char err[256];
+    struct drift_pipeline *p = drift_pipeline_create(pool, &sc, 256, ".", &h, err, sizeof(err));
+    assert_non_null(p);
+    rng = 21;
+    struct drift_batch *b = drift_pipeline_batch(p);
+    struct drift_decoder *dec = drift_pipeline_decoder(p);
+    static const char *const cats[] = {"x", "y", "z", "w"};
+    for (uint64_t i = 0; i < 10000; i++) {
+        double a = gauss(), bb = gauss();
+        int c = (int)(unif() * 4);
+        double logit = (c == 3 ? 2.5 : -1.0) + 0.5 * a;
+        int y = unif() < 1 / (1 + exp(-logit));
+        char msg[200];
+        snprintf(msg, sizeof(msg), "{\"a\":%.6f,\"b\":%.6f,\"c\":\"%s\",\"y\":%d}", a, bb,
+                 cats[c], y);
+        size_t row = b->n;
+        int bad;
+        const char *detail;
+        assert_int_equal(drift_decode(dec, msg, strlen(msg), b, &bad, &detail), 0);
+        b->part[row] = 0;
+        b->off[row] = (int64_t)i;
+        if (b->n == b->cap) {
+            drift_pipeline_push(p);
+        }
+    }
+    if (b->n) {
+        drift_pipeline_push(p);
+    }
+    assert_true(r->n > 7000);
+    return r->loss / r->n;
+}
+
+static void test_learner_categorical(void **state)
+{
+    static struct crec none, onehot, hash;
+    double l0 = run_categorical(DRIFT_CAT_NONE, &none);
+    double l1 = run_categorical(DRIFT_CAT_ONEHOT, &onehot);
+    double l2 = run_categorical(DRIFT_CAT_HASH, &hash);
+    print_message("prequential log-loss: none %.4f, onehot %.4f, hash %.4f\n", l0, l1, l2);
+    assert_true(l1 < 0.85 * l0 && l2 < 0.85 * l0);
+    assert_null(strstr(none.last, "\"c=w\""));
+    /* inputs: a, b, then one column per known category, in the order they were first seen */
+    const char *f = strstr(onehot.last, "\"features\":[\"a\",\"b\",\"c=");
+    assert_non_null(f);
+    assert_non_null(strstr(hash.last, "\"hash#"));
+    int at = -1;
+    const char *q = f + 12;
+    for (int i = 0; i < 6; i++) {
+        if (strncmp(q, "\"c=w\"", 5) == 0) {
+            at = i;
+        }
+        q = strchr(q + 1, '"') + 2; /* past the closing quote and the comma */
+    }
+    assert_true(at >= 2);
+    /* c=w carries the largest weight of the categories, by a wide margin */
+    const char *w = strstr(onehot.last, "\"weights\":[");
+    assert_non_null(w);
+    double v[6];
+    q = w + 11;
+    for (int i = 0; i < 6; i++) {
+        char *e;
+        v[i] = strtod(q, &e);
+        q = e + 1;
+    }
+    for (int i = 2; i < 6; i++) {
+        assert_true(i == at || v[at] > v[i] + 2);
+    }
+}
+
 /* The drift comes and goes window by window: "2 in a row" never fires, "2 of the last 3" does.
  * a shifts only in odd windows after the reference (windows of 500 events). */
 static void feed_intermittent(struct drift_pipeline *p, uint64_t n)
@@ -665,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_which_signals_count),
         cmocka_unit_test(test_correlation_flip),
         cmocka_unit_test(test_learner_drift_policy),
+        cmocka_unit_test(test_learner_categorical),
         cmocka_unit_test(test_k_of_n_and_min_effect),
         cmocka_unit_test(test_keys_deterministic_and_batch_independent),
         cmocka_unit_test(test_sliding_windows),
