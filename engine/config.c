@@ -1106,8 +1106,8 @@ static void stream_check(struct loader *L, const struct section *sec, const stru
     const struct node *learner = found_key(sec, f, "learner");
     if (learner != NULL && found_val(sec, f, "label") == NULL) {
         errat(L, learner->line, learner->col,
-              "%s.learner needs %s.label: the field holding the 0/1 label the learner trains on",
-              path, path);
+              "%s.learner needs %s.label: the field holding the label the learner trains on "
+              "(0/1 for logistic)", path, path);
     }
     const struct node *perf = found_key(sec, f, "performance");
     const struct node *labels = found_key(sec, f, "labels");

@@ -401,8 +401,8 @@ static void test_bad_values_name_the_key(void **state)
 static void test_learner_without_label(void **state)
 {
     expect_only(HEAD FEATS "    learner:\n      kind: logistic\n",
-                "t.yaml:7:5: streams[0].learner needs streams[0].label: the field holding the 0/1 "
-                "label the learner trains on");
+                "t.yaml:7:5: streams[0].learner needs streams[0].label: the field holding the "
+                "label the learner trains on (0/1 for logistic)");
 }
 
 static void test_duplicate_keys(void **state)
