@@ -32,6 +32,7 @@
 #include "metrics/prequential.h"
 
 #define MV_REF_CHUNK 256 /* reference rows per moments update (BLAS batch) */
+#define LEARNER_PREQ_MAX 100000 /* pairs the learner's metrics hold between two versions */
 #define SHADOW_MIN_ROWS 32  /* a shadow learner is compared after at least this many rows */
 #define SHADOW_STEP_ROWS 32 /* rows per learner step while a shadow is on trial */
 #define PCA_MAX_CHUNKS 1000 /* reference chunks whose errors set the PCA thresholds */
@@ -124,6 +125,8 @@ struct drift_pipeline {
                                    * batch is the input) */
     double *lcenter, *lscale, *lw; /* ld each (lw: ld + 1, the published weights) */
     const char **lnames;          /* ld input names: features, "cat=value", "cat#bucket" */
+    struct drift_preq *lpreq;     /* the learner's own prequential metrics since the last
+                                   * version (like the model's own), or NULL */
     struct drift_learner *shadow; /* on_drift shadow: the fresh learner on trial, or NULL */
     uint64_t shadow_rows;         /* labelled rows both have learnt since the trial began */
     double shadow_loss, main_loss; /* their prequential losses over those rows */
@@ -616,6 +619,12 @@ static void reference_stats(struct drift_pipeline *p, const double *x, size_t ld
 }
 
 /* The reference is fixed (n events): categories freeze, the learner starts from its moments. */
+static apr_status_t preq_cleanup(void *data)
+{
+    drift_preq_destroy(data);
+    return APR_SUCCESS;
+}
+
 /* The learner's inputs, fixed when the reference (and so the category dictionary) is: the d
  * numeric features standardised with the reference, then, with learner.categorical, each known
  * category of each categorical feature as a 0/1 column ("onehot": one per category; "hash":
@@ -718,6 +727,21 @@ static void reference_finish(struct drift_pipeline *p, size_t n)
     p->ref_events = n;
     if (p->lops != NULL && p->learner == NULL) { /* a re-baseline keeps the learner */
         learner_inputs(p);
+        if (p->lpreq == NULL) {
+            uint64_t every = p->sc->learner.publish_every > 0
+                                 ? (uint64_t)p->sc->learner.publish_every : 1000;
+            struct drift_preq_params qp = {
+                .task = p->lops == drift_learner_find("logistic") ? DRIFT_PREQ_CLASSIFICATION
+                                                                  : DRIFT_PREQ_REGRESSION,
+                .threshold = DRIFT_PREQ_DEFAULT_THRESHOLD,
+                .capacity = every < LEARNER_PREQ_MAX ? (size_t)every : LEARNER_PREQ_MAX};
+            char qerr[160];
+            p->lpreq = drift_preq_create(&qp, qerr, sizeof(qerr));
+            if (p->lpreq != NULL) {
+                apr_pool_cleanup_register(p->pool, p->lpreq, preq_cleanup,
+                                          apr_pool_cleanup_null);
+            }
+        }
         struct drift_learner_params lp;
         learner_params(p->sc, &lp);
         lp.center = p->lcenter;
@@ -2470,6 +2494,22 @@ static void publish_model(struct drift_pipeline *p, const char *reason)
                                                                        : "prequential_mse",
                         jnum(p->loss_n ? p->loss_sum / (double)p->loss_n : NAN));
     json_object_set_new(met, "examples", json_integer((json_int_t)p->loss_n));
+    struct drift_preq_metrics pm;
+    if (p->lpreq != NULL && drift_preq_metrics(p->lpreq, &pm) == 0 && pm.n > 0) {
+        static const char *const cls[] = {"accuracy", "precision", "recall", "f1", "auc",
+                                          "log_loss"};
+        double cv[] = {pm.accuracy, pm.precision, pm.recall, pm.f1, pm.auc, pm.log_loss};
+        int classification = p->lops == drift_learner_find("logistic");
+        for (int i = 0; classification && i < 6; i++) {
+            json_object_set_new(met, cls[i], jnum(cv[i]));
+        }
+        if (!classification) {
+            json_object_set_new(met, "mae", jnum(pm.mae));
+            json_object_set_new(met, "rmse", jnum(pm.rmse));
+        }
+        json_object_set_new(met, "pairs", json_integer((json_int_t)pm.n));
+        drift_preq_reset(p->lpreq);
+    }
     json_object_set_new(o, "metrics", met);
     json_object_set_new(o, "trained_through_event", json_integer((json_int_t)(p->seq - 1)));
     p->loss_sum = 0;
@@ -2572,7 +2612,22 @@ static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
     for (size_t at = start; at < start + n; at += step) {
         size_t m = start + n - at < step ? start + n - at : step;
         double loss = 0;
-        size_t learnt = p->lops->learn(p->learner, x + at, b->cap, m, b->label + at, &loss);
+        size_t learnt = 0;
+        if (p->lpreq != NULL) {
+            /* the learner's own metrics: each labelled row predicted, then learnt, row by row,
+             * so that the prediction is the one learn() scores (a mini-batch's rows see the
+             * weights before their block either way) */
+            for (size_t i = at; i < at + m; i++) {
+                double y = b->label[i];
+                if (isfinite(y)) {
+                    double pr = p->lops->predict(p->learner, x + i, b->cap);
+                    drift_preq_add(p->lpreq, pr, y, NAN, NULL); /* full: the rest wait */
+                }
+                learnt += p->lops->learn(p->learner, x + i, b->cap, 1, b->label + i, &loss);
+            }
+        } else {
+            learnt = p->lops->learn(p->learner, x + at, b->cap, m, b->label + at, &loss);
+        }
         p->st.labelled += learnt;
         p->loss_sum += loss;
         p->loss_n += learnt;

@@ -536,6 +536,17 @@ static void test_learner_categorical(void **state)
     print_message("prequential log-loss: none %.4f, onehot %.4f, hash %.4f\n", l0, l1, l2);
     assert_true(l1 < 0.85 * l0 && l2 < 0.85 * l0);
     assert_null(strstr(none.last, "\"c=w\""));
+    /* the learner's own metrics, like the model's: the same rows' log-loss two ways agree */
+    const char *ll = strstr(onehot.last, "\"prequential_log_loss\":");
+    const char *ll2 = strstr(onehot.last, "\"log_loss\":");
+    const char *ex = strstr(onehot.last, "\"examples\":");
+    const char *pairs = strstr(onehot.last, "\"pairs\":");
+    assert_non_null(ll);
+    assert_non_null(ll2);
+    assert_non_null(strstr(onehot.last, "\"accuracy\":"));
+    assert_non_null(strstr(onehot.last, "\"auc\":"));
+    assert_true(fabs(strtod(ll + 23, NULL) - strtod(ll2 + 11, NULL)) < 1e-9);
+    assert_true(strtod(ex + 11, NULL) == strtod(pairs + 8, NULL));
     /* inputs: a, b, then one column per known category, in the order they were first seen */
     const char *f = strstr(onehot.last, "\"features\":[\"a\",\"b\",\"c=");
     assert_non_null(f);
