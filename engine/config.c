@@ -1191,6 +1191,7 @@ static const char *const ref_sources[] = {
 static const char *const drift_rules[] = {"any", "all", NULL};
 static const char *const drift_corrections[] = {"none", "bonferroni", "bh", NULL};
 static const char *const learner_kinds[] = {"logistic", "linear", NULL};
+static const char *const std_modes[] = {"reference", "online", NULL};
 static const char *const cat_modes[] = {[DRIFT_CAT_NONE] = "none", [DRIFT_CAT_ONEHOT] = "onehot",
                                         [DRIFT_CAT_HASH] = "hash", NULL};
 static const char *const on_drift_names[] = {[DRIFT_ON_DRIFT_NONE] = "none",
@@ -1652,6 +1653,8 @@ static const struct key learner_keys[] = {
            "the better)"),
     K_INT("shadow_window", "500", S_OFF(learner.shadow_window), 32, INT_MAX,
           "shadow: labelled rows a fresh learner has to beat the current one"),
+    K_ENUM("standardize", "reference", S_OFF(learner.standardize), std_modes,
+           "inputs standardised with the reference's mean and std, or online (running)"),
     K_ENUM("categorical", "none", S_OFF(learner.categorical), cat_modes,
            "categorical features as inputs: none, onehot (a column per known category) or hash"),
     K_INT("hash_buckets", "64", S_OFF(learner.hash_buckets), 2, 65536,

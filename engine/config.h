@@ -170,6 +170,8 @@ struct drift_stream_conf {
         double ftrl_alpha, ftrl_beta; /* ftrl (defaults 0.1, 1) */
         double rls_forget, rls_delta; /* rls (defaults 1, 1) */
         int batch;             /* rows per update (default 1) */
+        int standardize;       /* 0: with the reference's mean and std (default); 1: running
+                                * (Welford) over the rows learnt before */
         int categorical;       /* DRIFT_CAT_*: how categorical features enter the learner */
         int hash_buckets;      /* hash: shared 0/1 columns (default 64) */
         int on_drift;          /* DRIFT_ON_DRIFT_*: what a concept-drift signal does */

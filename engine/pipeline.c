@@ -211,10 +211,18 @@ static apr_status_t mv_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-/* The learner's parameters from the config (center and scale are the caller's). */
-static void learner_params(const struct drift_stream_conf *sc, struct drift_learner_params *lp)
+/* The learner's parameters from the config; center and scale are the reference's (once the
+ * inputs exist), or NULL with learner.standardize online. */
+static void learner_params(const struct drift_pipeline *p, struct drift_learner_params *lp)
 {
+    const struct drift_stream_conf *sc = p->sc;
     memset(lp, 0, sizeof(*lp));
+    if (sc->learner.standardize) {
+        lp->standardize = 1;
+    } else {
+        lp->center = p->lcenter;
+        lp->scale = p->lscale;
+    }
     lp->learning_rate = sc->learner.learning_rate > 0 ? sc->learner.learning_rate : 0.05;
     lp->l2 = sc->learner.l2;
     lp->optimizer = sc->learner.optimizer;
@@ -362,7 +370,7 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
         /* the learner itself is made once the reference is known; its parameters are checked
          * now, so that a bad combination stops the start instead of silently learning nothing */
         struct drift_learner_params lp;
-        learner_params(sc, &lp);
+        learner_params(p, &lp);
         char lerr[160];
         struct drift_learner *probe = p->lops->create(d, &lp, lerr, sizeof(lerr));
         if (probe == NULL) {
@@ -743,9 +751,7 @@ static void reference_finish(struct drift_pipeline *p, size_t n)
             }
         }
         struct drift_learner_params lp;
-        learner_params(p->sc, &lp);
-        lp.center = p->lcenter;
-        lp.scale = p->lscale;
+        learner_params(p, &lp);
         char lerr[160];
         p->learner = p->lops->create(p->ld, &lp, lerr, sizeof(lerr));
         if (p->learner != NULL) {
@@ -2489,6 +2495,25 @@ static void publish_model(struct drift_pipeline *p, const char *reason)
     json_object_set_new(o, "features", names);
     json_object_set_new(o, "weights", wt);
     json_object_set_new(o, "bias", jnum(p->lw[p->ld]));
+    /* what the learner divided by; the weights above already have it folded back in */
+    json_t *sd = json_object();
+    json_object_set_new(sd, "mode", json_string(p->sc->learner.standardize ? "online"
+                                                                           : "reference"));
+    if (!p->sc->learner.standardize) {
+        json_t *c = json_array(), *sc2 = json_array();
+        for (int j = 0; j < p->ld; j++) {
+            json_array_append_new(c, jnum(p->lcenter[j]));
+            json_array_append_new(sc2, jnum(p->lscale[j]));
+        }
+        json_object_set_new(sd, "center", c);
+        json_object_set_new(sd, "scale", sc2);
+    }
+    json_object_set_new(o, "standardization", sd);
+    if (p->hooks.now_ms != NULL) { /* the daemon's clock; replays stay deterministic */
+        char at[40];
+        iso8601(at, sizeof(at), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
+        json_object_set_new(o, "published_at", json_string(at));
+    }
     json_t *met = json_object();
     json_object_set_new(met, p->lops == drift_learner_find("logistic") ? "prequential_log_loss"
                                                                        : "prequential_mse",
@@ -2558,9 +2583,7 @@ static void learner_signal(struct drift_pipeline *p)
         publish_model(p, "reset");
     } else if (sc->learner.on_drift == DRIFT_ON_DRIFT_SHADOW && p->shadow == NULL) {
         struct drift_learner_params lp;
-        learner_params(sc, &lp);
-        lp.center = p->lcenter;
-        lp.scale = p->lscale;
+        learner_params(p, &lp);
         char lerr[160];
         p->shadow = p->lops->create(p->ld, &lp, lerr, sizeof(lerr));
         p->shadow_rows = 0;

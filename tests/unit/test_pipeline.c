@@ -482,7 +482,7 @@ static void on_model_c(void *ctx, const char *stream, const char *topic, const c
     snprintf(r->last, sizeof(r->last), "%s", json);
 }
 
-static double run_categorical(int mode, struct crec *r)
+static double run_categorical(int mode, int online, struct crec *r)
 {
     struct drift_stream_conf sc;
     conf_init(&sc);
@@ -493,6 +493,7 @@ static double run_categorical(int mode, struct crec *r)
     sc.learner.topic = "s.model";
     sc.learner.categorical = mode;
     sc.learner.hash_buckets = 16;
+    sc.learner.standardize = online;
     memset(r, 0, sizeof(*r));
     struct drift_pipeline_hooks h = {r, NULL, NULL, NULL, on_model_c, NULL, NULL};
     char err[256];
@@ -529,12 +530,16 @@ static double run_categorical(int mode, struct crec *r)
 
 static void test_learner_categorical(void **state)
 {
-    static struct crec none, onehot, hash;
-    double l0 = run_categorical(DRIFT_CAT_NONE, &none);
-    double l1 = run_categorical(DRIFT_CAT_ONEHOT, &onehot);
-    double l2 = run_categorical(DRIFT_CAT_HASH, &hash);
-    print_message("prequential log-loss: none %.4f, onehot %.4f, hash %.4f\n", l0, l1, l2);
-    assert_true(l1 < 0.85 * l0 && l2 < 0.85 * l0);
+    static struct crec none, onehot, hash, online;
+    double l0 = run_categorical(DRIFT_CAT_NONE, 0, &none);
+    double l1 = run_categorical(DRIFT_CAT_ONEHOT, 0, &onehot);
+    double l2 = run_categorical(DRIFT_CAT_HASH, 0, &hash);
+    double l3 = run_categorical(DRIFT_CAT_ONEHOT, 1, &online);
+    print_message("prequential log-loss: none %.4f, onehot %.4f, hash %.4f, onehot with online "
+                  "standardisation %.4f\n", l0, l1, l2, l3);
+    assert_true(l1 < 0.85 * l0 && l2 < 0.85 * l0 && l3 < 0.85 * l0);
+    assert_non_null(strstr(onehot.last, "\"standardization\":{\"mode\":\"reference\",\"center\":["));
+    assert_non_null(strstr(online.last, "\"standardization\":{\"mode\":\"online\"}"));
     assert_null(strstr(none.last, "\"c=w\""));
     /* the learner's own metrics, like the model's: the same rows' log-loss two ways agree */
     const char *ll = strstr(onehot.last, "\"prequential_log_loss\":");
