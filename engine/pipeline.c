@@ -125,6 +125,9 @@ struct drift_pipeline {
                                    * batch is the input) */
     double *lcenter, *lscale, *lw; /* ld each (lw: ld + 1, the published weights) */
     const char **lnames;          /* ld input names: features, "cat=value", "cat#bucket" */
+    int64_t *ltrained;            /* DRIFT_MAX_PARTITIONS: last offset learnt per partition
+                                   * (-1 none) */
+    double lts;                   /* event time of the last labelled row learnt (NaN none) */
     struct drift_preq *lpreq;     /* the learner's own prequential metrics since the last
                                    * version (like the model's own), or NULL */
     struct drift_learner *shadow; /* on_drift shadow: the fresh learner on trial, or NULL */
@@ -660,6 +663,11 @@ static void learner_inputs(struct drift_pipeline *p)
     p->lscale = zalloc(p->pool, (size_t)p->ld * sizeof(double));
     p->lw = zalloc(p->pool, ((size_t)p->ld + 1) * sizeof(double));
     p->lnames = zalloc(p->pool, (size_t)p->ld * sizeof(char *));
+    p->ltrained = zalloc(p->pool, DRIFT_MAX_PARTITIONS * sizeof(int64_t));
+    for (int i = 0; i < DRIFT_MAX_PARTITIONS; i++) {
+        p->ltrained[i] = -1;
+    }
+    p->lts = NAN;
     for (int j = 0; j < d; j++) {
         p->lcenter[j] = p->ref_mean[j];
         p->lscale[j] = p->ref_std[j];
@@ -2509,6 +2517,20 @@ static void publish_model(struct drift_pipeline *p, const char *reason)
         json_object_set_new(sd, "scale", sc2);
     }
     json_object_set_new(o, "standardization", sd);
+    json_t *offs = json_object();
+    for (int i = 0; i < DRIFT_MAX_PARTITIONS; i++) {
+        if (p->ltrained[i] >= 0) {
+            char key[16];
+            snprintf(key, sizeof(key), "%d", i);
+            json_object_set_new(offs, key, json_integer((json_int_t)p->ltrained[i]));
+        }
+    }
+    json_object_set_new(o, "trained_through_offsets", offs);
+    if (!isnan(p->lts)) {
+        char t[40];
+        iso8601(t, sizeof(t), p->lts);
+        json_object_set_new(o, "trained_through_time", json_string(t));
+    }
     if (p->hooks.now_ms != NULL) { /* the daemon's clock; replays stay deterministic */
         char at[40];
         iso8601(at, sizeof(at), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
@@ -2630,6 +2652,17 @@ static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
     }
     struct drift_batch *b = &p->b;
     const double *x = learner_encode(p, start, n);
+    for (size_t i = start; i < start + n; i++) { /* what the model is trained through */
+        if (isfinite(b->label[i])) {
+            int32_t part = b->part[i];
+            if (part >= 0 && part < DRIFT_MAX_PARTITIONS && b->off[i] > p->ltrained[part]) {
+                p->ltrained[part] = b->off[i];
+            }
+            if (!isnan(b->ts[i])) {
+                p->lts = b->ts[i];
+            }
+        }
+    }
     /* during a trial the rows go in small steps, so that the swap comes when the shadow wins */
     size_t step = p->shadow != NULL ? SHADOW_STEP_ROWS : n;
     for (size_t at = start; at < start + n; at += step) {

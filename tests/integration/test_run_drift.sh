@@ -104,6 +104,9 @@ import json,sys
 m=[json.loads(l) for l in open('$TESTDIR/model.jsonl')]
 assert all(x['type']=='driftd.model_update' and len(x['weights'])==8 for x in m)
 assert m[-1]['version']==len(m), [x['version'] for x in m]
+offs = m[-1]['trained_through_offsets']
+assert offs and all(int(k) >= 0 and v >= 0 for k, v in offs.items()), offs
+assert m[-1]['trained_through_time'].endswith('Z') and m[-1]['published_at'].endswith('Z'), m[-1]
 print('ok: model updates', len(m), 'last log-loss', m[-1]['metrics']['prequential_log_loss'])
 "
 
