@@ -24,11 +24,29 @@
 #include "join.h"
 #include "kafka.h"
 #include "log.h"
+#include "prom.h"
 #include "receiver.h"
 #include "store.h"
 
 #define BAD_LOG_INTERVAL_MS 10000 /* one log line per malformed-message reason per 10 s */
 #define STATS_INTERVAL_MS 30000   /* per-stream stats line; DRIFTD_STATS_INTERVAL_MS overrides */
+
+#define NKINDS 7
+static const char *const trigger_kinds[NKINDS] = {"data_drift", "performance", "schedule",
+                                                  "data_volume", "on_request", "resolved",
+                                                  "other"};
+
+/* What /metrics reports of a stream beyond its pipeline counters: the last closed window's
+ * per-feature statistics and multivariate tests, and the triggers by kind. */
+struct stream_metrics {
+    int nf;                /* features of the stream (config order) */
+    double *psi, *ks_p;    /* the last window's; NaN when not computed */
+    int *drifted;
+    int windows_seen;
+    int mv_tests;
+    struct drift_mv_result mv[DRIFT_MV_COUNT];
+    uint64_t triggers[NKINDS];
+};
 
 struct drift_daemon {
     uv_loop_t *loop;
@@ -50,6 +68,11 @@ struct drift_daemon {
     int64_t *sched_next;      /* per stream: the next slot (epoch s), 0 = no schedule */
     const char **exec_keys;   /* per stream: its exec action's argv as JSON (outbox target) */
     int64_t *published_s;     /* per stream: when learner.publish_every_s last looked */
+    struct stream_metrics *sm; /* per stream: what /metrics reports beyond the counters */
+    uint64_t deliveries[3][3]; /* by action (webhook, kafka, exec) and outcome (done, retry,
+                                * dead) */
+    struct drift_hist batch_hist; /* seconds to process one consumed batch */
+    double start_s;           /* wall clock at open */
     void (*done)(void *ctx);
     void *done_ctx;
     int stopping;
@@ -109,6 +132,155 @@ static void req_status(const struct drift_request *req, int status)
     ((struct drift_request *)req)->status = status;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * /metrics (Prometheus text format)
+ * -------------------------------------------------------------------------------------------*/
+struct lag_ctx {
+    struct drift_prom *p;
+};
+
+static void lag_sample(void *ctx, const char *topic, int32_t partition, int64_t lag)
+{
+    struct lag_ctx *l = ctx;
+    char part[16];
+    snprintf(part, sizeof(part), "%d", partition);
+    drift_prom_sample(l->p, "driftd_consumer_lag_messages", (double)lag, 2, "topic", topic,
+                      "partition", part);
+}
+
+static double resident_bytes(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL) {
+        return NAN;
+    }
+    int ok = fscanf(f, "%ld %ld", &pages, &rss) == 2;
+    fclose(f);
+    return ok ? (double)rss * (double)sysconf(_SC_PAGESIZE) : NAN;
+}
+
+/* The whole exposition: counters per stream, the last window's statistics, triggers by kind,
+ * the outbox and deliveries, consumer lag, batch latency, memory. */
+static char *metrics_text(struct drift_daemon *d, size_t *len)
+{
+    struct drift_prom p = {0};
+    int n = d->npipes;
+    struct drift_pipeline_stats *st = calloc((size_t)n + 1, sizeof(*st));
+    if (st == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        drift_pipeline_stats(d->pipes[i], &st[i]);
+    }
+    const char *name;
+#define STREAM_COUNTER(metric, field, help)                                                  \
+    drift_prom_family(&p, metric, "counter", help);                                         \
+    for (int i = 0; i < n; i++) {                                                          \
+        name = drift_pipeline_conf(d->pipes[i])->name;                                     \
+        drift_prom_sample(&p, metric, (double)st[i].field, 1, "stream", name);              \
+    }
+    drift_prom_family(&p, "driftd_messages_consumed_total", "counter",
+                      "Kafka messages consumed, well-formed or not");
+    drift_prom_sample(&p, "driftd_messages_consumed_total",
+                      (double)(d->consumer ? drift_consumer_count(d->consumer) : 0), 0);
+    STREAM_COUNTER("driftd_events_total", events, "Events decoded into a stream");
+    drift_prom_family(&p, "driftd_decode_errors_total", "counter",
+                      "Messages skipped, by reason");
+    for (int i = 0; i < n; i++) {
+        name = drift_pipeline_conf(d->pipes[i])->name;
+        for (int r = 0; r < DRIFT_BAD_COUNT; r++) {
+            drift_prom_sample(&p, "driftd_decode_errors_total", (double)st[i].bad[r], 2, "stream",
+                              name, "reason", drift_bad_names[r]);
+        }
+    }
+    STREAM_COUNTER("driftd_windows_total", windows, "Windows closed");
+    STREAM_COUNTER("driftd_drift_windows_total", drift_windows, "Windows with dataset drift");
+    STREAM_COUNTER("driftd_performance_detections_total", performance_detections,
+                   "Concept-drift detections of the performance detector");
+    STREAM_COUNTER("driftd_labelled_events_total", labelled, "Labelled events learnt from");
+    STREAM_COUNTER("driftd_model_updates_total", model_updates, "Model versions published");
+#undef STREAM_COUNTER
+    drift_prom_family(&p, "driftd_triggers_total", "counter", "Triggers recorded, by kind");
+    for (int i = 0; i < n; i++) {
+        name = drift_pipeline_conf(d->pipes[i])->name;
+        for (int k = 0; k < NKINDS; k++) {
+            drift_prom_sample(&p, "driftd_triggers_total", (double)d->sm[i].triggers[k], 2,
+                              "stream", name, "kind", trigger_kinds[k]);
+        }
+    }
+    static const char *const gauges[3][2] = {
+        {"driftd_feature_psi", "PSI of each feature in the last closed window"},
+        {"driftd_feature_ks_pvalue", "KS p-value (after drift.correction) of each numeric "
+                                     "feature in the last closed window"},
+        {"driftd_feature_drifted", "1 when the feature drifted in the last closed window"}};
+    for (int g = 0; g < 3; g++) {
+        drift_prom_family(&p, gauges[g][0], "gauge", gauges[g][1]);
+        for (int i = 0; i < n; i++) {
+            const struct drift_stream_conf *sc = drift_pipeline_conf(d->pipes[i]);
+            const struct stream_metrics *m = &d->sm[i];
+            for (int j = 0; m->windows_seen && j < m->nf; j++) {
+                double v = g == 0 ? m->psi[j] : g == 1 ? m->ks_p[j] : m->drifted[j];
+                if (!isnan(v)) {
+                    drift_prom_sample(&p, gauges[g][0], v, 2, "stream", sc->name, "feature",
+                                      sc->features[j].name);
+                }
+            }
+        }
+    }
+    static const char *const mv_test_names[DRIFT_MV_COUNT] = {"hotelling", "correlation", "pca",
+                                                              "mmd"};
+    drift_prom_family(&p, "driftd_multivariate_statistic", "gauge",
+                      "Statistic of each multivariate test in the last closed window (T2, max "
+                      "correlation change, reconstruction error, MMD2)");
+    for (int i = 0; i < n; i++) {
+        for (int t = 0; t < DRIFT_MV_COUNT; t++) {
+            if (d->sm[i].mv_tests & (1 << t)) {
+                drift_prom_sample(&p, "driftd_multivariate_statistic", d->sm[i].mv[t].statistic,
+                                  2, "stream", drift_pipeline_conf(d->pipes[i])->name, "test",
+                                  mv_test_names[t]);
+            }
+        }
+    }
+    drift_prom_family(&p, "driftd_outbox_entries", "gauge", "Outbox entries, by status");
+    static const char *const statuses[3] = {"pending", "done", "dead"};
+    for (int k = 0; k < 3; k++) {
+        drift_prom_sample(&p, "driftd_outbox_entries",
+                          (double)drift_store_outbox_count(d->store, statuses[k]), 1, "status",
+                          statuses[k]);
+    }
+    drift_prom_family(&p, "driftd_delivery_attempts_total", "counter",
+                      "Delivery attempts, by action and outcome (done, retry, dead)");
+    static const char *const outcomes[3] = {"done", "retry", "dead"};
+    for (int a = 0; a < 3; a++) {
+        for (int o = 0; o < 3; o++) {
+            drift_prom_sample(&p, "driftd_delivery_attempts_total", (double)d->deliveries[a][o],
+                              2, "action", drift_action_names[a], "outcome", outcomes[o]);
+        }
+    }
+    drift_prom_family(&p, "driftd_consumer_lag_messages", "gauge",
+                      "Messages behind the high watermark, per assigned partition");
+    if (d->consumer != NULL) {
+        struct lag_ctx l = {&p};
+        drift_consumer_lag(d->consumer, lag_sample, &l);
+    }
+    drift_prom_histogram(&p, "driftd_batch_processing_seconds",
+                         "Time to process one consumed batch through the pipelines",
+                         &d->batch_hist);
+    drift_prom_family(&p, "driftd_resident_memory_bytes", "gauge", "Resident set size");
+    drift_prom_sample(&p, "driftd_resident_memory_bytes", resident_bytes(), 0);
+    drift_prom_family(&p, "driftd_start_time_seconds", "gauge",
+                      "When the daemon started, seconds since the epoch");
+    drift_prom_sample(&p, "driftd_start_time_seconds", d->start_s, 0);
+    free(st);
+    if (p.oom) {
+        free(p.buf);
+        return NULL;
+    }
+    *len = p.len;
+    return p.buf;
+}
+
 /* Constant-time comparison of the presented token with ours. */
 static int token_ok(const char *auth, const char *token)
 {
@@ -145,6 +317,17 @@ static void on_http(void *ctx, const struct drift_request *req)
     const char *path = req->path;
     if (strcmp(path, "/healthz") == 0) {
         req_status(req, strcmp(req->method, "GET") == 0 ? 200 : 405);
+        return;
+    }
+    if (strcmp(path, "/metrics") == 0) { /* read-only: no token */
+        if (strcmp(req->method, "GET") != 0) {
+            req_status(req, 405);
+            return;
+        }
+        struct drift_request *w = (struct drift_request *)req;
+        w->resp_body = metrics_text(d, &w->resp_len);
+        w->resp_type = "text/plain; version=0.0.4; charset=utf-8";
+        req_status(req, w->resp_body != NULL ? 200 : 503);
         return;
     }
     int trig = strncmp(path, "/triggers/", 10) == 0;
@@ -293,9 +476,31 @@ static void hook_reference(void *ctx, const char *stream, uint64_t events)
     }
 }
 
+static int stream_index(const struct drift_daemon *d, const char *name)
+{
+    for (int i = 0; i < d->cfg->nstreams; i++) {
+        if (strcmp(d->cfg->streams[i].name, name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
 static void hook_window(void *ctx, const struct drift_window_report *w)
 {
     struct drift_daemon *d = ctx;
+    int si = stream_index(d, w->stream);
+    if (si >= 0 && d->sm != NULL) {
+        struct stream_metrics *m = &d->sm[si];
+        for (int i = 0; i < w->nfeatures && i < m->nf; i++) {
+            m->psi[i] = w->features[i].psi;
+            m->ks_p[i] = w->features[i].ks_padj;
+            m->drifted[i] = w->features[i].drifted;
+        }
+        m->windows_seen = 1;
+        m->mv_tests = w->mv_tests;
+        memcpy(m->mv, w->mv, sizeof(m->mv));
+    }
     if (w->dataset_drift && drift_log_enabled(DRIFT_LOG_INFO)) {
         char names[512];
         size_t o = 0;
@@ -352,6 +557,13 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
             sc = &d->cfg->streams[i];
             si = i;
         }
+    }
+    if (si >= 0 && d->sm != NULL) {
+        int k = 0;
+        while (k < NKINDS - 1 && strcmp(trigger_kinds[k], t->kind) != 0) {
+            k++;
+        }
+        d->sm[si].triggers[k]++;
     }
     int nf = t->window != NULL ? t->window->nfeatures : 0;
     struct drift_signal_row *sig = calloc((size_t)nf * 4 + 1, sizeof(*sig));
@@ -502,6 +714,9 @@ static void on_delivery(void *ctx, const struct drift_outbox_row *r, const char 
                         int http_status, const char *error)
 {
     struct drift_daemon *d = ctx;
+    int a = r->action == NULL ? 0 : strcmp(r->action, "kafka") == 0 ? 1
+                                    : strcmp(r->action, "exec") == 0 ? 2 : 0;
+    d->deliveries[a][strcmp(status, "done") == 0 ? 0 : strcmp(status, "dead") == 0 ? 2 : 1]++;
     /* the message names the action: "webhook delivered", "kafka delivered", "exec delivered" */
     char msg[64], tq[512], eq[1024];
     const char *what = r->action != NULL ? r->action : "webhook";
@@ -542,9 +757,19 @@ static void on_dr(void *ctx, void *opaque, int err, const char *errstr)
 /* ---------------------------------------------------------------------------------------------
  * Consumer batches
  * -------------------------------------------------------------------------------------------*/
+static void on_batch_(struct drift_daemon *d, rd_kafka_message_t **msgs, size_t n);
+
+/* Times each consumed batch through the pipelines (the processing-latency histogram). */
 static void on_batch(void *ctx, rd_kafka_message_t **msgs, size_t n)
 {
     struct drift_daemon *d = ctx;
+    uint64_t t0 = uv_hrtime();
+    on_batch_(d, msgs, n);
+    drift_hist_observe(&d->batch_hist, (double)(uv_hrtime() - t0) * 1e-9);
+}
+
+static void on_batch_(struct drift_daemon *d, rd_kafka_message_t **msgs, size_t n)
+{
     struct drift_pipeline *last = NULL;
     const char *last_topic = NULL;
     int last_is_label = 0;
@@ -847,6 +1072,18 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     /* Schedules start from now: a slot that passed while driftd was down is not made up for. */
     d->sched_next = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(int64_t));
     d->published_s = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(int64_t));
+    d->sm = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(*d->sm));
+    d->start_s = (double)drift_wall_ms() / 1000.0;
+    for (int i = 0; i < d->npipes; i++) {
+        struct stream_metrics *m = &d->sm[i];
+        m->nf = cfg->streams[i].nfeatures;
+        m->psi = apr_pcalloc(pool, (size_t)(m->nf + 1) * sizeof(double));
+        m->ks_p = apr_pcalloc(pool, (size_t)(m->nf + 1) * sizeof(double));
+        m->drifted = apr_pcalloc(pool, (size_t)(m->nf + 1) * sizeof(int));
+        for (int j = 0; j < m->nf; j++) {
+            m->psi[j] = m->ks_p[j] = NAN;
+        }
+    }
     for (int i = 0; i < d->npipes; i++) {
         d->sched_next[i] = next_slot(&cfg->streams[i], (int64_t)(drift_wall_ms() / 1000));
         d->published_s[i] = (int64_t)(drift_wall_ms() / 1000);

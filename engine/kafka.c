@@ -526,6 +526,32 @@ unsigned long long drift_consumer_count(const struct drift_consumer *c)
     return c->count;
 }
 
+int drift_consumer_lag(struct drift_consumer *c,
+                       void (*fn)(void *ctx, const char *topic, int32_t partition, int64_t lag),
+                       void *ctx)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    if (c == NULL || rd_kafka_assignment(c->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return DRIFT_EFAULT;
+    }
+    rd_kafka_position(c->rk, parts); /* the next offset to consume, from local state */
+    int n = 0;
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t lo = 0, hi = 0;
+        /* the high watermark the last fetch response brought: no broker round trip */
+        if (rd_kafka_get_watermark_offsets(c->rk, tp->topic, tp->partition, &lo, &hi) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0) {
+            continue;
+        }
+        int64_t pos = tp->offset >= 0 ? tp->offset : lo;
+        fn(ctx, tp->topic, tp->partition, hi > pos ? hi - pos : 0);
+        n++;
+    }
+    rd_kafka_topic_partition_list_destroy(parts);
+    return n;
+}
+
 int drift_consumer_assigned(const struct drift_consumer *c)
 {
     return c->nassigned > 0;

@@ -61,6 +61,11 @@ int drift_consumer_open(uv_loop_t *loop, const char *brokers, const char *group,
                         char *err, size_t errlen);
 /* Messages consumed so far (all, including those later skipped as malformed). */
 unsigned long long drift_consumer_count(const struct drift_consumer *c);
+/* Calls fn with the lag (high watermark − position, from local state: no broker round trip) of
+ * every assigned partition whose watermark is known. Returns how many, or DRIFT_EFAULT. */
+int drift_consumer_lag(struct drift_consumer *c,
+                       void (*fn)(void *ctx, const char *topic, int32_t partition, int64_t lag),
+                       void *ctx);
 /* 1 when at least one partition is assigned. */
 int drift_consumer_assigned(const struct drift_consumer *c);
 /* Stops polling, commits stored offsets, leaves the group and frees everything. Blocks for at

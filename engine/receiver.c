@@ -37,7 +37,8 @@ struct conn {
     size_t header_len; /* 0 until the blank line is seen */
     size_t body_len;   /* Content-Length */
     int responded;
-    char resp[160];
+    char resp[256];
+    char *body; /* a response body being written (freed with the connection) */
     struct conn *next, *prev;
 };
 
@@ -84,6 +85,7 @@ static void on_conn_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     }
     free(c->buf);
+    free(c->body);
     free(c);
     handle_closed(r);
 }
@@ -105,7 +107,10 @@ static void on_listener_closed(uv_handle_t *h)
  * -------------------------------------------------------------------------------------------*/
 static void on_written(uv_write_t *w, int status)
 {
-    conn_close(w->data);
+    struct conn *c = w->data;
+    free(c->body);
+    c->body = NULL;
+    conn_close(c);
 }
 
 static const char *reason(int status)
@@ -134,17 +139,22 @@ static const char *reason(int status)
     }
 }
 
-/* Answers once, stops reading, and closes the connection when the write is done. */
-static void respond(struct conn *c, int status)
+/* Answers once (body: malloc'd or NULL, now ours), stops reading, and closes the connection
+ * when the write is done. */
+static void respond(struct conn *c, int status, char *body, size_t len, const char *type)
 {
     c->responded = 1;
+    c->body = body;
     uv_read_stop((uv_stream_t *)&c->tcp);
     int n = snprintf(c->resp, sizeof(c->resp),
-                     "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", status,
-                     reason(status));
-    uv_buf_t b = uv_buf_init(c->resp, (unsigned)n);
+                     "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s%s%sConnection: close\r\n\r\n",
+                     status, reason(status), body ? len : 0, body ? "Content-Type: " : "",
+                     body && type ? type : "", body ? "\r\n" : "");
+    uv_buf_t b[2] = {uv_buf_init(c->resp, (unsigned)n), uv_buf_init(body, (unsigned)len)};
     c->wr.data = c;
-    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) {
+    if (uv_write(&c->wr, (uv_stream_t *)&c->tcp, b, body ? 2 : 1, on_written) != 0) {
+        free(c->body);
+        c->body = NULL;
         conn_close(c);
     }
 }
@@ -241,28 +251,29 @@ static void try_complete(struct conn *c)
         char *e = memmem(c->buf, c->len, "\r\n\r\n", 4);
         if (e == NULL) {
             if (c->len > RECV_MAX_HEADER) {
-                respond(c, 413);
+                respond(c, 413, NULL, 0, NULL);
             }
             return;
         }
         c->header_len = (size_t)(e - c->buf) + 4;
         if (c->header_len > RECV_MAX_HEADER) {
-            respond(c, 413);
+            respond(c, 413, NULL, 0, NULL);
             return;
         }
         char v[32];
         if (header_value(c->buf, c->header_len, "Transfer-Encoding", v, sizeof(v))) {
-            respond(c, 411); /* chunked bodies are not supported: ask for a Content-Length */
+            /* chunked bodies are not supported: ask for a Content-Length */
+            respond(c, 411, NULL, 0, NULL);
             return;
         }
         c->body_len = 0;
         if (header_value(c->buf, c->header_len, "Content-Length", v, sizeof(v)) &&
             parse_length(v, &c->body_len) != 0) {
-            respond(c, 400);
+            respond(c, 400, NULL, 0, NULL);
             return;
         }
         if (c->body_len > RECV_MAX_BODY) {
-            respond(c, 413);
+            respond(c, 413, NULL, 0, NULL);
             return;
         }
     }
@@ -273,7 +284,7 @@ static void try_complete(struct conn *c)
     size_t line_len;
     if (parse_request_line(c->buf, c->header_len, method, sizeof(method), path, sizeof(path),
                            &line_len) != 0) {
-        respond(c, 400);
+        respond(c, 400, NULL, 0, NULL);
         return;
     }
     const char *hdr = c->buf + line_len;
@@ -298,9 +309,10 @@ static void try_complete(struct conn *c)
             .status = status,
         };
         r->fn(r->ctx, &req);
-        status = req.status;
+        respond(c, req.status, req.resp_body, req.resp_len, req.resp_type);
+        return;
     }
-    respond(c, status);
+    respond(c, status, NULL, 0, NULL);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -332,7 +344,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     c->len += (size_t)n;
     c->buf[c->len] = '\0';
     if (!c->responded && c->len > RECV_MAX_HEADER + RECV_MAX_BODY) {
-        respond(c, 413);
+        respond(c, 413, NULL, 0, NULL);
         return;
     }
     try_complete(c);

@@ -20,6 +20,11 @@ struct drift_request {
     const char *body;
     size_t body_len;
     int status;  /* the status to answer: the callback may change it (it is answered after) */
+    /* A response body the callback may set: malloc'd, owned by the receiver from then on (freed
+     * once written), with its media type (static). NULL: an empty body. */
+    char *resp_body;
+    size_t resp_len;
+    const char *resp_type;
 };
 
 typedef void (*drift_receiver_fn)(void *ctx, const struct drift_request *req);

@@ -1,0 +1,87 @@
+# /metrics of the real driftd: the Prometheus text format passes `promtool check metrics` (the
+# linter: HELP, TYPE, names, units, histogram layout), carries the series an operator needs, and
+# a real Prometheus server (Debian's package) scrapes it and answers queries on them.
+. "$ROOT/tests/integration/lib.sh"
+
+command -v promtool >/dev/null || fail "promtool missing (scripts/install-deps installs prometheus)"
+start_kafka --topic feats:2
+start_receiver 0
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+HPORT=$(free_port)
+cat >"$TESTDIR/driftd.yaml" <<YAML
+kafka: {brokers: $BOOTSTRAP, group: it-metrics}
+store: {path: $TESTDIR/driftd.db}
+http: {port: $HPORT, token_env: DRIFTD_TEST_API_TOKEN}
+streams:
+  - name: feats
+    topic: feats
+    features: {f0: numeric, f1: numeric, f2: numeric, f3: numeric}
+    label: label
+    window: {size: 500}
+    reference: {size: 1000}
+    trigger: {consecutive: 1, cooldown_windows: 1000}
+    webhook: {url: "$RECEIVER_URL"}
+    multivariate: {}
+    learner: {publish_every: 500}
+YAML
+"$DRIFTD" gen --dims 4 --events 4000 --drift-at 2500 --seed 3 --key --bad-every 500 \
+    | kcat -P -b "$BOOTSTRAP" -t feats -K "$(printf '\t')"
+DRIFTD_TEST_API_TOKEN=tok DRIFTD_STATS_INTERVAL_MS=200 "$DRIFTD" run "$TESTDIR/driftd.yaml" \
+    2>"$TESTDIR/driftd.log" &
+DPID=$!
+PIDS="$PIDS $DPID"
+wait_for 30 "all consumed" grep -q 'msg="stream stats".* consumed=4000 ' "$TESTDIR/driftd.log"
+wait_for 20 "a delivery" grep -q 'msg="webhook delivered"' "$TESTDIR/driftd.log"
+
+curl -sf -D "$TESTDIR/headers" "http://127.0.0.1:$HPORT/metrics" >"$TESTDIR/metrics.txt" \
+    || fail "GET /metrics"
+grep -qi '^content-type: text/plain; version=0.0.4' "$TESTDIR/headers" || fail "content type"
+promtool check metrics <"$TESTDIR/metrics.txt" >"$TESTDIR/promtool.out" 2>&1 \
+    || fail "promtool: $(cat "$TESTDIR/promtool.out")"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$HPORT/metrics")" = 405 ] \
+    || fail "POST /metrics"
+$PY - "$TESTDIR/metrics.txt" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+assert text.endswith("\n")
+def val(series):
+    m = re.search("^" + re.escape(series) + r" (\S+)$", text, re.M)
+    assert m, f"missing: {series}"
+    return float(m.group(1))
+assert val("driftd_messages_consumed_total") == 4000
+assert val('driftd_events_total{stream="feats"}') == 3992          # 8 malformed lines
+assert val('driftd_decode_errors_total{stream="feats",reason="invalid_json"}') > 0
+assert val('driftd_windows_total{stream="feats"}') == 5     # (3992 - 1000) // 500
+assert val('driftd_triggers_total{stream="feats",kind="data_drift"}') == 1
+assert val('driftd_delivery_attempts_total{action="webhook",outcome="done"}') == 1
+assert val('driftd_outbox_entries{status="done"}') == 1
+assert 0 <= val('driftd_feature_psi{stream="feats",feature="f0"}')
+assert val('driftd_feature_drifted{stream="feats",feature="f0"}') == 1   # f0 is shifted
+assert val('driftd_multivariate_statistic{stream="feats",test="hotelling"}') > 0
+assert val('driftd_batch_processing_seconds_count') > 0
+assert val('driftd_batch_processing_seconds_bucket{le="+Inf"}') == val('driftd_batch_processing_seconds_count')
+assert val('driftd_resident_memory_bytes') > 1e6
+lags = re.findall(r'^driftd_consumer_lag_messages\{topic="feats",partition="(\d)"\} (\S+)$', text, re.M)
+assert sorted(p for p, _ in lags) == ["0", "1"] and all(float(v) == 0 for _, v in lags), lags
+print("ok: /metrics passes promtool;", len(text.splitlines()), "lines")
+PY
+
+log "a real Prometheus scrapes it"
+PPORT=$(free_port)
+cat >"$TESTDIR/prometheus.yml" <<YAML
+global: {scrape_interval: 1s}
+scrape_configs:
+  - job_name: driftd
+    static_configs: [{targets: ["127.0.0.1:$HPORT"]}]
+YAML
+prometheus --config.file="$TESTDIR/prometheus.yml" --storage.tsdb.path="$TESTDIR/prom" \
+    --web.listen-address="127.0.0.1:$PPORT" 2>"$TESTDIR/prometheus.log" &
+PIDS="$PIDS $!"
+query() { curl -s "http://127.0.0.1:$PPORT/api/v1/query" --data-urlencode "query=$1"; }
+scraped() { query 'driftd_events_total{stream="feats"}' | grep -q '"3992"'; }
+wait_for 60 "Prometheus has the series" scraped
+query 'up{job="driftd"}' | grep -q '"1"' || fail "target not up: $(query 'up')"
+query 'sum(driftd_triggers_total{kind="data_drift"})' | grep -q '"1"' || fail "trigger series"
+kill -TERM $DPID
+wait $DPID || fail "driftd exited non-zero"
+echo PASS
