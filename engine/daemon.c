@@ -281,6 +281,96 @@ static char *metrics_text(struct drift_daemon *d, size_t *len)
     return p.buf;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * /healthz and /status
+ * -------------------------------------------------------------------------------------------*/
+/* Ready when the consumer has partitions and every stream has its reference; else why not. */
+static int health(struct drift_daemon *d, char *why, size_t len)
+{
+    if (d->stopping) {
+        snprintf(why, len, "stopping");
+        return 0;
+    }
+    if (d->consumer == NULL || !drift_consumer_assigned(d->consumer)) {
+        snprintf(why, len, "no Kafka partition assigned yet");
+        return 0;
+    }
+    for (int i = 0; i < d->npipes; i++) {
+        struct drift_pipeline_stats st;
+        drift_pipeline_stats(d->pipes[i], &st);
+        if (!st.reference_ready) {
+            snprintf(why, len, "stream %s is building its reference (%llu events so far)",
+                     drift_pipeline_conf(d->pipes[i])->name,
+                     (unsigned long long)st.events);
+            return 0;
+        }
+    }
+    snprintf(why, len, "consuming");
+    return 1;
+}
+
+static void lag_json(void *ctx, const char *topic, int32_t partition, int64_t lag)
+{
+    json_array_append_new(ctx, json_pack("{s:s, s:i, s:I}", "topic", topic, "partition",
+                                         (int)partition, "lag", (json_int_t)lag));
+}
+
+static void latest_model(void *ctx, int64_t version, int64_t created_ms, const char *js)
+{
+    *(int64_t *)ctx = version;
+}
+
+/* GET /status: streams with their counters and last verdicts, partitions and lag, the outbox,
+ * model versions. */
+static char *status_json(struct drift_daemon *d, size_t *len)
+{
+    json_t *o = json_object(), *streams = json_array(), *parts = json_array();
+    char why[256];
+    json_object_set_new(o, "ready", json_boolean(health(d, why, sizeof(why))));
+    json_object_set_new(o, "why", json_string(why));
+    unsigned long long consumed = d->consumer ? drift_consumer_count(d->consumer) : 0;
+    json_object_set_new(o, "consumed", json_integer((json_int_t)consumed));
+    for (int i = 0; i < d->npipes; i++) {
+        const struct drift_stream_conf *sc = drift_pipeline_conf(d->pipes[i]);
+        struct drift_pipeline_stats st;
+        drift_pipeline_stats(d->pipes[i], &st);
+        const struct stream_metrics *m = &d->sm[i];
+        json_t *feats = json_array();
+        for (int j = 0; m->windows_seen && j < m->nf; j++) {
+            json_array_append_new(feats, json_pack("{s:s, s:o, s:o, s:b}", "feature",
+                                                   sc->features[j].name,
+                                                   "psi", isnan(m->psi[j]) ? json_null()
+                                                                           : json_real(m->psi[j]),
+                                                   "ks_pvalue", isnan(m->ks_p[j])
+                                                                    ? json_null()
+                                                                    : json_real(m->ks_p[j]),
+                                                   "drifted", m->drifted[j]));
+        }
+        int64_t version = 0;
+        drift_store_models(d->store, sc->name, 0, latest_model, &version);
+        json_array_append_new(streams, json_pack(
+            "{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o}", "name", sc->name, "topic",
+            sc->topic, "reference", st.reference_ready ? "ready" : "warming_up", "events",
+            (json_int_t)st.events, "windows", (json_int_t)st.windows, "drift_windows",
+            (json_int_t)st.drift_windows, "triggers", (json_int_t)st.triggers, "labelled",
+            (json_int_t)st.labelled, "last_window", feats, "model_version",
+            version > 0 ? json_integer((json_int_t)version) : json_null()));
+    }
+    json_object_set_new(o, "streams", streams);
+    if (d->consumer != NULL) {
+        drift_consumer_lag(d->consumer, lag_json, parts);
+    }
+    json_object_set_new(o, "partitions", parts);
+    json_object_set_new(o, "outbox", json_pack("{s:i, s:i, s:i}", "pending",
+                                               drift_store_outbox_count(d->store, "pending"),
+                                               "done", drift_store_outbox_count(d->store, "done"),
+                                               "dead", drift_store_outbox_count(d->store, "dead")));
+    char *js = json_dumps(o, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    json_decref(o);
+    *len = js != NULL ? strlen(js) : 0;
+    return js;
+}
+
 /* Constant-time comparison of the presented token with ours. */
 static int token_ok(const char *auth, const char *token)
 {
@@ -315,8 +405,25 @@ static void on_http(void *ctx, const struct drift_request *req)
 {
     struct drift_daemon *d = ctx;
     const char *path = req->path;
-    if (strcmp(path, "/healthz") == 0) {
-        req_status(req, strcmp(req->method, "GET") == 0 ? 200 : 405);
+    if (strcmp(path, "/healthz") == 0 || strcmp(path, "/status") == 0) { /* read-only */
+        if (strcmp(req->method, "GET") != 0) {
+            req_status(req, 405);
+            return;
+        }
+        struct drift_request *w = (struct drift_request *)req;
+        char why[256];
+        int ready = health(d, why, sizeof(why));
+        if (path[1] == 'h') {
+            json_t *o = json_pack("{s:b, s:s}", "ready", ready, "why", why);
+            w->resp_body = json_dumps(o, JSON_COMPACT);
+            json_decref(o);
+            w->resp_len = w->resp_body != NULL ? strlen(w->resp_body) : 0;
+            req_status(req, ready ? 200 : 503);
+        } else {
+            w->resp_body = status_json(d, &w->resp_len);
+            req_status(req, w->resp_body != NULL ? 200 : 503);
+        }
+        w->resp_type = "application/json";
         return;
     }
     if (strcmp(path, "/metrics") == 0) { /* read-only: no token */

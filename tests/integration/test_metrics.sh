@@ -1,6 +1,7 @@
 # /metrics of the real driftd: the Prometheus text format passes `promtool check metrics` (the
 # linter: HELP, TYPE, names, units, histogram layout), carries the series an operator needs, and
-# a real Prometheus server (Debian's package) scrapes it and answers queries on them.
+# a real Prometheus server (Debian's package) scrapes it and answers queries on them. /healthz
+# says ready (and why), /status gives the streams, partitions, outbox and model versions.
 . "$ROOT/tests/integration/lib.sh"
 
 command -v promtool >/dev/null || fail "promtool missing (scripts/install-deps installs prometheus)"
@@ -64,6 +65,25 @@ assert val('driftd_resident_memory_bytes') > 1e6
 lags = re.findall(r'^driftd_consumer_lag_messages\{topic="feats",partition="(\d)"\} (\S+)$', text, re.M)
 assert sorted(p for p, _ in lags) == ["0", "1"] and all(float(v) == 0 for _, v in lags), lags
 print("ok: /metrics passes promtool;", len(text.splitlines()), "lines")
+PY
+
+log "/healthz and /status"
+curl -sf "http://127.0.0.1:$HPORT/healthz" >"$TESTDIR/health.json" || fail "healthz not 200"
+curl -sf "http://127.0.0.1:$HPORT/status" >"$TESTDIR/status.json" || fail "status"
+$PY - "$TESTDIR/health.json" "$TESTDIR/status.json" <<'PY'
+import json, sys
+h = json.load(open(sys.argv[1]))
+assert h == {"ready": True, "why": "consuming"}, h
+s = json.load(open(sys.argv[2]))
+assert s["ready"] and s["consumed"] == 4000, s
+st = s["streams"][0]
+assert st["name"] == "feats" and st["reference"] == "ready" and st["windows"] == 5, st
+assert st["model_version"] >= 1 and st["triggers"] == 1, st
+f0 = next(f for f in st["last_window"] if f["feature"] == "f0")
+assert f0["drifted"] and f0["psi"] > 0.2, f0
+assert sorted(p["partition"] for p in s["partitions"]) == [0, 1], s["partitions"]
+assert s["outbox"] == {"pending": 0, "done": 1, "dead": 0}, s["outbox"]
+print("ok: /healthz ready; /status", len(st["last_window"]), "features, model", st["model_version"])
 PY
 
 log "a real Prometheus scrapes it"
