@@ -36,6 +36,8 @@ int drift_demo_main(apr_pool_t *pool, int argc, const char *const *argv);
 int drift_score_main(apr_pool_t *pool, int argc, const char *const *argv);
 int drift_detect_main(apr_pool_t *pool, int argc, const char *const *argv);
 int drift_model_main(apr_pool_t *pool, int argc, const char *const *argv);
+int drift_events_main(apr_pool_t *pool, int argc, const char *const *argv);
+int drift_status_main(apr_pool_t *pool, int argc, const char *const *argv);
 int drift_format_main(apr_pool_t *pool, int argc, const char *const *argv);
 
 static void usage(FILE *f)
@@ -56,6 +58,10 @@ static void usage(FILE *f)
             "                                        kswin) over numbers, one per line\n"
             "  driftd model list|show|export STREAM (--db FILE | --config CONFIG) [--version V]\n"
             "                                        the learner's stored model versions\n"
+            "  driftd events (--db FILE | --config CONFIG) [--since T] [--stream S]\n"
+            "        [--format table|json]            the triggers recorded, with deliveries\n"
+            "  driftd status (--db FILE | --config CONFIG) [--format table|json]\n"
+            "                                        per stream: triggers, model, outbox\n"
             "  driftd format FORMAT [FILE]           a trigger payload as a webhook of FORMAT\n"
             "                                        would receive it (preview)\n"
             "  driftd demo [CONFIG]                  local cluster, synthetic drift, webhook\n"
@@ -764,6 +770,10 @@ int main(int argc, const char *const *argv)
         rc = drift_detect_main(pool, argc, argv);
     } else if (strcmp(cmd, "model") == 0) {
         rc = drift_model_main(pool, argc, argv);
+    } else if (strcmp(cmd, "events") == 0) {
+        rc = drift_events_main(pool, argc, argv);
+    } else if (strcmp(cmd, "status") == 0) {
+        rc = drift_status_main(pool, argc, argv);
     } else if (strcmp(cmd, "format") == 0) {
         rc = drift_format_main(pool, argc, argv);
     } else if (strcmp(cmd, "demo") == 0) {

@@ -122,6 +122,7 @@ enum {
     SQL_MODEL_INSERT,
     SQL_MODEL_GET,
     SQL_MODEL_LIST,
+    SQL_TRIGGER_LIST,
     SQL_COUNT
 };
 
@@ -155,6 +156,13 @@ static const char *const sql_text[SQL_COUNT] = {
                       " (?2 = 0 OR version = ?2) ORDER BY version DESC LIMIT 1",
     [SQL_MODEL_LIST] = "SELECT version, created_ms, model FROM models WHERE stream = ?1"
                        " ORDER BY version",
+    [SQL_TRIGGER_LIST] =
+        "SELECT t.idem_key, t.stream, t.rule, t.kind, t.created_ms, t.payload,"
+        " COALESCE(SUM(o.status = 'done'), 0), COALESCE(SUM(o.status = 'pending'), 0),"
+        " COALESCE(SUM(o.status = 'dead'), 0)"
+        " FROM triggers t LEFT JOIN outbox o ON o.trigger_id = t.id"
+        " WHERE t.created_ms >= ?1 AND (?2 IS NULL OR t.stream = ?2)"
+        " GROUP BY t.id ORDER BY t.created_ms, t.id",
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -564,6 +572,40 @@ int drift_store_models(struct drift_store *s, const char *stream, int64_t versio
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         fn(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
            (const char *)sqlite3_column_text(st, 2));
+        n++;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? n : DRIFT_EFAULT;
+}
+
+int drift_store_triggers(struct drift_store *s, int64_t since_ms, const char *stream,
+                         void (*fn)(void *ctx, const struct drift_trigger_info *t), void *ctx)
+{
+    if (s == NULL || fn == NULL) {
+        return DRIFT_EINVAL;
+    }
+    sqlite3_stmt *st = s->st[SQL_TRIGGER_LIST];
+    sqlite3_bind_int64(st, 1, since_ms);
+    if (stream != NULL) {
+        sqlite3_bind_text(st, 2, stream, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_null(st, 2);
+    }
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct drift_trigger_info t = {
+            .idem_key = (const char *)sqlite3_column_text(st, 0),
+            .stream = (const char *)sqlite3_column_text(st, 1),
+            .rule = (const char *)sqlite3_column_text(st, 2),
+            .kind = (const char *)sqlite3_column_text(st, 3),
+            .created_ms = sqlite3_column_int64(st, 4),
+            .payload = (const char *)sqlite3_column_text(st, 5),
+            .done = sqlite3_column_int(st, 6),
+            .pending = sqlite3_column_int(st, 7),
+            .dead = sqlite3_column_int(st, 8),
+        };
+        fn(ctx, &t);
         n++;
     }
     sqlite3_reset(st);

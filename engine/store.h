@@ -74,6 +74,17 @@ int drift_store_models(struct drift_store *s, const char *stream, int64_t versio
                                   const char *model_json),
                        void *ctx);
 
+/* A recorded trigger with its deliveries by status, as drift_store_triggers reports it. */
+struct drift_trigger_info {
+    const char *idem_key, *stream, *rule, *kind, *payload;
+    int64_t created_ms;
+    int done, pending, dead; /* outbox rows by status */
+};
+/* Calls fn for the triggers recorded at or after since_ms (of one stream, or all with NULL),
+ * oldest first; strings valid only during the call. Returns how many or a negative code. */
+int drift_store_triggers(struct drift_store *s, int64_t since_ms, const char *stream,
+                         void (*fn)(void *ctx, const struct drift_trigger_info *t), void *ctx);
+
 /* Opens (creating if needed) the store at path and migrates it. Returns NULL and fills err. */
 struct drift_store *drift_store_open(const char *path, char *err, size_t errlen);
 void drift_store_close(struct drift_store *s);

@@ -104,4 +104,24 @@ query 'up{job="driftd"}' | grep -q '"1"' || fail "target not up: $(query 'up')"
 query 'sum(driftd_triggers_total{kind="data_drift"})' | grep -q '"1"' || fail "trigger series"
 kill -TERM $DPID
 wait $DPID || fail "driftd exited non-zero"
+
+log "driftd events and driftd status read the store"
+"$DRIFTD" events --config "$TESTDIR/driftd.yaml" --since 1h --format json >"$TESTDIR/events.jsonl"
+"$DRIFTD" status --db "$TESTDIR/driftd.db" --format json >"$TESTDIR/status-cli.json"
+"$DRIFTD" events --db "$TESTDIR/driftd.db" --since 0s | grep -q "no triggers recorded since then" \
+    || fail "events --since now"
+"$DRIFTD" events --db "$TESTDIR/driftd.db" --since yesterday 2>"$TESTDIR/err.txt" && fail "bad --since"
+grep -q "got 'yesterday'" "$TESTDIR/err.txt" || fail "unclear: $(cat "$TESTDIR/err.txt")"
+$PY - "$TESTDIR/events.jsonl" "$TESTDIR/status-cli.json" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+assert len(ev) == 1 and ev[0]["kind"] == "data_drift", ev
+assert ev[0]["deliveries"] == {"done": 1, "pending": 0, "dead": 0}, ev[0]
+assert ev[0]["payload"]["idempotency_key"] == ev[0]["idempotency_key"]
+st = json.load(open(sys.argv[2]))
+assert st["triggers"] == 1 and st["outbox"] == {"pending": 0, "dead": 0}, st
+s = st["streams"][0]
+assert s["stream"] == "feats" and s["last_kind"] == "data_drift" and s["model_version"] >= 1, s
+print("ok: events and status from the store")
+PY
 echo PASS
