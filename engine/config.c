@@ -1078,6 +1078,12 @@ static void stream_check(struct loader *L, const struct section *sec, const stru
                   s->trigger.features[i]);
         }
     }
+    const struct node *dl = found_val(sec, f, "dead_letter_topic");
+    if (dl != NULL && s->dead_letter_topic != NULL && s->topic != NULL &&
+        strcmp(s->dead_letter_topic, s->topic) == 0) {
+        errat(L, dl->line, dl->col, "%s.dead_letter_topic must differ from %s.topic (skipped "
+              "messages would come back)", path, path);
+    }
     const struct node *mvn = found_val(sec, f, "multivariate");
     int numeric = 0;
     for (int j = 0; j < s->nfeatures; j++) {
@@ -1847,6 +1853,8 @@ static const struct key stream_keys[] = {
     K_STR("time_field", NULL, S_OFF(time_field), 0, "the event time field (epoch s or ms)"),
     K_INT("max_message_bytes", "1048576", S_OFF(max_message_bytes), 64, 1 << 30,
           "larger messages are skipped as too_large"),
+    K_NAME("dead_letter_topic", NULL, S_OFF(dead_letter_topic), 0,
+           "skipped messages are forwarded here, unchanged, with the reason in headers"),
     K_SECTION("window", &window_section, 0, "count windows"),
     K_SECTION("reference", &reference_section, 0, "what windows are compared with"),
     K_SECTION("drift", &drift_section, 0, "when a feature and the dataset drift"),

@@ -75,6 +75,7 @@ struct drift_stream_conf {
     const char *id_field;    /* optional record id field, or NULL */
     const char *time_field;  /* optional event time field (epoch seconds or ms), or NULL */
     int max_message_bytes;   /* larger messages are skipped as "too_large" (default 1 MiB) */
+    const char *dead_letter_topic; /* skipped messages go here with the reason, or NULL */
 
     struct {
         int type;   /* enum drift_window_type (default tumbling) */

@@ -864,6 +864,33 @@ static void on_dr(void *ctx, void *opaque, int err, const char *errstr)
 /* ---------------------------------------------------------------------------------------------
  * Consumer batches
  * -------------------------------------------------------------------------------------------*/
+/* Forwards a skipped message, unchanged, to the stream's dead-letter topic, its key kept and
+ * why in headers (driftd-reason, driftd-detail, driftd-topic, driftd-partition, driftd-offset).
+ * Best effort: a failure is logged (rate-limited) and the message stays counted as skipped. */
+static void dead_letter(struct drift_daemon *d, const struct drift_stream_conf *sc,
+                        const rd_kafka_message_t *m, const char *topic, const char *reason,
+                        const char *detail)
+{
+    if (sc->dead_letter_topic == NULL || d->producer == NULL) {
+        return;
+    }
+    char part[16], off[24];
+    snprintf(part, sizeof(part), "%d", (int)m->partition);
+    snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+    const struct drift_kv h[5] = {{"driftd-reason", reason},
+                                  {"driftd-detail", detail != NULL ? detail : ""},
+                                  {"driftd-topic", topic},
+                                  {"driftd-partition", part},
+                                  {"driftd-offset", off}};
+    int rc = drift_producer_send_headers(d->producer, sc->dead_letter_topic, m->key, m->key_len,
+                                         m->payload, m->len, h, 5, NULL);
+    uint64_t suppressed;
+    if (rc != 0 && drift_log_ratelimit("dead_letter", BAD_LOG_INTERVAL_MS, &suppressed)) {
+        DRIFT_WARN("dead-letter produce failed", "stream=%s topic=%s error=\"%s\"", sc->name,
+                   sc->dead_letter_topic, drift_strerror(rc));
+    }
+}
+
 static void on_batch_(struct drift_daemon *d, rd_kafka_message_t **msgs, size_t n);
 
 /* Times each consumed batch through the pipelines (the processing-latency histogram). */
@@ -932,6 +959,7 @@ static void on_batch_(struct drift_daemon *d, rd_kafka_message_t **msgs, size_t 
                            (int)m->partition, (long long)m->offset, detail,
                            (unsigned long long)suppressed);
             }
+            dead_letter(d, drift_pipeline_conf(p), m, topic, drift_bad_names[bad], detail);
             continue;
         }
         b->part[row] = m->partition;
@@ -1060,7 +1088,8 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     int need_producer = 0;
     for (int i = 0; i < cfg->nstreams; i++) {
         const struct drift_stream_conf *sc = &cfg->streams[i];
-        need_producer |= sc->learner.enabled | sc->kafka_action.enabled;
+        need_producer |= sc->learner.enabled | sc->kafka_action.enabled |
+                         (sc->dead_letter_topic != NULL);
         if (sc->kafka_action.enabled) {
             tg[oc.ntargets++] = (struct drift_action_target){.action = DRIFT_ACTION_KAFKA,
                                                              .target = sc->kafka_action.topic};

@@ -6,7 +6,7 @@
 # is processed, and model updates published to Kafka.
 . "$ROOT/tests/integration/lib.sh"
 
-start_kafka --topic feats:1
+start_kafka --topic feats:1 --topic feats.dlq:1
 start_receiver 2
 
 cat >"$TESTDIR/driftd.yaml" <<YAML
@@ -20,6 +20,7 @@ log:
 streams:
   - name: feats
     topic: feats
+    dead_letter_topic: feats.dlq
     features: {f0: numeric, f1: numeric, f2: numeric, f3: numeric,
                f4: numeric, f5: numeric, f6: numeric, f7: numeric}
     label: label
@@ -56,6 +57,14 @@ echo "$stats" | grep -q ' malformed=123 ' || fail "expected 123 malformed: $stat
 for r in invalid_json not_an_object wrong_type empty; do
     echo "$stats" | grep -q "bad_$r=" || fail "no count for reason $r: $stats"
 done
+log "dead letters: every skipped message, unchanged, with its reason"
+kcat -C -b "$BOOTSTRAP" -t feats.dlq -o beginning -e -q -f '%h\t%s\n' >"$TESTDIR/dlq.tsv"
+[ "$(count_lines "$TESTDIR/dlq.tsv")" = 123 ] || fail "dead letters: $(count_lines "$TESTDIR/dlq.tsv")"
+for r in invalid_json not_an_object wrong_type empty; do
+    grep -q "driftd-reason=$r," "$TESTDIR/dlq.tsv" || fail "no dead letter with reason $r"
+done
+grep -q "driftd-topic=feats,driftd-partition=0,driftd-offset=" "$TESTDIR/dlq.tsv" \
+    || fail "dead letters lack their origin"
 grep -q 'msg="skipped malformed message" .*reason=invalid_json' "$TESTDIR/driftd.log" \
     || fail "malformed message not logged"
 n=$(grep -c 'msg="skipped malformed message"' "$TESTDIR/driftd.log")
