@@ -9,7 +9,7 @@ TEST_PKGS := cmocka
 # machine needs nothing beyond `make`.
 ifeq ($(filter clean format,$(MAKECMDGOALS)),)
 # Tools the tests and the benchmark run, besides the libraries.
-TOOLS     := kcat sqlite3 curl /usr/bin/python3 /usr/bin/time
+TOOLS     := kcat sqlite3 curl /usr/bin/python3 /usr/bin/time promtool clang
 DEPS_OK := $(shell pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null && \
              for t in $(TOOLS); do command -v $$t >/dev/null || exit 1; done && echo yes)
 ifneq ($(DEPS_OK),yes)
@@ -56,7 +56,7 @@ LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(BUILD)/obj/gen/demo_ya
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all test unit integration demo bench clean format sanitize
+.PHONY: all test unit integration demo bench clean format sanitize fuzz fuzz-build
 .SECONDARY:
 all: $(BUILD)/driftd $(BUILD)/kafka-local $(BUILD)/detect-bench $(BUILD)/mv-bench
 
@@ -107,11 +107,17 @@ integration: all
 test: all $(UNIT_BIN)
 	@BUILD=$(BUILD) tests/unit/run 2>&1 | tee $(BUILD)/unit.log; \
 	 BUILD=$(BUILD) tests/integration/run 2>&1 | tee $(BUILD)/integration.log; \
+	 if [ -z "$(SANITIZE)" ]; then \
+	     $(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(TEST_FUZZ_SECONDS) >$(BUILD)/fuzz.log 2>&1 \
+	         && fz=0 || { fz=1; tail -n 40 $(BUILD)/fuzz.log; }; \
+	     echo "fuzz: $$(grep -c '^fuzz: ' $(BUILD)/fuzz.log) targets for $(TEST_FUZZ_SECONDS)s each, \
+	$$([ $$fz = 0 ] && echo clean || echo FAILED)"; \
+	 else fz=0; fi; \
 	 up=$$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed/\1/p' $(BUILD)/unit.log); \
 	 uf=$$(sed -n 's/^unit: \([0-9]*\) passed, \([0-9]*\) failed/\2/p' $(BUILD)/unit.log); \
 	 ip=$$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed/\1/p' $(BUILD)/integration.log); \
 	 if_=$$(sed -n 's/^integration: \([0-9]*\) passed, \([0-9]*\) failed/\2/p' $(BUILD)/integration.log); \
-	 failed=$$(( $${uf:-1} + $${if_:-1} )); \
+	 failed=$$(( $${uf:-1} + $${if_:-1} + fz )); \
 	 echo "tests: $$(( $${up:-0} + $${ip:-0} )) passed, $$failed failed"; \
 	 [ $$failed -eq 0 ]
 
@@ -131,3 +137,33 @@ clean:
 	rm -rf build build-san
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# libFuzzer targets (tests/fuzz/): the message decoder, the config loader, the state loaders.
+# A clang tree with ASan and UBSan in build-fuzz/; `make fuzz` runs each for FUZZ_SECONDS
+# (default 60) from its committed seed corpus; `make test` runs them for a few seconds.
+FUZZ_SECONDS ?= 60
+TEST_FUZZ_SECONDS ?= 5
+FUZZ_DIR     := build-fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN     := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/fuzz/%,$(FUZZ_SRC))
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_DIR) CC=clang OPT=-O1 \
+	    SANFLAGS="$(FUZZ_SAN) -fsanitize=fuzzer-no-link" $(FUZZ_DIR)/libdriftd.a
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+
+$(FUZZ_DIR)/fuzz/%: tests/fuzz/%.c $(FUZZ_DIR)/libdriftd.a
+	@mkdir -p $(dir $@)
+	clang -std=c11 -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer -D_GNU_SOURCE -Ioperators -Iengine \
+	    $(PKG_CFLAGS) -o $@ $< $(FUZZ_DIR)/libdriftd.a $(LDLIBS)
+
+fuzz: fuzz-build
+	@for f in $(FUZZ_BIN); do \
+	    name=$$(basename $$f); mkdir -p $(FUZZ_DIR)/corpus/$$name; \
+	    echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=1 \
+	        $(FUZZ_DIR)/corpus/$$name tests/fuzz/corpus/$$name 2>$(FUZZ_DIR)/$$name.log \
+	        || { tail -n 40 $(FUZZ_DIR)/$$name.log; exit 1; }; \
+	    grep -h "stat::number_of_executed_units\|stat::peak_rss" $(FUZZ_DIR)/$$name.log; \
+	done
