@@ -1078,6 +1078,16 @@ static void stream_check(struct loader *L, const struct section *sec, const stru
                   s->trigger.features[i]);
         }
     }
+    const struct node *dd = found_val(sec, f, "dedup");
+    if (dd != NULL && s->dedup > 0 && s->id_field == NULL) {
+        errat(L, dd->line, dd->col, "%s.dedup needs %s.id_field: the field whose repeats are "
+              "skipped", path, path);
+    }
+    const struct node *ml = found_val(sec, f, "max_lateness_s");
+    if (ml != NULL && s->max_lateness_s > 0 && s->time_field == NULL) {
+        errat(L, ml->line, ml->col, "%s.max_lateness_s needs %s.time_field: the event time it "
+              "is measured on", path, path);
+    }
     const struct node *dl = found_val(sec, f, "dead_letter_topic");
     if (dl != NULL && s->dead_letter_topic != NULL && s->topic != NULL &&
         strcmp(s->dead_letter_topic, s->topic) == 0) {
@@ -1855,6 +1865,10 @@ static const struct key stream_keys[] = {
           "larger messages are skipped as too_large"),
     K_NAME("dead_letter_topic", NULL, S_OFF(dead_letter_topic), 0,
            "skipped messages are forwarded here, unchanged, with the reason in headers"),
+    K_INT("max_lateness_s", "0", S_OFF(max_lateness_s), 0, INT_MAX,
+          "skip events whose time is this many seconds behind the latest (too_late); 0 = off"),
+    K_INT("dedup", "0", S_OFF(dedup), 0, 10000000,
+          "skip events whose id_field value is among the last this many ids (duplicate); 0 = off"),
     K_SECTION("window", &window_section, 0, "count windows"),
     K_SECTION("reference", &reference_section, 0, "what windows are compared with"),
     K_SECTION("drift", &drift_section, 0, "when a feature and the dataset drift"),

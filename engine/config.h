@@ -76,6 +76,8 @@ struct drift_stream_conf {
     const char *time_field;  /* optional event time field (epoch seconds or ms), or NULL */
     int max_message_bytes;   /* larger messages are skipped as "too_large" (default 1 MiB) */
     const char *dead_letter_topic; /* skipped messages go here with the reason, or NULL */
+    int max_lateness_s;      /* skip events whose time is this far behind the latest (0: off) */
+    int dedup;               /* skip events whose id is among the last this many (0: off) */
 
     struct {
         int type;   /* enum drift_window_type (default tumbling) */

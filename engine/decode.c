@@ -21,11 +21,12 @@
 #include <string.h>
 
 #include "drift_op.h"
+#include "join.h"
 #include "stream.h"
 
 const char *const drift_bad_names[DRIFT_BAD_COUNT] = {
-    "invalid_json", "not_an_object", "wrong_type", "too_large",
-    "empty",        "no_features",   "bad_label",
+    "invalid_json", "not_an_object", "wrong_type", "too_large", "empty",
+    "no_features",  "bad_label",     "too_late",   "duplicate",
 };
 
 enum { F_NONE = 0, F_NUM, F_CAT, F_LABEL, F_TIME, F_ID, F_PRED };
@@ -58,7 +59,10 @@ struct drift_decoder {
     struct catdict *dicts; /* k */
     int frozen;
     size_t max_bytes;
-    char detail[96];
+    char detail[160];
+    double max_ts;          /* latest event time seen (epoch s), NaN before the first */
+    struct drift_join *seen; /* the last `dedup` ids (a join with no labels), or NULL */
+    int64_t seen_clock;     /* its clock: one tick per admitted id */
     char keybuf[256];      /* unescaped key */
     char valbuf[1024];     /* unescaped string value */
 };
@@ -102,10 +106,24 @@ static const struct field *table_get(const struct drift_decoder *dec, const char
     }
 }
 
+static apr_status_t seen_cleanup(void *data)
+{
+    drift_join_destroy(data);
+    return APR_SUCCESS;
+}
+
 struct drift_decoder *drift_decoder_create(apr_pool_t *pool, const struct drift_stream_conf *sc)
 {
     struct drift_decoder *dec = apr_pcalloc(pool, sizeof(*dec));
     dec->sc = sc;
+    dec->max_ts = NAN;
+    if (sc->dedup > 0 && sc->id_field != NULL) {
+        /* a bounded memory of ids: the join's ring drops the oldest beyond `dedup` */
+        dec->seen = drift_join_create((size_t)sc->dedup, INT64_MAX / 4);
+        if (dec->seen != NULL) {
+            apr_pool_cleanup_register(pool, dec->seen, seen_cleanup, apr_pool_cleanup_null);
+        }
+    }
     int nf = sc->nfeatures;
     uint32_t size = 16;
     while (size < (uint32_t)(nf + 3) * 4) {
@@ -666,6 +684,32 @@ done:
     if (!seen && dec->sc->nfeatures > 0) {
         return fail(dec, DRIFT_BAD_NO_FEATURES, bad, detail,
                     "none of the stream's features present", NULL, 0);
+    }
+    /* Admission rules, after the event is known to be well-formed: a very late event time and a
+     * repeated id are skipped (counted, dead-lettered); out-of-order times within the lateness
+     * are accepted: windows count events in arrival order. */
+    double ts = b->ts[row];
+    int lateness = dec->sc->max_lateness_s;
+    if (lateness > 0 && !isnan(ts)) {
+        if (!isnan(dec->max_ts) && ts < dec->max_ts - lateness) {
+            *bad = DRIFT_BAD_TOO_LATE;
+            snprintf(dec->detail, sizeof(dec->detail),
+                     "event time %.0f is %.0f s behind the latest (max_lateness_s %d)", ts,
+                     dec->max_ts - ts, lateness);
+            *detail = dec->detail;
+            return DRIFT_EPARSE;
+        }
+    }
+    if (dec->seen != NULL && b->idlen != NULL && b->idlen[row] > 0 &&
+        b->idlen[row] <= DRIFT_ID_MAX) {
+        const char *id = b->id + row * DRIFT_ID_MAX;
+        if (drift_join_put(dec->seen, id, b->idlen[row], 0, ++dec->seen_clock) == DRIFT_EEXIST) {
+            return fail(dec, DRIFT_BAD_DUPLICATE, bad, detail, "id already seen:", id,
+                        b->idlen[row]);
+        }
+    }
+    if (!isnan(ts) && (isnan(dec->max_ts) || ts > dec->max_ts)) {
+        dec->max_ts = ts;
     }
     b->n = row + 1;
     return 0;

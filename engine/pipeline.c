@@ -286,7 +286,7 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
     p->b.cat = zalloc(pool, cap * (size_t)k * sizeof(int32_t));
     p->b.label = zalloc(pool, cap * sizeof(double));
     p->b.pred = sc->prediction != NULL ? zalloc(pool, cap * sizeof(double)) : NULL;
-    if (sc->labels.enabled) {
+    if (sc->labels.enabled || sc->dedup > 0) {
         p->b.id = zalloc(pool, cap * DRIFT_ID_MAX);
         p->b.idlen = zalloc(pool, cap);
     }

@@ -51,6 +51,8 @@ enum drift_bad {
     DRIFT_BAD_EMPTY,
     DRIFT_BAD_NO_FEATURES,
     DRIFT_BAD_BAD_LABEL,
+    DRIFT_BAD_TOO_LATE,  /* event time further behind the latest than max_lateness_s */
+    DRIFT_BAD_DUPLICATE, /* id seen among the last `dedup` ids */
     DRIFT_BAD_COUNT
 };
 extern const char *const drift_bad_names[DRIFT_BAD_COUNT];

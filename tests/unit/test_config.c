@@ -266,8 +266,8 @@ static void test_typo_gets_position_and_suggestion(void **state)
                            "      size: 100\n",
                 "t.yaml:7:5: unknown key 'windw' in streams[0]; did you mean 'window'? "
                 "(allowed: name, topic, partitions, features, label, prediction, id_field, "
-                "time_field, max_message_bytes, dead_letter_topic, window, reference, drift, "
-                "trigger, webhook, "
+                "time_field, max_message_bytes, dead_letter_topic, max_lateness_s, dedup, window, "
+                "reference, drift, trigger, webhook, "
                 "webhooks, multivariate, kafka_action, exec, learner, performance, labels, "
                 "schedule)");
     /* Nothing else is inferred from a misspelt key: the section it meant is still missing. */
@@ -637,6 +637,12 @@ static void test_actions(void **state)
     assert_true(c->streams[0].learner.l1 == 0.5 && c->streams[0].learner.ftrl_alpha == 0.1);
     assert_int_equal(c->streams[0].learner.batch, 8);
     assert_true(c->streams[0].learner.rls_forget == 1);
+    expect_only(HEAD FEATS "    dedup: 1000\n",
+                "t.yaml:7:12: streams[0].dedup needs streams[0].id_field: the field whose repeats "
+                "are skipped");
+    expect_only(HEAD FEATS "    max_lateness_s: 60\n",
+                "t.yaml:7:21: streams[0].max_lateness_s needs streams[0].time_field: the event "
+                "time it is measured on");
     expect_only(HEAD FEATS "    dead_letter_topic: t\n",
                 "t.yaml:7:24: streams[0].dead_letter_topic must differ from streams[0].topic "
                 "(skipped messages would come back)");

@@ -589,6 +589,54 @@ static void test_learner_categorical(void **state)
     }
 }
 
+/* Admission rules of the decoder: an id among the last `dedup` ids is a duplicate; an event
+ * time more than max_lateness_s behind the latest is too late; out-of-order within it is fine. */
+static void test_duplicates_and_late_events(void **state)
+{
+    struct drift_stream_conf sc;
+    conf_init(&sc);
+    sc.id_field = "id";
+    sc.time_field = "ts";
+    sc.dedup = 3;
+    sc.max_lateness_s = 10;
+    struct rec r = {0};
+    struct drift_pipeline *p = make(&sc, &r, 64);
+    struct drift_batch *b = drift_pipeline_batch(p);
+    struct drift_decoder *dec = drift_pipeline_decoder(p);
+    static const struct {
+        const char *id;
+        int ts, want; /* want: -1 accepted, else the reason */
+    } cases[] = {
+        {"r1", 1000, -1},
+        {"r1", 1001, DRIFT_BAD_DUPLICATE},
+        {"r2", 995, -1},                /* 5 s out of order: within the lateness */
+        {"r3", 985, DRIFT_BAD_TOO_LATE}, /* 15 s behind the latest */
+        {"r4", 1002, -1},
+        {"r5", 1003, -1},
+        {"r1", 1004, -1},                /* three newer ids since: forgotten */
+        {"r5", 1005, DRIFT_BAD_DUPLICATE},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "{\"a\":1,\"b\":2,\"c\":\"x\",\"y\":0,\"id\":\"%s\",\"ts\":%d}",
+                 cases[i].id, cases[i].ts);
+        size_t before = b->n;
+        int bad = -1;
+        const char *detail = NULL;
+        int rc = drift_decode(dec, msg, strlen(msg), b, &bad, &detail);
+        if (cases[i].want < 0) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(b->n, before + 1);
+        } else {
+            assert_int_equal(rc, DRIFT_EPARSE);
+            assert_int_equal(bad, cases[i].want);
+            assert_int_equal(b->n, before);
+            print_message("%s: %s\n", drift_bad_names[bad], detail);
+            assert_non_null(strstr(detail, bad == DRIFT_BAD_DUPLICATE ? cases[i].id : "behind"));
+        }
+    }
+}
+
 /* The drift comes and goes window by window: "2 in a row" never fires, "2 of the last 3" does.
  * a shifts only in odd windows after the reference (windows of 500 events). */
 static void feed_intermittent(struct drift_pipeline *p, uint64_t n)
@@ -792,6 +840,7 @@ int main(void)
         cmocka_unit_test(test_correlation_flip),
         cmocka_unit_test(test_learner_drift_policy),
         cmocka_unit_test(test_learner_categorical),
+        cmocka_unit_test(test_duplicates_and_late_events),
         cmocka_unit_test(test_k_of_n_and_min_effect),
         cmocka_unit_test(test_keys_deterministic_and_batch_independent),
         cmocka_unit_test(test_sliding_windows),
