@@ -1241,6 +1241,26 @@ static void iso8601(char *buf, size_t len, double epoch_s)
     snprintf(buf + n, len - n, ".%03dZ", (int)((epoch_s - floor(epoch_s)) * 1000.0));
 }
 
+/* The head every trigger payload shares: type, idempotency key, stream, rule, kind, action, and
+ * detected_at (at_ms, or the hook's clock when at_ms < 0 and there is one: replays stay
+ * deterministic without it). */
+static json_t *payload_head(const struct drift_pipeline *p, const char *key, const char *rule,
+                            const char *kind, int64_t at_ms)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "type", "driftd.trigger",
+                          "idempotency_key", key, "stream", p->sc->name, "trigger", rule,
+                          "kind", kind, "action", "retrain");
+    if (at_ms < 0 && p->hooks.now_ms != NULL) {
+        at_ms = p->hooks.now_ms(p->hooks.ctx);
+    }
+    if (at_ms >= 0) {
+        char t[40];
+        iso8601(t, sizeof(t), (double)at_ms / 1000.0);
+        json_object_set_new(o, "detected_at", json_string(t));
+    }
+    return o;
+}
+
 static json_t *feature_json(const struct drift_feature_report *r,
                             const struct drift_stream_conf *sc)
 {
@@ -1297,70 +1317,61 @@ static json_t *feature_json(const struct drift_feature_report *r,
     return o;
 }
 
-/* {"hotelling": {...}, "correlation": {...}}: each test's statistic, p-value or threshold,
- * verdict, and the features (or pairs) that contribute most. */
+/* A multivariate test's top list: [{feature, <what>}] or, for pairs, [{features: [a, b], ...}]. */
+static json_t *mv_top(const struct drift_window_report *w, const struct drift_mv_result *r,
+                      const char *what)
+{
+    json_t *top = json_array();
+    for (int i = 0; i < r->ntop; i++) {
+        json_t *e = r->top2[i] >= 0
+                        ? json_pack("{s:[ss]}", "features", w->num_names[r->top[i]],
+                                    w->num_names[r->top2[i]])
+                        : json_pack("{s:s}", "feature", w->num_names[r->top[i]]);
+        json_object_set_new(e, what, jnum(r->contrib[i]));
+        json_array_append_new(top, e);
+    }
+    return top;
+}
+
+/* {"hotelling": {...}, "correlation": {...}, "pca": {...}, "mmd": {...}}: each test run on the
+ * window with its statistic, p-value or bounds, verdict, and the features (or pairs) that
+ * contribute most. */
 static json_t *multivariate_json(const struct drift_window_report *w)
 {
     json_t *o = json_object();
+    const struct drift_mv_result *r;
     if (w->mv_tests & (1 << DRIFT_MV_HOTELLING)) {
-        const struct drift_mv_result *r = &w->mv[DRIFT_MV_HOTELLING];
-        json_t *h = json_object(), *top = json_array();
-        json_object_set_new(h, "t2", jnum(r->statistic));
-        json_object_set_new(h, "pvalue", jnum(r->pvalue));
-        json_object_set_new(h, "df", json_pack("[ff]", r->df1, r->df2));
-        json_object_set_new(h, "alpha", jnum(r->threshold));
-        json_object_set_new(h, "drifted", json_boolean(r->drifted));
-        for (int i = 0; i < r->ntop; i++) {
-            json_array_append_new(top, json_pack("{s:s, s:f}", "feature", w->num_names[r->top[i]],
-                                                 "contribution", r->contrib[i]));
-        }
-        json_object_set_new(h, "top", top);
-        json_object_set_new(o, "hotelling", h);
+        r = &w->mv[DRIFT_MV_HOTELLING];
+        json_object_set_new(o, "hotelling",
+                            json_pack("{s:o, s:o, s:[ff], s:o, s:b, s:o}", "t2",
+                                      jnum(r->statistic), "pvalue", jnum(r->pvalue), "df",
+                                      r->df1, r->df2, "alpha", jnum(r->threshold), "drifted",
+                                      r->drifted, "top", mv_top(w, r, "contribution")));
     }
     if (w->mv_tests & (1 << DRIFT_MV_CORRELATION)) {
-        const struct drift_mv_result *r = &w->mv[DRIFT_MV_CORRELATION];
-        json_t *c = json_object(), *top = json_array();
-        json_object_set_new(c, "max_delta", jnum(r->statistic));
-        json_object_set_new(c, "threshold", jnum(r->threshold));
-        json_object_set_new(c, "drifted", json_boolean(r->drifted));
-        for (int i = 0; i < r->ntop; i++) {
-            json_array_append_new(top, json_pack("{s:[ss], s:f}", "features",
-                                                 w->num_names[r->top[i]],
-                                                 w->num_names[r->top2[i]], "delta",
-                                                 r->contrib[i]));
-        }
-        json_object_set_new(c, "top", top);
-        json_object_set_new(o, "correlation", c);
+        r = &w->mv[DRIFT_MV_CORRELATION];
+        json_object_set_new(o, "correlation",
+                            json_pack("{s:o, s:o, s:b, s:o}", "max_delta", jnum(r->statistic),
+                                      "threshold", jnum(r->threshold), "drifted", r->drifted,
+                                      "top", mv_top(w, r, "delta")));
     }
     if (w->mv_tests & (1 << DRIFT_MV_PCA)) {
-        const struct drift_mv_result *r = &w->mv[DRIFT_MV_PCA];
-        json_t *c = json_object(), *top = json_array();
-        json_object_set_new(c, "error", jnum(r->statistic));
-        json_object_set_new(c, "lower", jnum(r->lower));
-        json_object_set_new(c, "upper", jnum(r->threshold));
-        json_object_set_new(c, "components", json_integer(r->components));
-        json_object_set_new(c, "drifted", json_boolean(r->drifted));
-        for (int i = 0; i < r->ntop; i++) {
-            json_array_append_new(top, json_pack("{s:s, s:f}", "feature", w->num_names[r->top[i]],
-                                                 "mean_sq_residual", r->contrib[i]));
-        }
-        json_object_set_new(c, "top", top);
-        json_object_set_new(o, "pca", c);
+        r = &w->mv[DRIFT_MV_PCA];
+        json_object_set_new(o, "pca",
+                            json_pack("{s:o, s:o, s:o, s:i, s:b, s:o}", "error",
+                                      jnum(r->statistic), "lower", jnum(r->lower), "upper",
+                                      jnum(r->threshold), "components", r->components,
+                                      "drifted", r->drifted, "top",
+                                      mv_top(w, r, "mean_sq_residual")));
     }
     if (w->mv_tests & (1 << DRIFT_MV_MMD)) {
-        const struct drift_mv_result *r = &w->mv[DRIFT_MV_MMD];
-        json_t *c = json_object(), *top = json_array();
-        json_object_set_new(c, "mmd2", jnum(r->statistic));
-        json_object_set_new(c, "pvalue", jnum(r->pvalue));
-        json_object_set_new(c, "bandwidth", jnum(r->bandwidth));
-        json_object_set_new(c, "alpha", jnum(r->threshold));
-        json_object_set_new(c, "drifted", json_boolean(r->drifted));
-        for (int i = 0; i < r->ntop; i++) {
-            json_array_append_new(top, json_pack("{s:s, s:f}", "feature", w->num_names[r->top[i]],
-                                                 "standardized_shift", r->contrib[i]));
-        }
-        json_object_set_new(c, "top", top);
-        json_object_set_new(o, "mmd", c);
+        r = &w->mv[DRIFT_MV_MMD];
+        json_object_set_new(o, "mmd",
+                            json_pack("{s:o, s:o, s:o, s:o, s:b, s:o}", "mmd2",
+                                      jnum(r->statistic), "pvalue", jnum(r->pvalue),
+                                      "bandwidth", jnum(r->bandwidth), "alpha",
+                                      jnum(r->threshold), "drifted", r->drifted, "top",
+                                      mv_top(w, r, "standardized_shift")));
     }
     return o;
 }
@@ -1405,18 +1416,7 @@ static void fire_volume(struct drift_pipeline *p, int32_t part, int64_t off, dou
     h = fnv64(h, &off, sizeof(off));
     char key[256];
     snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("driftd.trigger"));
-    json_object_set_new(o, "idempotency_key", json_string(key));
-    json_object_set_new(o, "stream", json_string(sc->name));
-    json_object_set_new(o, "trigger", json_string(rule));
-    json_object_set_new(o, "kind", json_string("data_volume"));
-    json_object_set_new(o, "action", json_string("retrain"));
-    if (p->hooks.now_ms != NULL) {
-        char t[40];
-        iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
-        json_object_set_new(o, "detected_at", json_string(t));
-    }
+    json_t *o = payload_head(p, key, rule, "data_volume", -1);
     json_t *at = json_object();
     json_object_set_new(at, "partition", json_integer(part));
     json_object_set_new(at, "offset", json_integer(off));
@@ -1453,19 +1453,9 @@ void drift_pipeline_fire_schedule(struct drift_pipeline *p, int64_t slot_s)
     h = fnv64(h, &slot_s, sizeof(slot_s));
     char key[256], t[40];
     snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("driftd.trigger"));
-    json_object_set_new(o, "idempotency_key", json_string(key));
-    json_object_set_new(o, "stream", json_string(sc->name));
-    json_object_set_new(o, "trigger", json_string(rule));
-    json_object_set_new(o, "kind", json_string("schedule"));
-    json_object_set_new(o, "action", json_string("retrain"));
+    json_t *o = payload_head(p, key, rule, "schedule", -1);
     iso8601(t, sizeof(t), (double)slot_s);
     json_object_set_new(o, "scheduled_for", json_string(t));
-    if (p->hooks.now_ms != NULL) {
-        iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
-        json_object_set_new(o, "detected_at", json_string(t));
-    }
     if (sc->schedule.cron != NULL) {
         json_object_set_new(o, "cron", json_string(sc->schedule.cron));
     } else {
@@ -1504,18 +1494,10 @@ void drift_pipeline_fire_request(struct drift_pipeline *p, const char *reason,
         h = fnv64(h, &now_ms, sizeof(now_ms));
         h = fnv64(h, &p->st.triggers, sizeof(p->st.triggers));
     }
-    char key[256], t[40];
+    char key[256];
     snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
     snprintf(key_out, key_len, "%s", key);
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("driftd.trigger"));
-    json_object_set_new(o, "idempotency_key", json_string(key));
-    json_object_set_new(o, "stream", json_string(sc->name));
-    json_object_set_new(o, "trigger", json_string(rule));
-    json_object_set_new(o, "kind", json_string("on_request"));
-    json_object_set_new(o, "action", json_string("retrain"));
-    iso8601(t, sizeof(t), (double)now_ms / 1000.0);
-    json_object_set_new(o, "detected_at", json_string(t));
+    json_t *o = payload_head(p, key, rule, "on_request", now_ms);
     if (reason != NULL) {
         json_object_set_new(o, "reason", json_string(reason));
     }
@@ -1610,13 +1592,7 @@ static void fire_trigger(struct drift_pipeline *p, const struct drift_window_rep
     char key[256];
     snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
 
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("driftd.trigger"));
-    json_object_set_new(o, "idempotency_key", json_string(key));
-    json_object_set_new(o, "stream", json_string(sc->name));
-    json_object_set_new(o, "trigger", json_string(rule));
-    json_object_set_new(o, "kind", json_string("data_drift"));
-    json_object_set_new(o, "action", json_string("retrain"));
+    json_t *o = payload_head(p, key, rule, "data_drift", -1);
     const char *sev = sc->trigger.critical_share > 0 && w->share >= sc->trigger.critical_share
                           ? "critical"
                           : "warning";
@@ -1624,11 +1600,6 @@ static void fire_trigger(struct drift_pipeline *p, const struct drift_window_rep
     snprintf(p->open_key, sizeof(p->open_key), "%s", key);
     snprintf(p->open_severity, sizeof(p->open_severity), "%s", sev);
     p->clear_streak = 0;
-    if (p->hooks.now_ms != NULL) {
-        char t[40];
-        iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
-        json_object_set_new(o, "detected_at", json_string(t));
-    }
     json_object_set_new(o, "window", window_json(w));
     json_t *ref = json_object();
     json_object_set_new(ref, "source",
@@ -1711,18 +1682,7 @@ static void fire_performance(struct drift_pipeline *p, const struct perf_at *pa,
     snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
     static const char *const errname[2][2] = {{"misclassification", "misclassification"},
                                               {"absolute", "squared"}};
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("driftd.trigger"));
-    json_object_set_new(o, "idempotency_key", json_string(key));
-    json_object_set_new(o, "stream", json_string(sc->name));
-    json_object_set_new(o, "trigger", json_string(rule));
-    json_object_set_new(o, "kind", json_string("performance"));
-    json_object_set_new(o, "action", json_string("retrain"));
-    if (p->hooks.now_ms != NULL) {
-        char t[40];
-        iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
-        json_object_set_new(o, "detected_at", json_string(t));
-    }
+    json_t *o = payload_head(p, key, rule, "performance", -1);
     json_t *det = json_object();
     json_object_set_new(det, "name", json_string(sc->performance.detector));
     json_t *params = json_object();
@@ -1800,18 +1760,7 @@ static void fire_metric(struct drift_pipeline *p, const struct drift_perf_window
     char key[256], text[128];
     snprintf(key, sizeof(key), "%s:%s:%016llx", sc->name, rule, (unsigned long long)h);
     snprintf(text, sizeof(text), "%s %.6g %s %.6g", metric, value, op, bound);
-    json_t *o = json_object();
-    json_object_set_new(o, "type", json_string("driftd.trigger"));
-    json_object_set_new(o, "idempotency_key", json_string(key));
-    json_object_set_new(o, "stream", json_string(sc->name));
-    json_object_set_new(o, "trigger", json_string(rule));
-    json_object_set_new(o, "kind", json_string("performance"));
-    json_object_set_new(o, "action", json_string("retrain"));
-    if (p->hooks.now_ms != NULL) {
-        char t[40];
-        iso8601(t, sizeof(t), (double)p->hooks.now_ms(p->hooks.ctx) / 1000.0);
-        json_object_set_new(o, "detected_at", json_string(t));
-    }
+    json_t *o = payload_head(p, key, rule, "performance", -1);
     json_object_set_new(o, "rule", json_string(text));
     json_object_set_new(o, "metric", json_pack("{s:s, s:f, s:s, s:f}", "name", metric, "value",
                                                value, "op", op, "bound", bound));

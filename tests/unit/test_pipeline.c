@@ -112,12 +112,34 @@ static double gauss(void)
     return sqrt(-2 * log(unif())) * cos(6.283185307179586 * unif());
 }
 
+/* Decodes one message into p's batch as offset off of partition 0; pushes a full batch. */
+static void put(struct drift_pipeline *p, const char *msg, int64_t off)
+{
+    struct drift_batch *b = drift_pipeline_batch(p);
+    size_t row = b->n;
+    int bad;
+    const char *detail;
+    assert_int_equal(drift_decode(drift_pipeline_decoder(p), msg, strlen(msg), b, &bad, &detail),
+                     0);
+    b->part[row] = 0;
+    b->off[row] = off;
+    if (b->n == b->cap) {
+        drift_pipeline_push(p);
+    }
+}
+
+/* Pushes what is left in p's batch. */
+static void flush(struct drift_pipeline *p)
+{
+    if (drift_pipeline_batch(p)->n) {
+        drift_pipeline_push(p);
+    }
+}
+
 /* Feeds n events in batches of the pipeline's batch size; from event `drift_at` on, a and c
  * shift. Offsets are the event numbers on partition 0. */
 static void feed(struct drift_pipeline *p, uint64_t *seq, uint64_t n, uint64_t drift_at)
 {
-    struct drift_batch *b = drift_pipeline_batch(p);
-    struct drift_decoder *dec = drift_pipeline_decoder(p);
     static const char *const cats[] = {"x", "y", "z", "w"};
     for (uint64_t i = 0; i < n; i++, (*seq)++) {
         int drift = *seq >= drift_at;
@@ -129,19 +151,9 @@ static void feed(struct drift_pipeline *p, uint64_t *seq, uint64_t n, uint64_t d
         char msg[200];
         snprintf(msg, sizeof(msg), "{\"a\":%.6f,\"b\":%.6f,\"c\":\"%s\",\"y\":%d}", a, bb, cats[c],
                  a + bb > 0);
-        size_t row = b->n;
-        int bad;
-        const char *detail;
-        assert_int_equal(drift_decode(dec, msg, strlen(msg), b, &bad, &detail), 0);
-        b->part[row] = 0;
-        b->off[row] = (int64_t)*seq;
-        if (b->n == b->cap) {
-            drift_pipeline_push(p);
-        }
+        put(p, msg, (int64_t)*seq);
     }
-    if (b->n) {
-        drift_pipeline_push(p);
-    }
+    flush(p);
 }
 
 static struct drift_pipeline *make(struct drift_stream_conf *sc, struct rec *r, size_t batch)
@@ -275,27 +287,15 @@ static void on_trigger_mv(void *ctx, const struct drift_trigger *t)
 
 static void feed_flip(struct drift_pipeline *p, uint64_t n, uint64_t flip_at)
 {
-    struct drift_batch *b = drift_pipeline_batch(p);
-    struct drift_decoder *dec = drift_pipeline_decoder(p);
     for (uint64_t i = 0; i < n; i++) {
         double rho = i >= flip_at ? -0.8 : 0.8;
         double z1 = gauss(), z2 = gauss();
         double a = z1, bb = rho * z1 + sqrt(1 - rho * rho) * z2;
         char msg[160];
         snprintf(msg, sizeof(msg), "{\"a\":%.6f,\"b\":%.6f,\"c\":\"x\",\"y\":0}", a, bb);
-        size_t row = b->n;
-        int bad;
-        const char *detail;
-        assert_int_equal(drift_decode(dec, msg, strlen(msg), b, &bad, &detail), 0);
-        b->part[row] = 0;
-        b->off[row] = (int64_t)i;
-        if (b->n == b->cap) {
-            drift_pipeline_push(p);
-        }
+        put(p, msg, (int64_t)i);
     }
-    if (b->n) {
-        drift_pipeline_push(p);
-    }
+    flush(p);
 }
 
 static void test_correlation_flip(void **state)
@@ -416,8 +416,6 @@ static double run_concept_change(int on_drift, double lr, uint64_t span, double 
         fail_msg("create: %s", err);
     }
     rng = 9;
-    struct drift_batch *b = drift_pipeline_batch(p);
-    struct drift_decoder *dec = drift_pipeline_decoder(p);
     for (uint64_t i = 0; i < 14000; i++) {
         double a = gauss(), bb = gauss();
         double served = 2 * a - 2 * bb, truth = i >= r.flip ? -served : served;
@@ -425,19 +423,9 @@ static double run_concept_change(int on_drift, double lr, uint64_t span, double 
         char msg[200];
         snprintf(msg, sizeof(msg), "{\"a\":%.6f,\"b\":%.6f,\"c\":\"x\",\"y\":%d,\"p\":%.6f}",
                  a, bb, y, 1 / (1 + exp(-served)));
-        size_t row = b->n;
-        int bad;
-        const char *detail;
-        assert_int_equal(drift_decode(dec, msg, strlen(msg), b, &bad, &detail), 0);
-        b->part[row] = 0;
-        b->off[row] = (int64_t)i;
-        if (b->n == b->cap) {
-            drift_pipeline_push(p);
-        }
+        put(p, msg, (int64_t)i);
     }
-    if (b->n) {
-        drift_pipeline_push(p);
-    }
+    flush(p);
     struct drift_pipeline_stats st;
     drift_pipeline_stats(p, &st);
     assert_true(st.performance_triggers >= 1); /* the signal came */
@@ -509,8 +497,6 @@ static double run_categorical(int mode, int online, struct crec *r)
     struct drift_pipeline *p = drift_pipeline_create(pool, &sc, 256, ".", &h, err, sizeof(err));
     assert_non_null(p);
     rng = 21;
-    struct drift_batch *b = drift_pipeline_batch(p);
-    struct drift_decoder *dec = drift_pipeline_decoder(p);
     static const char *const cats[] = {"x", "y", "z", "w"};
     for (uint64_t i = 0; i < 10000; i++) {
         double a = gauss(), bb = gauss();
@@ -520,19 +506,9 @@ static double run_categorical(int mode, int online, struct crec *r)
         char msg[200];
         snprintf(msg, sizeof(msg), "{\"a\":%.6f,\"b\":%.6f,\"c\":\"%s\",\"y\":%d}", a, bb,
                  cats[c], y);
-        size_t row = b->n;
-        int bad;
-        const char *detail;
-        assert_int_equal(drift_decode(dec, msg, strlen(msg), b, &bad, &detail), 0);
-        b->part[row] = 0;
-        b->off[row] = (int64_t)i;
-        if (b->n == b->cap) {
-            drift_pipeline_push(p);
-        }
+        put(p, msg, (int64_t)i);
     }
-    if (b->n) {
-        drift_pipeline_push(p);
-    }
+    flush(p);
     assert_true(r->n > 7000);
     return r->loss / r->n;
 }
@@ -641,26 +617,14 @@ static void test_duplicates_and_late_events(void **state)
  * a shifts only in odd windows after the reference (windows of 500 events). */
 static void feed_intermittent(struct drift_pipeline *p, uint64_t n)
 {
-    struct drift_batch *b = drift_pipeline_batch(p);
-    struct drift_decoder *dec = drift_pipeline_decoder(p);
     for (uint64_t i = 0; i < n; i++) {
         int drift = i >= 2000 && ((i - 2000) / 500) % 2 == 1;
         char msg[160];
         snprintf(msg, sizeof(msg), "{\"a\":%.6f,\"b\":%.6f,\"c\":\"x\",\"y\":0}",
                  gauss() + (drift ? 1.5 : 0), gauss() + (drift ? 1.5 : 0));
-        size_t row = b->n;
-        int bad;
-        const char *detail;
-        assert_int_equal(drift_decode(dec, msg, strlen(msg), b, &bad, &detail), 0);
-        b->part[row] = 0;
-        b->off[row] = (int64_t)i;
-        if (b->n == b->cap) {
-            drift_pipeline_push(p);
-        }
+        put(p, msg, (int64_t)i);
     }
-    if (b->n) {
-        drift_pipeline_push(p);
-    }
+    flush(p);
 }
 
 static void test_k_of_n_and_min_effect(void **state)
