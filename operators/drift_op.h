@@ -437,7 +437,11 @@ struct drift_learner_ops {
     double (*predict)(const struct drift_learner *l, const double *x, size_t incx);
     /* Prequential: for each row i of the column-major batch x (ld), predict then learn from
      * y[i] (rows whose y is NaN or ±inf are skipped). Returns rows learnt; adds the sum of
-     * log-loss of the predictions made before learning to *loss_sum when non-NULL. */
+     * the losses (log-loss, or squared error for the linear task) of the predictions made
+     * before learning to *loss_sum when non-NULL, one row at a time (*loss_sum += loss), so an
+     * accumulator carried across calls gets the same sum however the rows are split. The
+     * learner's state after a stream of rows (its saved bytes too) does not depend on how the
+     * rows were split into calls either. */
     size_t (*learn)(struct drift_learner *l, const double *x, size_t ld, size_t n,
                     const double *y, double *loss_sum);
     /* Weights in the model's own feature space (de-standardised): w[0..d-1] and *bias. */

@@ -11,13 +11,13 @@
  * the current one, so the row is predicted with what was known before it, like the model. The
  * running estimate uses the sample variance (n − 1); a feature with fewer than two values, or a
  * standard deviation <= SCALER_SD_MIN (scaler.h), standardises to 0. A missing feature (NaN or
- * ±inf, as everywhere in driftd) is the centre (0 after standardising) and does not enter the running statistics; a
- * row whose label is not finite is not learnt from (nor counted in the statistics): one infinite
- * value would otherwise turn the weights into NaN for good. For the same reason a finite value
- * so large that its statistics would overflow is left out of them, and an optimizer step that
- * would leave a non-finite number in the learner is not taken (the learner stays as it was).
- * The published weights are mapped back to the original feature space: w_j/s_j and
- * b − Σ w_j·c_j/s_j (with the current running estimates in online mode).
+ * ±inf, as everywhere in driftd) is the centre (0 after standardising) and does not enter the
+ * running statistics; a row whose label is not finite is not learnt from (nor counted in the
+ * statistics): one infinite value would otherwise turn the weights into NaN for good. For the same
+ * reason a finite value so large that its statistics would overflow is left out of them, and an
+ * optimizer step that would leave a non-finite number in the learner is not taken (the learner
+ * stays as it was). The published weights are mapped back to the original feature space: w_j/s_j
+ * and b − Σ w_j·c_j/s_j (with the current running estimates in online mode).
  *
  * Optimizers, per coordinate, with g the loss gradient (averaged over a mini-batch):
  *   SGD      w ← w − η(g + λ2·w), b ← b − η·g_b (exactly the original per-row arithmetic);
@@ -29,13 +29,24 @@
  *            pull every prediction towards 1/2 (or 0) however the labels are balanced.
  *
  * Mini-batches (batch > 1): the learnable rows form consecutive blocks of `batch` rows of the
- * stream. The rows of a block are predicted with the weights before the block (one dgemv on the
- * standardised block), their losses recorded, their gradients summed (one dgemv for Σ g_i·z_i),
- * and one step with the average is taken when the block is complete. A block may span learn
- * calls: the pending sums are part of the state, so the model does not depend on how the engine
- * happens to cut the stream into calls (up to the order of a few additions), and rows of an
- * unfinished block are predicted and counted but not yet learnt from. batch = 1 keeps the
- * original per-row path, bit for bit.
+ * stream. Each row of a block is predicted with the weights before the block (w·z + b, as
+ * predict computes it) and its loss recorded as it arrives; its standardised row and residual
+ * p − y are kept at its place in the block. When the block is complete, its gradient is summed
+ * in one piece (one dgemv for Σ r_i·z_i over the whole block, Σ r_i in row order) and one step
+ * with the average is taken. Rows of an unfinished block are predicted and counted but not yet
+ * learnt from.
+ *
+ * Call boundaries. The daemon checkpoints and, after a crash, replays from Kafka, whose batches
+ * are cut anywhere: the learner after rows 1..N must be the same bit for bit however the rows
+ * were split into learn calls. So every computation is per row or per complete block, at fixed
+ * positions: the running statistics, the predictions, the losses (each added to the caller's
+ * *loss_sum as it is made, never to a per-call subtotal), the residuals, the block's gradient
+ * and the step; the unfinished block's rows are part of the state, and the one allocation is
+ * 64-byte aligned so a BLAS kernel sees the same alignment in every instance. A row whose
+ * standardised value or residual is not finite (absurd but finite inputs overflow) would make
+ * the block's step non-finite, so it would not be taken anyway: the block is marked spoilt
+ * (the row kept as zeros, so the state stays finite and loadable) and skips its step.
+ * batch = 1 keeps the original per-row path, bit for bit.
  */
 #include <cblas.h>
 #include <math.h>
@@ -47,13 +58,16 @@
 #include "scaler.h"
 
 #define LINEAR_MAGIC 0x474f4c44u /* "DLOG", the magic of the logistic learner's first format */
-#define LINEAR_VERSION 2u        /* 1: logistic SGD only; 2: tasks, optimizers, batches */
-#define DEFAULT_LR 0.05          /* SGD/AdaGrad step size */
-#define DEFAULT_ALPHA 0.1        /* FTRL α */
-#define DEFAULT_BETA 1.0         /* FTRL β */
-#define BATCH_MAX 4096           /* rows per mini-batch; the block buffer is batch × d doubles */
-#define ADAGRAD_EPS 1e-8         /* keeps the first AdaGrad step finite */
-#define PROB_EPS 1e-15           /* log-loss clips p to [PROB_EPS, 1 − PROB_EPS] */
+/* State versions: 1, logistic SGD only; 2, tasks, optimizers, batches; 3, the rows of the
+ * unfinished block instead of its partial gradient sums. */
+#define LINEAR_VERSION 3u
+#define DEFAULT_LR 0.05   /* SGD/AdaGrad step size */
+#define DEFAULT_ALPHA 0.1 /* FTRL α */
+#define DEFAULT_BETA 1.0  /* FTRL β */
+#define BATCH_MAX 4096    /* rows per mini-batch; the block buffer is batch × d doubles */
+#define ADAGRAD_EPS 1e-8  /* keeps the first AdaGrad step finite */
+#define PROB_EPS 1e-15    /* log-loss clips p to [PROB_EPS, 1 − PROB_EPS] */
+#define MEM_ALIGN 64      /* bytes; the learner's block of doubles, see the file comment */
 
 enum task { TASK_LOGISTIC = 0, TASK_LINEAR = 1 };
 
@@ -69,10 +83,10 @@ struct drift_learner {
     double *w, *center, *scale, *z;
     double *acc, *acc2;      /* d + 1 each, the bias last: AdaGrad G; FTRL z and n */
     double *cnt, *mean, *m2; /* d each: running statistics (online) */
-    double *gsum;            /* d: Σ g_i·z_i of the pending block */
-    double gbias;            /* Σ g_i of the pending block */
-    int pending;             /* rows in the pending block */
-    double *zb, *gb, *yb;    /* batch × d block (row-major), its predictions/residuals, labels */
+    double *gsum;            /* d, scratch: Σ r_i·z_i of a complete block */
+    int pending;             /* rows of the unfinished block, zb and gb [0, pending) */
+    int spoilt;              /* the unfinished block had a non-finite z or residual: no step */
+    double *zb, *gb;         /* batch × d standardised rows (row-major); batch residuals p − y */
     double *backup;          /* 3(d + 1): w, acc, acc2 before a step, to undo a non-finite one */
 };
 
@@ -158,18 +172,22 @@ static struct drift_learner *create_task(int task, int d, const struct drift_lea
         return NULL;
     }
     /* One block, so the hot path never allocates: w, center, scale, z (d each); acc, acc2
-     * (d + 1 each); cnt, mean, m2, gsum (d each); zb (batch × d); gb, yb (batch each); backup
-     * (3(d + 1)). */
+     * (d + 1 each); cnt, mean, m2, gsum (d each); zb (batch × d); gb (batch); backup
+     * (3(d + 1)). Aligned, so that every instance (the one restored after a crash included)
+     * hands BLAS the same alignment: a kernel that peels unaligned elements would otherwise sum
+     * in another order. */
     size_t ud = (size_t)d, ub = (size_t)batch;
-    size_t nmem = 4 * ud + 2 * (ud + 1) + 4 * ud + ub * ud + 2 * ub + 3 * (ud + 1);
+    size_t nmem = 4 * ud + 2 * (ud + 1) + 4 * ud + ub * ud + ub + 3 * (ud + 1);
+    size_t bytes = (nmem * sizeof(double) + MEM_ALIGN - 1) / MEM_ALIGN * MEM_ALIGN;
     struct drift_learner *l = calloc(1, sizeof(*l));
-    double *mem = calloc(nmem, sizeof(double));
+    double *mem = aligned_alloc(MEM_ALIGN, bytes);
     if (l == NULL || mem == NULL) {
         free(l);
         free(mem);
         drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
         return NULL;
     }
+    memset(mem, 0, bytes);
     l->d = d;
     l->task = task;
     l->opt = p->optimizer;
@@ -191,9 +209,8 @@ static struct drift_learner *create_task(int task, int d, const struct drift_lea
     l->m2 = l->mean + ud;
     l->gsum = l->m2 + ud;
     l->zb = l->gsum + ud;
-    l->gb = l->zb + (size_t)batch * ud;
-    l->yb = l->gb + batch;
-    l->backup = l->yb + batch;
+    l->gb = l->zb + ub * ud;
+    l->backup = l->gb + ub;
     for (int j = 0; j < d; j++) {
         double c = p->center != NULL ? p->center[j] : 0;
         double s = p->scale != NULL ? p->scale[j] : 1;
@@ -348,7 +365,7 @@ static void step(struct drift_learner *l, const double *g, double mult, double g
 
 /* One row at a time (batch = 1): the original arithmetic of the logistic SGD learner. */
 static size_t learn_rows(struct drift_learner *l, const double *x, size_t ld, size_t n,
-                         const double *y, double *loss)
+                         const double *y, double *loss_sum)
 {
     size_t learnt = 0;
     for (size_t i = 0; i < n; i++) {
@@ -356,7 +373,9 @@ static size_t learn_rows(struct drift_learner *l, const double *x, size_t ld, si
             continue;
         }
         double p = linear_predict(l, x + i, ld);
-        *loss += row_loss(l, p, y[i]);
+        if (loss_sum != NULL) {
+            *loss_sum += row_loss(l, p, y[i]);
+        }
         if (l->online) {
             stats_add(l, x + i, ld);
         }
@@ -368,61 +387,70 @@ static size_t learn_rows(struct drift_learner *l, const double *x, size_t ld, si
     return learnt;
 }
 
+/* The step of a complete block: its gradient from all its rows at once, whatever calls they
+ * came in; then an empty block. */
+static void block_step(struct drift_learner *l)
+{
+    int d = l->d, m = l->batch;
+    if (!l->spoilt) {
+        double gbias = 0;
+        for (int k = 0; k < m; k++) {
+            gbias += l->gb[k];
+        }
+        /* zeroed first, so a non-finite sum of the last block cannot survive a beta of 0 */
+        memset(l->gsum, 0, (size_t)d * sizeof(double));
+        cblas_dgemv(CblasRowMajor, CblasTrans, m, d, 1.0, l->zb, d, l->gb, 1, 0.0, l->gsum, 1);
+        step(l, l->gsum, 1.0 / m, gbias / m);
+    }
+    l->pending = 0;
+    l->spoilt = 0;
+}
+
 /* Mini-batches: see the file comment. */
 static size_t learn_blocks(struct drift_learner *l, const double *x, size_t ld, size_t n,
-                           const double *y, double *loss)
+                           const double *y, double *loss_sum)
 {
     int d = l->d;
-    size_t learnt = 0, i = 0;
-    while (i < n) {
-        int m = 0, room = l->batch - l->pending;
-        for (; i < n && m < room; i++) {
-            if (!isfinite(y[i])) {
-                continue;
-            }
-            standardise(l, x + i, ld, l->zb + (size_t)m * (size_t)d);
-            if (l->online) {
-                stats_add(l, x + i, ld);
-            }
-            l->yb[m++] = y[i];
+    size_t learnt = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(y[i])) {
+            continue;
         }
-        if (m == 0) {
-            break;
+        double *zr = l->zb + (size_t)l->pending * (size_t)d;
+        standardise(l, x + i, ld, zr);
+        if (l->online) {
+            stats_add(l, x + i, ld);
         }
-        for (int k = 0; k < m; k++) {
-            l->gb[k] = l->bias;
+        double p = link(l, cblas_ddot(d, l->w, 1, zr, 1) + l->bias);
+        if (loss_sum != NULL) {
+            *loss_sum += row_loss(l, p, y[i]);
         }
-        cblas_dgemv(CblasRowMajor, CblasNoTrans, m, d, 1.0, l->zb, d, l->w, 1, 1.0, l->gb, 1);
-        for (int k = 0; k < m; k++) {
-            double p = link(l, l->gb[k]);
-            *loss += row_loss(l, p, l->yb[k]);
-            l->gb[k] = p - l->yb[k];
-            l->gbias += l->gb[k];
+        double r = p - y[i];
+        int finite = isfinite(r);
+        for (int j = 0; j < d && finite; j++) {
+            finite = isfinite(zr[j]);
         }
-        cblas_dgemv(CblasRowMajor, CblasTrans, m, d, 1.0, l->zb, d, l->gb, 1, 1.0, l->gsum, 1);
-        l->pending += m;
-        l->updates += (uint64_t)m;
-        learnt += (size_t)m;
+        if (!finite) {
+            memset(zr, 0, (size_t)d * sizeof(double));
+            r = 0;
+            l->spoilt = 1;
+        }
+        l->gb[l->pending++] = r;
+        l->updates++;
+        learnt++;
         if (l->pending == l->batch) {
-            step(l, l->gsum, 1.0 / l->batch, l->gbias / l->batch);
-            memset(l->gsum, 0, (size_t)d * sizeof(double));
-            l->gbias = 0;
-            l->pending = 0;
+            block_step(l);
         }
     }
     return learnt;
 }
 
+/* Each row's loss goes straight into *loss_sum (see "Call boundaries" in the file comment). */
 static size_t linear_learn(struct drift_learner *l, const double *x, size_t ld, size_t n,
                            const double *y, double *loss_sum)
 {
-    double loss = 0;
-    size_t learnt =
-        l->batch == 1 ? learn_rows(l, x, ld, n, y, &loss) : learn_blocks(l, x, ld, n, y, &loss);
-    if (loss_sum != NULL) {
-        *loss_sum += loss;
-    }
-    return learnt;
+    return l->batch == 1 ? learn_rows(l, x, ld, n, y, loss_sum)
+                         : learn_blocks(l, x, ld, n, y, loss_sum);
 }
 
 static void linear_weights(const struct drift_learner *l, double *w, double *bias)
@@ -454,9 +482,8 @@ static void linear_reset(struct drift_learner *l)
     memset(l->w, 0, ud * sizeof(double));
     memset(l->acc, 0, 2 * (ud + 1) * sizeof(double));
     memset(l->cnt, 0, 3 * ud * sizeof(double));
-    memset(l->gsum, 0, ud * sizeof(double));
-    l->gbias = 0;
     l->pending = 0;
+    l->spoilt = 0;
     l->bias = 0;
     l->updates = 0;
 }
@@ -470,10 +497,12 @@ static void linear_reset(struct drift_learner *l)
  *   AdaGrad   G[d + 1]
  *   FTRL      l1, α, β, z[d + 1], n[d + 1]
  *   online    count[d], mean[d], m2[d]
- *   batch > 1 batch, pending, Σg, Σg·z[d]
- * kind = task | optimizer << 4 | online << 8 | (batch > 1) << 9. A state loads only into a
- * learner of the same d, kind and batch; its numbers (rates, penalties included) replace the
- * learner's.
+ *   batch > 1 batch, pending, spoilt (0 or 1), then the unfinished block's rows: z[pending × d]
+ *             (standardised, row-major), residual[pending]
+ * kind = task | optimizer << 4 | online << 8 | (batch > 1) << 9. The size grows with pending
+ * (ask save for it each time). A state loads only into a learner of the same d, kind and batch;
+ * its numbers (rates, penalties included) replace the learner's. Version 2 kept the unfinished
+ * block as partial sums, which cannot continue bit for bit: it is refused like any other.
  * -------------------------------------------------------------------------------------------*/
 
 static uint32_t state_kind(const struct drift_learner *l)
@@ -482,7 +511,8 @@ static uint32_t state_kind(const struct drift_learner *l)
            (uint32_t)(l->batch > 1) << 9;
 }
 
-static size_t state_size(const struct drift_learner *l)
+/* The size of a state with `pending` rows in the unfinished block. */
+static size_t state_size(const struct drift_learner *l, size_t pending)
 {
     size_t ud = (size_t)l->d, n = 16 + 8 + 8 * 3 + ud * 8 * 3;
     if (l->opt == DRIFT_OPT_ADAGRAD) {
@@ -494,7 +524,7 @@ static size_t state_size(const struct drift_learner *l)
         n += 3 * ud * 8;
     }
     if (l->batch > 1) {
-        n += 3 * 8 + ud * 8;
+        n += 3 * 8 + pending * (ud + 1) * 8;
     }
     return n;
 }
@@ -507,7 +537,7 @@ static unsigned char *put(unsigned char *p, const void *v, size_t n)
 
 static size_t linear_save(const struct drift_learner *l, void *buf, size_t len)
 {
-    size_t need = state_size(l), ud = (size_t)l->d;
+    size_t ud = (size_t)l->d, up = (size_t)l->pending, need = state_size(l, up);
     if (buf == NULL || len < need) {
         return need;
     }
@@ -532,9 +562,10 @@ static size_t linear_save(const struct drift_learner *l, void *buf, size_t len)
         p = put(p, l->cnt, 3 * ud * 8);
     }
     if (l->batch > 1) {
-        double b[3] = {l->batch, l->pending, l->gbias};
+        double b[3] = {l->batch, l->pending, l->spoilt};
         p = put(p, b, 24);
-        p = put(p, l->gsum, ud * 8);
+        p = put(p, l->zb, up * ud * 8);
+        p = put(p, l->gb, up * 8);
     }
     return need;
 }
@@ -560,8 +591,8 @@ static int all_finite(const unsigned char *p, size_t n, double lo)
 
 static int linear_load(struct drift_learner *l, const void *buf, size_t len)
 {
-    size_t ud = (size_t)l->d, need = state_size(l);
-    if (buf == NULL || len != need) {
+    size_t ud = (size_t)l->d, base = state_size(l, 0), up = 0;
+    if (buf == NULL || len < base) {
         return DRIFT_ESTATE;
     }
     const unsigned char *p = buf;
@@ -572,9 +603,29 @@ static int linear_load(struct drift_learner *l, const void *buf, size_t len)
         return DRIFT_ESTATE;
     }
     /* Check every field before changing l, so a rejected state leaves the learner as it was and
-     * an accepted one satisfies what create guarantees (finite weights, lr > 0, l2 >= 0,
-     * scales > 1e-12, α > 0, β >= 0, l1 >= 0 and only with FTRL, accumulators >= 0, counts
-     * whole, a pending block shorter than the batch). */
+     * an accepted one satisfies what create and learn guarantee (finite weights, lr > 0,
+     * l2 >= 0, scales > 1e-12, α > 0, β >= 0, l1 >= 0 and only with FTRL, accumulators >= 0,
+     * counts whole, an unfinished block shorter than the batch, as many rows past the last
+     * complete block, finite rows, spoilt only with a row). The block's header is the last
+     * fixed field and gives the length of the rest. */
+    const unsigned char *blk = p + base - 24;
+    uint64_t updates;
+    memcpy(&updates, p + 16, 8);
+    if (l->batch > 1) {
+        double pend = get(blk, 1), spoilt = get(blk, 2);
+        if (get(blk, 0) != l->batch || !(pend >= 0) || pend >= l->batch || pend != floor(pend) ||
+            (spoilt != 0 && spoilt != 1) || (spoilt == 1 && pend == 0)) {
+            return DRIFT_ESTATE;
+        }
+        up = (size_t)pend;
+    }
+    if (len != state_size(l, up)) {
+        return DRIFT_ESTATE;
+    }
+    if (l->batch > 1 && (updates % (uint64_t)l->batch != (uint64_t)up ||
+                         !all_finite(blk + 24, up * (ud + 1), -INFINITY))) {
+        return DRIFT_ESTATE;
+    }
     double sc[3];
     memcpy(sc, p + 24, 24);
     if (!(sc[0] > 0) || !isfinite(sc[0]) || !(sc[1] >= 0) || !isfinite(sc[1]) || !isfinite(sc[2])) {
@@ -589,7 +640,7 @@ static int linear_load(struct drift_learner *l, const void *buf, size_t len)
             return DRIFT_ESTATE;
         }
     }
-    const unsigned char *opt = q, *stats = NULL, *blk = NULL;
+    const unsigned char *opt = q, *stats = NULL;
     if (l->opt == DRIFT_OPT_ADAGRAD) {
         if (!all_finite(q, ud + 1, 0)) {
             return DRIFT_ESTATE;
@@ -618,16 +669,6 @@ static int linear_load(struct drift_learner *l, const void *buf, size_t len)
         }
         q += 3 * ud * 8;
     }
-    uint64_t updates;
-    memcpy(&updates, p + 16, 8);
-    if (l->batch > 1) {
-        blk = q;
-        double pend = get(q, 1);
-        if (get(q, 0) != l->batch || !(pend >= 0) || pend >= l->batch || pend != floor(pend) ||
-            (uint64_t)pend > updates || !all_finite(q + 16, 1 + ud, -INFINITY)) {
-            return DRIFT_ESTATE;
-        }
-    }
     l->updates = updates;
     l->lr = sc[0];
     l->l2 = sc[1];
@@ -647,10 +688,11 @@ static int linear_load(struct drift_learner *l, const void *buf, size_t len)
     if (stats != NULL) {
         memcpy(l->cnt, stats, 3 * ud * 8);
     }
-    if (blk != NULL) {
-        l->pending = (int)get(blk, 1);
-        l->gbias = get(blk, 2);
-        memcpy(l->gsum, blk + 24, ud * 8);
+    if (l->batch > 1) {
+        l->pending = (int)up;
+        l->spoilt = get(blk, 2) == 1;
+        memcpy(l->zb, blk + 24, up * ud * 8);
+        memcpy(l->gb, blk + 24 + up * ud * 8, up * 8);
     }
     return 0;
 }

@@ -22,6 +22,12 @@
  * (Welford) estimates of the rows learnt before, else raw features; a missing feature is 0 after
  * standardising. A row whose update would leave a non-finite weight is not learnt from (it is
  * still counted, with its loss).
+ *
+ * Everything is per row, in row order (the statistics, the prediction, the loss added to the
+ * caller's *loss_sum, the update of w and P), so the learner after rows 1..N, and a loss sum
+ * carried across calls, are the same bit for bit however the rows were split into learn calls:
+ * a replay from a checkpoint continues exactly. The one allocation is 64-byte aligned, so that
+ * every instance hands BLAS the same alignment.
  */
 #include <cblas.h>
 #include <math.h>
@@ -37,6 +43,7 @@
 #define MAX_D 512          /* (d + 1)² work per row; a larger d wants SGD, AdaGrad or FTRL */
 #define DEFAULT_FORGET 1.0 /* no forgetting */
 #define DEFAULT_DELTA 1.0  /* P₀ = I */
+#define MEM_ALIGN 64       /* bytes; see the file comment */
 
 struct drift_learner {
     int d;
@@ -126,14 +133,16 @@ static struct drift_learner *rls_create(int d, const struct drift_learner_params
         return NULL;
     }
     size_t ud = (size_t)d, nmem = (ud + 1) + 2 * ud + 2 * (ud + 1) + 3 * ud + packed_size(d);
+    size_t bytes = (nmem * sizeof(double) + MEM_ALIGN - 1) / MEM_ALIGN * MEM_ALIGN;
     struct drift_learner *l = calloc(1, sizeof(*l));
-    double *mem = calloc(nmem, sizeof(double));
+    double *mem = aligned_alloc(MEM_ALIGN, bytes);
     if (l == NULL || mem == NULL) {
         free(l);
         free(mem);
         drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
         return NULL;
     }
+    memset(mem, 0, bytes);
     l->d = d;
     l->online = p->center == NULL && p->scale == NULL && p->standardize;
     l->forget = forget;
@@ -217,13 +226,14 @@ static size_t rls_learn(struct drift_learner *l, const double *x, size_t ld, siz
 {
     int n1 = l->d + 1;
     size_t learnt = 0;
-    double loss = 0;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(y[i])) {
             continue;
         }
         double yhat = rls_predict(l, x + i, ld);
-        loss += (yhat - y[i]) * (yhat - y[i]);
+        if (loss_sum != NULL) { /* row by row: the same sum however the rows are split */
+            *loss_sum += (yhat - y[i]) * (yhat - y[i]);
+        }
         if (l->online) {
             stats_add(l, x + i, ld);
         }
@@ -245,9 +255,6 @@ static size_t rls_learn(struct drift_learner *l, const double *x, size_t ld, siz
             cblas_dscal((int)packed_size(l->d), 1.0 / l->forget, l->P, 1);
             limit_windup(l);
         }
-    }
-    if (loss_sum != NULL) {
-        *loss_sum += loss;
     }
     return learnt;
 }

@@ -282,3 +282,98 @@ int drift_preq_metrics(const struct drift_preq *q, struct drift_preq_metrics *ou
     }
     return 0;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * State
+ *
+ * Header: magic, version, task; threshold; then npos, nneg, n, ndelay, invalid, tp, fp, tn, fn,
+ * out_of_unit (u64 each); the three compensated sums (s, c); the positive scores, the negative
+ * scores and the delays (doubles).
+ * -------------------------------------------------------------------------------------------*/
+#define PREQ_MAGIC 0x50524551u /* "PREQ" */
+#define PREQ_VERSION 1u
+#define PREQ_HEAD (16 + 8 + 10 * 8 + 6 * 8)
+
+size_t drift_preq_save(const struct drift_preq *q, void *buf, size_t len)
+{
+    size_t need = PREQ_HEAD + (q->npos + q->nneg + q->ndelay) * 8;
+    if (buf == NULL || len < need) {
+        return need;
+    }
+    unsigned char *p = buf;
+    uint32_t hdr[4] = {PREQ_MAGIC, PREQ_VERSION, (uint32_t)q->task, 0};
+    uint64_t cnt[10] = {q->npos, q->nneg, q->n, q->ndelay, q->invalid,
+                        q->tp,   q->fp,   q->tn, q->fn,    q->out_of_unit};
+    double sums[6] = {q->abs_err.s, q->abs_err.c, q->sq_err.s,
+                      q->sq_err.c,  q->logloss.s, q->logloss.c};
+    memcpy(p, hdr, 16);
+    memcpy(p + 16, &q->threshold, 8);
+    memcpy(p + 24, cnt, sizeof(cnt));
+    memcpy(p + 104, sums, sizeof(sums));
+    size_t o = PREQ_HEAD;
+    memcpy(p + o, q->score, q->npos * 8);
+    o += q->npos * 8;
+    memcpy(p + o, q->score + (q->cap - q->nneg), q->nneg * 8);
+    o += q->nneg * 8;
+    memcpy(p + o, q->delay, q->ndelay * 8);
+    return need;
+}
+
+int drift_preq_load(struct drift_preq *q, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    if (q == NULL || buf == NULL || len < PREQ_HEAD) {
+        return DRIFT_ESTATE;
+    }
+    uint32_t hdr[4];
+    uint64_t cnt[10];
+    double thr, sums[6];
+    memcpy(hdr, p, 16);
+    memcpy(&thr, p + 16, 8);
+    memcpy(cnt, p + 24, sizeof(cnt));
+    memcpy(sums, p + 104, sizeof(sums));
+    uint64_t npos = cnt[0], nneg = cnt[1], n = cnt[2], ndelay = cnt[3];
+    if (hdr[0] != PREQ_MAGIC || hdr[1] != PREQ_VERSION || hdr[2] != (uint32_t)q->task ||
+        hdr[3] != 0 || memcmp(&thr, &q->threshold, 8) != 0 || n > q->cap || ndelay > n) {
+        return DRIFT_ESTATE;
+    }
+    /* classification stores every pair's score by class; regression stores none */
+    int cls = q->task == DRIFT_PREQ_CLASSIFICATION;
+    if ((cls && (npos + nneg != n || cnt[5] + cnt[6] + cnt[7] + cnt[8] != n)) ||
+        (!cls && (npos != 0 || nneg != 0 || cnt[5] + cnt[6] + cnt[7] + cnt[8] != 0)) ||
+        cnt[9] > n || len != PREQ_HEAD + (npos + nneg + ndelay) * 8) {
+        return DRIFT_ESTATE;
+    }
+    for (int i = 0; i < 6; i++) {
+        if (!isfinite(sums[i])) {
+            return DRIFT_ESTATE;
+        }
+    }
+    for (size_t i = 0; i < npos + nneg + ndelay; i++) {
+        double v;
+        memcpy(&v, p + PREQ_HEAD + i * 8, 8);
+        if (!isfinite(v)) {
+            return DRIFT_ESTATE;
+        }
+    }
+    q->npos = npos;
+    q->nneg = nneg;
+    q->n = n;
+    q->ndelay = ndelay;
+    q->invalid = cnt[4];
+    q->tp = cnt[5];
+    q->fp = cnt[6];
+    q->tn = cnt[7];
+    q->fn = cnt[8];
+    q->out_of_unit = cnt[9];
+    q->abs_err = (struct csum){sums[0], sums[1]};
+    q->sq_err = (struct csum){sums[2], sums[3]};
+    q->logloss = (struct csum){sums[4], sums[5]};
+    size_t o = PREQ_HEAD;
+    memcpy(q->score, p + o, npos * 8);
+    o += npos * 8;
+    memcpy(q->score + (q->cap - nneg), p + o, nneg * 8);
+    o += nneg * 8;
+    memcpy(q->delay, p + o, ndelay * 8);
+    return 0;
+}

@@ -97,6 +97,13 @@ struct drift_preq_metrics {
     double delay_median, delay_p95; /* seconds, numpy.quantile linear; NAN if no known delay */
 };
 
+/* State to bytes (checkpoints): counts, compensated sums and the stored scores and delays.
+ * Returns the size needed; writes only when len is large enough. load needs a window of the
+ * same task and threshold whose capacity holds the saved pairs, checks every field first
+ * (counts that agree, finite values) and returns DRIFT_ESTATE, leaving q unchanged, otherwise. */
+size_t drift_preq_save(const struct drift_preq *q, void *buf, size_t len);
+int drift_preq_load(struct drift_preq *q, const void *buf, size_t len);
+
 /* Computes the window's metrics into *out: O(n) (radix sorts of the scores and delays in the
  * window's scratch, then one merge for U). Returns 0, or DRIFT_EINVAL on NULL arguments. */
 int drift_preq_metrics(const struct drift_preq *q, struct drift_preq_metrics *out);
