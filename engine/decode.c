@@ -205,6 +205,255 @@ const char *drift_decoder_category_name(const struct drift_decoder *dec, int j, 
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Checkpoints
+ *
+ * Layout (host byte order): magic u32, version u32, k u32, frozen u32, max_ts f64 (one NaN
+ * pattern before the first event), seen_clock i64; per categorical feature in config order: its
+ * name (length u32, bytes), its frozen flag u8, n u32 and its values in code order (length u32,
+ * bytes each); then the dedup memory's length u64 and its drift_join_save bytes (0: none).
+ * The names let a load refuse a checkpoint of another schema instead of scrambling codes.
+ * -------------------------------------------------------------------------------------------*/
+#define DEC_MAGIC 0x31434544u /* "DEC1" */
+#define DEC_VERSION 1u
+
+/* Appends n bytes at w->o, or only counts them when w->p is NULL (sizing). */
+struct writer {
+    unsigned char *p;
+    size_t o;
+};
+
+static void put(struct writer *w, const void *src, size_t n)
+{
+    if (w->p != NULL) {
+        memcpy(w->p + w->o, src, n);
+    }
+    w->o += n;
+}
+
+static void put_u32(struct writer *w, uint32_t v)
+{
+    put(w, &v, 4);
+}
+
+/* A bounded read: past the end it returns NULL and the reader stays failed. */
+struct reader {
+    const unsigned char *p;
+    size_t len, o;
+    int bad;
+};
+
+static const unsigned char *take(struct reader *r, size_t n)
+{
+    if (r->bad || r->len - r->o < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    r->o += n;
+    return r->p + r->o - n;
+}
+
+static void take_into(struct reader *r, void *dst, size_t n)
+{
+    const unsigned char *q = take(r, n);
+    if (q != NULL) {
+        memcpy(dst, q, n);
+    } else {
+        memset(dst, 0, n);
+    }
+}
+
+static uint32_t take_u32(struct reader *r)
+{
+    uint32_t v;
+    take_into(r, &v, 4);
+    return v;
+}
+
+/* The name of categorical feature j (the j-th categorical one in config order). */
+static const char *cat_name(const struct drift_decoder *dec, int j)
+{
+    for (int i = 0; i < dec->sc->nfeatures; i++) {
+        if (dec->cat_of_feature[i] == j) {
+            return dec->sc->features[i].name;
+        }
+    }
+    return "";
+}
+
+/* Writes the state at p (NULL: only measures it); returns its size. */
+static size_t write_state(const struct drift_decoder *dec, unsigned char *p)
+{
+    struct writer w = {p, 0};
+    uint32_t hdr[4] = {DEC_MAGIC, DEC_VERSION, (uint32_t)dec->k, dec->frozen ? 1u : 0u};
+    double max_ts = isnan(dec->max_ts) ? NAN : dec->max_ts; /* equal states, equal bytes */
+    put(&w, hdr, 16);
+    put(&w, &max_ts, 8);
+    put(&w, &dec->seen_clock, 8);
+    for (int j = 0; j < dec->k; j++) {
+        const struct catdict *cd = &dec->dicts[j];
+        const char *name = cat_name(dec, j);
+        uint8_t frozen = cd->frozen ? 1 : 0;
+        put_u32(&w, (uint32_t)strlen(name));
+        put(&w, name, strlen(name));
+        put(&w, &frozen, 1);
+        put_u32(&w, (uint32_t)cd->n);
+        for (int c = 0; c < cd->n; c++) {
+            put_u32(&w, (uint32_t)cd->lens[c]);
+            put(&w, cd->names[c], cd->lens[c]);
+        }
+    }
+    uint64_t jlen = dec->seen != NULL ? drift_join_save(dec->seen, NULL, 0) : 0;
+    put(&w, &jlen, 8);
+    if (p != NULL && jlen > 0) {
+        drift_join_save(dec->seen, p + w.o, (size_t)jlen);
+    }
+    return w.o + (size_t)jlen;
+}
+
+size_t drift_decoder_save(const struct drift_decoder *dec, void *buf, size_t len)
+{
+    size_t need = write_state(dec, NULL);
+    if (buf != NULL && len >= need) {
+        write_state(dec, buf);
+    }
+    return need;
+}
+
+/* Checks the saved dictionary of feature j at r: its name, a 0/1 frozen flag, at most
+ * DRIFT_MAX_CATEGORIES values, each once. Returns 0 or DRIFT_ESTATE; changes nothing. */
+static int check_dict(const struct drift_decoder *dec, int j, struct reader *r)
+{
+    const char *name = cat_name(dec, j);
+    uint32_t nlen = take_u32(r);
+    const unsigned char *saved = take(r, nlen);
+    if (saved == NULL || nlen != strlen(name) || memcmp(saved, name, nlen) != 0) {
+        return DRIFT_ESTATE;
+    }
+    uint8_t frozen;
+    take_into(r, &frozen, 1);
+    uint32_t n = take_u32(r);
+    if (r->bad || frozen > 1 || n > DRIFT_MAX_CATEGORIES) {
+        return DRIFT_ESTATE;
+    }
+    int32_t slots[4 * DRIFT_MAX_CATEGORIES] = {0}; /* as the dictionary's: value index + 1 */
+    const unsigned char *vals[DRIFT_MAX_CATEGORIES];
+    uint32_t lens[DRIFT_MAX_CATEGORIES];
+    for (uint32_t c = 0; c < n; c++) {
+        lens[c] = take_u32(r);
+        vals[c] = take(r, lens[c]);
+        if (vals[c] == NULL) {
+            return DRIFT_ESTATE;
+        }
+        uint32_t i = fnv1a((const char *)vals[c], lens[c]) & (4 * DRIFT_MAX_CATEGORIES - 1);
+        for (; slots[i] != 0; i = (i + 1) & (4 * DRIFT_MAX_CATEGORIES - 1)) {
+            int32_t o = slots[i] - 1;
+            if (lens[o] == lens[c] && memcmp(vals[o], vals[c], lens[c]) == 0) {
+                return DRIFT_ESTATE;
+            }
+        }
+        slots[i] = (int32_t)c + 1;
+    }
+    return 0;
+}
+
+/* Replaces dictionary j with the saved one at r (already checked). The old value texts stay in
+ * the pool, so names handed out before stay valid. */
+static void apply_dict(struct drift_decoder *dec, int j, struct reader *r)
+{
+    struct catdict *cd = &dec->dicts[j];
+    take(r, take_u32(r));
+    uint8_t frozen;
+    take_into(r, &frozen, 1);
+    uint32_t n = take_u32(r);
+    memset(cd->slots, 0, (cd->slots_mask + 1) * sizeof(int32_t));
+    cd->frozen = frozen;
+    cd->n = (int)n;
+    for (uint32_t c = 0; c < n; c++) {
+        uint32_t len = take_u32(r);
+        const char *v = (const char *)take(r, len);
+        cd->names[c] = apr_pstrmemdup(cd->pool, v, len);
+        cd->lens[c] = len;
+        uint32_t i = fnv1a(v, len) & cd->slots_mask;
+        while (cd->slots[i] != 0) {
+            i = (i + 1) & cd->slots_mask;
+        }
+        cd->slots[i] = (int32_t)c + 1;
+    }
+}
+
+/* Restores the dedup memory from the saved join bytes (len 0: none saved). A saved memory is
+ * checked even when this decoder keeps none (it is then dropped); a decoder with a memory and a
+ * checkpoint without one starts empty. Returns 0, DRIFT_ESTATE or DRIFT_ENOMEM; on an error
+ * dec->seen is unchanged. */
+static int load_seen(struct drift_decoder *dec, const unsigned char *saved, size_t len)
+{
+    if (len > 0 && dec->seen != NULL) {
+        return drift_join_load(dec->seen, saved, len);
+    }
+    if (len == 0 && dec->seen == NULL) {
+        return 0;
+    }
+    struct drift_join *scratch = drift_join_create(1, 1);
+    if (scratch == NULL) {
+        return DRIFT_ENOMEM;
+    }
+    int rc;
+    if (len > 0) {
+        rc = drift_join_load(scratch, saved, len);
+    } else {
+        unsigned char empty[128];
+        size_t n = drift_join_save(scratch, empty, sizeof(empty));
+        rc = n <= sizeof(empty) ? drift_join_load(dec->seen, empty, n) : DRIFT_ENOMEM;
+    }
+    drift_join_destroy(scratch);
+    return rc;
+}
+
+int drift_decoder_load(struct drift_decoder *dec, const void *buf, size_t len)
+{
+    if (buf == NULL) {
+        return DRIFT_ESTATE;
+    }
+    struct reader r = {buf, len, 0, 0};
+    uint32_t hdr[4];
+    double max_ts;
+    int64_t clock;
+    take_into(&r, hdr, 16);
+    take_into(&r, &max_ts, 8);
+    take_into(&r, &clock, 8);
+    if (r.bad || hdr[0] != DEC_MAGIC || hdr[1] != DEC_VERSION || hdr[2] != (uint32_t)dec->k ||
+        hdr[3] > 1 || clock < 0) {
+        return DRIFT_ESTATE;
+    }
+    /* First pass: check everything, change nothing. */
+    size_t dicts = r.o;
+    for (int j = 0; j < dec->k; j++) {
+        if (check_dict(dec, j, &r) != 0) {
+            return DRIFT_ESTATE;
+        }
+    }
+    uint64_t jlen;
+    take_into(&r, &jlen, 8);
+    const unsigned char *jbuf = jlen <= len ? take(&r, (size_t)jlen) : NULL;
+    if (r.bad || jbuf == NULL || r.o != len) {
+        return DRIFT_ESTATE;
+    }
+    /* The dedup memory is the last step that can fail; what follows cannot. */
+    int rc = load_seen(dec, jbuf, (size_t)jlen);
+    if (rc != 0) {
+        return rc;
+    }
+    r.o = dicts;
+    for (int j = 0; j < dec->k; j++) {
+        apply_dict(dec, j, &r);
+    }
+    dec->frozen = (int)hdr[3];
+    dec->max_ts = max_ts;
+    dec->seen_clock = clock;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Numbers
  * -------------------------------------------------------------------------------------------*/
 static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,

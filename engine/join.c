@@ -6,6 +6,7 @@
  */
 #include "join.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,4 +208,213 @@ size_t drift_join_expire(struct drift_join *j, int64_t now_ms)
 void drift_join_stats(const struct drift_join *j, struct drift_join_stats *out)
 {
     *out = j->st;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Checkpoints
+ *
+ * Layout (host byte order): magic u32, version u32, count u64, the counters inserted, matched,
+ * expired, overflowed, duplicates, unmatched, id_too_long (u64 each; pending is count), then
+ * count entries, oldest first: t_ms i64, prediction f64, age u32, idlen u8, the id's bytes.
+ *
+ * An entry's age is how many predictions were put after it (pending or taken since; fewer than
+ * max_pending, or it would have overflowed). Taken slots are not saved, but they still count:
+ * a prediction leaves when max_pending newer ones have arrived, whether or not those were
+ * matched since. Saving the age keeps that promise across a restart, and it is a function of
+ * the logical state (slot positions and dead slots ahead of the oldest pending one are not).
+ * -------------------------------------------------------------------------------------------*/
+#define JOIN_MAGIC 0x314e4f4au /* "JON1" */
+#define JOIN_VERSION 1u
+#define JOIN_HEADER 72          /* magic, version, count, 7 counters */
+#define JOIN_ENTRY_MIN 21       /* t_ms, prediction, age, idlen */
+#define JOIN_MAX_AGE (1u << 30) /* = the largest max_pending drift_join_create accepts */
+
+size_t drift_join_save(const struct drift_join *j, void *buf, size_t len)
+{
+    size_t need = JOIN_HEADER;
+    uint64_t live = 0;
+    for (size_t i = 0; i < j->used; i++) {
+        const struct slot *s = &j->ring[(j->head + i) % j->cap];
+        need += s->live ? JOIN_ENTRY_MIN + s->idlen : 0;
+        live += s->live;
+    }
+    if (buf == NULL || len < need) {
+        return need;
+    }
+    unsigned char *p = buf;
+    uint32_t hdr[2] = {JOIN_MAGIC, JOIN_VERSION};
+    uint64_t cnt[8] = {live,
+                       j->st.inserted,
+                       j->st.matched,
+                       j->st.expired,
+                       j->st.overflowed,
+                       j->st.duplicates,
+                       j->st.unmatched,
+                       j->st.id_too_long};
+    memcpy(p, hdr, 8);
+    memcpy(p + 8, cnt, 64);
+    size_t o = JOIN_HEADER;
+    for (size_t i = 0; i < j->used; i++) {
+        const struct slot *s = &j->ring[(j->head + i) % j->cap];
+        if (!s->live) {
+            continue;
+        }
+        uint32_t age = (uint32_t)(j->used - 1 - i);
+        uint8_t idlen = (uint8_t)s->idlen;
+        memcpy(p + o, &s->t_ms, 8);
+        memcpy(p + o + 8, &s->prediction, 8);
+        memcpy(p + o + 16, &age, 4);
+        memcpy(p + o + 20, &idlen, 1);
+        memcpy(p + o + 21, s->id, s->idlen);
+        o += JOIN_ENTRY_MIN + s->idlen;
+    }
+    return need;
+}
+
+/* One saved entry, as the load reads it (id points into the caller's bytes). */
+struct saved {
+    int64_t t_ms;
+    double prediction;
+    uint32_t age;
+    uint8_t idlen;
+    const unsigned char *id;
+    uint64_t hash;
+};
+
+/* Reads the entries at p[0..len) into e[count]: DRIFT_ESTATE unless they are well formed
+ * (ids within DRIFT_JOIN_MAX_ID, finite predictions, times not decreasing, ages decreasing, no
+ * byte left over). */
+static int parse_entries(const unsigned char *p, size_t len, struct saved *e, size_t count)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (len - o < JOIN_ENTRY_MIN) {
+            return DRIFT_ESTATE;
+        }
+        memcpy(&e[i].t_ms, p + o, 8);
+        memcpy(&e[i].prediction, p + o + 8, 8);
+        memcpy(&e[i].age, p + o + 16, 4);
+        e[i].idlen = p[o + 20];
+        o += JOIN_ENTRY_MIN;
+        if (e[i].idlen > DRIFT_JOIN_MAX_ID || len - o < e[i].idlen || !isfinite(e[i].prediction) ||
+            e[i].age >= JOIN_MAX_AGE) {
+            return DRIFT_ESTATE;
+        }
+        if (i > 0 && (e[i].t_ms < e[i - 1].t_ms || e[i].age >= e[i - 1].age)) {
+            return DRIFT_ESTATE;
+        }
+        e[i].id = p + o;
+        e[i].hash = hash_id((const char *)e[i].id, e[i].idlen);
+        o += e[i].idlen;
+    }
+    return o == len ? 0 : DRIFT_ESTATE;
+}
+
+/* DRIFT_ESTATE when two entries share an id, DRIFT_ENOMEM, or 0. */
+static int check_unique(const struct saved *e, size_t count)
+{
+    size_t tsize = 2;
+    while (tsize < 2 * count) {
+        tsize <<= 1;
+    }
+    size_t *table = calloc(tsize, sizeof(size_t)); /* entry index + 1; 0 = empty */
+    if (table == NULL) {
+        return DRIFT_ENOMEM;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        size_t pos = (size_t)e[i].hash & (tsize - 1);
+        for (; table[pos] != 0; pos = (pos + 1) & (tsize - 1)) {
+            const struct saved *o = &e[table[pos] - 1];
+            if (o->hash == e[i].hash && o->idlen == e[i].idlen &&
+                memcmp(o->id, e[i].id, e[i].idlen) == 0) {
+                rc = DRIFT_ESTATE;
+                break;
+            }
+        }
+        table[pos] = i + 1;
+    }
+    free(table);
+    return rc;
+}
+
+/* The counters are consistent: every accepted prediction is pending, matched, expired or
+ * overflowed (and none of the sums wraps). */
+static int counters_consistent(const uint64_t cnt[8])
+{
+    uint64_t sum = cnt[0];
+    for (int i = 2; i <= 4; i++) {
+        if (__builtin_add_overflow(sum, cnt[i], &sum)) {
+            return 0;
+        }
+    }
+    return sum == cnt[1];
+}
+
+/* Replaces j's ring and table with the entries young enough for j's max_pending. */
+static void rebuild(struct drift_join *j, const struct saved *e, size_t count,
+                    const uint64_t cnt[8])
+{
+    size_t first = 0; /* the oldest entry that fits: ages decrease, so a prefix is dropped */
+    while (first < count && e[first].age >= j->cap) {
+        first++;
+    }
+    memset(j->ring, 0, j->cap * sizeof(struct slot));
+    memset(j->table, 0, (j->mask + 1) * sizeof(uint32_t));
+    j->head = 0;
+    j->used = first < count ? (size_t)e[first].age + 1 : 0;
+    for (size_t i = first; i < count; i++) {
+        size_t r = j->used - 1 - e[i].age;
+        struct slot *s = &j->ring[r];
+        s->hash = e[i].hash;
+        s->t_ms = e[i].t_ms;
+        s->prediction = e[i].prediction;
+        s->idlen = e[i].idlen;
+        s->live = 1;
+        memcpy(s->id, e[i].id, e[i].idlen);
+        int found;
+        size_t pos = find(j, s->hash, s->id, s->idlen, &found);
+        j->table[pos] = (uint32_t)r + 1;
+    }
+    j->st = (struct drift_join_stats){
+        .pending = count - first,
+        .inserted = cnt[1],
+        .matched = cnt[2],
+        .expired = cnt[3],
+        .overflowed = cnt[4] + first,
+        .duplicates = cnt[5],
+        .unmatched = cnt[6],
+        .id_too_long = cnt[7],
+    };
+}
+
+int drift_join_load(struct drift_join *j, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    if (buf == NULL || len < JOIN_HEADER) {
+        return DRIFT_ESTATE;
+    }
+    uint32_t hdr[2];
+    uint64_t cnt[8];
+    memcpy(hdr, p, 8);
+    memcpy(cnt, p + 8, 64);
+    /* The count is bounded by the bytes before anything is allocated for it. */
+    if (hdr[0] != JOIN_MAGIC || hdr[1] != JOIN_VERSION ||
+        cnt[0] > (len - JOIN_HEADER) / JOIN_ENTRY_MIN || !counters_consistent(cnt)) {
+        return DRIFT_ESTATE;
+    }
+    size_t count = (size_t)cnt[0];
+    struct saved *e = malloc((count + 1) * sizeof(*e));
+    if (e == NULL) {
+        return DRIFT_ENOMEM;
+    }
+    int rc = parse_entries(p + JOIN_HEADER, len - JOIN_HEADER, e, count);
+    if (rc == 0) {
+        rc = check_unique(e, count);
+    }
+    if (rc == 0) {
+        rebuild(j, e, count, cnt);
+    }
+    free(e);
+    return rc;
 }

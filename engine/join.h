@@ -47,4 +47,17 @@ size_t drift_join_expire(struct drift_join *j, int64_t now_ms);
 
 void drift_join_stats(const struct drift_join *j, struct drift_join_stats *out);
 
+/* State to bytes (checkpoints): the pending predictions in arrival order with their ids, values
+ * and times, and the counters. Returns the size needed; writes only when len is large enough.
+ * The bytes are a function of the state alone (equal joins give equal bytes). */
+size_t drift_join_save(const struct drift_join *j, void *buf, size_t len);
+/* Replaces j's pending predictions and counters with the saved ones. Checks every field first
+ * (ids within DRIFT_JOIN_MAX_ID, no duplicate pending id, times in arrival order, finite
+ * predictions, consistent counters) and leaves j unchanged on DRIFT_ESTATE (or DRIFT_ENOMEM: the
+ * check allocates scratch in proportion to len, freed before returning). j's max_pending and ttl
+ * stay its own: saved entries beyond its max_pending are the oldest, dropped and counted as
+ * overflowed. Each entry keeps its place among the newer arrivals (taken ones included), so it
+ * overflows after the same number of further puts as it would have without the restart. */
+int drift_join_load(struct drift_join *j, const void *buf, size_t len);
+
 #endif

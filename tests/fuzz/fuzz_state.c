@@ -1,13 +1,18 @@
 /* libFuzzer target: the state loaders (every detector, moments, the quantile sketch, every
- * learner) on arbitrary bytes. The first byte picks the loader. A load must either refuse the
- * bytes and leave the object as it was (its saved state unchanged), or accept them, and then
- * saving gives bytes that load again to the same state. */
+ * learner, the prediction/label join, the message decoder) on arbitrary bytes. The first byte
+ * picks the loader. A load must either refuse the bytes and leave the object as it was (its
+ * saved state unchanged), or accept them, and then saving gives bytes that load again to the
+ * same state. */
+#include <apr_general.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "drift_op.h"
+#include "join.h"
+#include "stream.h"
 
 #define MAXSTATE (1 << 20)
 
@@ -21,6 +26,105 @@ static unsigned char before[MAXSTATE], after[MAXSTATE], again[MAXSTATE];
             __builtin_trap();                                                                \
         }                                                                                    \
     } while (0)
+
+/* A join with pending predictions, taken ones among them (so saved entries have gaps in age). */
+static void fuzz_join(const uint8_t *data, size_t size)
+{
+    struct drift_join *j = drift_join_create(16, 50);
+    char id[8] = "abcdefg";
+    for (int i = 0; i < 40; i++) {
+        drift_join_put(j, id, (size_t)(i % 5) + 1, i / 3.0, i);
+        id[i % 8] = (char)('a' + i % 7);
+        if (i % 3 == 0) {
+            double p;
+            int64_t t;
+            drift_join_take(j, id, 2, &p, &t);
+        }
+    }
+    drift_join_expire(j, 45);
+    size_t n1 = drift_join_save(j, before, sizeof(before));
+    if (drift_join_load(j, data, size) != 0) {
+        CHECK_UNCHANGED(drift_join_save, j);
+    } else {
+        size_t n = drift_join_save(j, again, sizeof(again));
+        if (n > sizeof(again) || drift_join_load(j, again, n) != 0) {
+            __builtin_trap();
+        }
+        double p;
+        int64_t t;
+        drift_join_put(j, "x", 1, 1, 1000); /* a loaded state must be usable */
+        drift_join_take(j, "a", 1, &p, &t);
+        drift_join_expire(j, 2000);
+    }
+    drift_join_destroy(j);
+}
+
+/* A decoder with two category dictionaries and a dedup memory of 8 ids, in a pool per input. */
+static void fuzz_decoder(const uint8_t *data, size_t size)
+{
+    static struct drift_feature_conf feats[] = {
+        {"a", DRIFT_FEATURE_NUMERIC, {0, 0}},
+        {"c", DRIFT_FEATURE_CATEGORICAL, {0, 0}},
+        {"d", DRIFT_FEATURE_CATEGORICAL, {0, 0}},
+    };
+    static struct drift_stream_conf sc = {
+        .name = "s", .features = feats, .nfeatures = 3, .id_field = "id", .time_field = "ts",
+        .max_message_bytes = 4096, .max_lateness_s = 60, .dedup = 8,
+    };
+    static apr_pool_t *root;
+    if (root == NULL) {
+        apr_initialize();
+        apr_pool_create(&root, NULL);
+    }
+    apr_pool_t *pool;
+    apr_pool_create(&pool, root);
+    struct drift_decoder *dec = drift_decoder_create(pool, &sc);
+    double x[1], lab[1], ts[1];
+    int32_t cat[2], part[1];
+    int64_t off[1];
+    char ids[DRIFT_ID_MAX];
+    uint8_t idlen[1];
+    struct drift_batch b = {0, 1, 1, 2, x, cat, lab, ts, part, off, NULL, ids, idlen};
+    int bad;
+    const char *detail;
+    for (int i = 0; i < 12; i++) {
+        char msg[128];
+        int n = snprintf(msg, sizeof(msg),
+                         "{\"a\":1,\"c\":\"v%d\",\"d\":%d,\"id\":\"r%d\",\"ts\":%d}", i % 5,
+                         i % 3, i % 10, 100 + i);
+        b.n = 0;
+        drift_decode(dec, msg, (size_t)n, &b, &bad, &detail);
+    }
+    size_t n1 = drift_decoder_save(dec, before, sizeof(before));
+    if (drift_decoder_load(dec, data, size) != 0) {
+        CHECK_UNCHANGED(drift_decoder_save, dec);
+    } else {
+        size_t n = drift_decoder_save(dec, again, sizeof(again));
+        if (n > sizeof(again) || drift_decoder_load(dec, again, n) != 0) {
+            __builtin_trap();
+        }
+        static const char msg[] =
+            "{\"a\":2,\"c\":\"new\",\"d\":\"v1\",\"id\":\"r3\",\"ts\":500}";
+        b.n = 0;
+        drift_decode(dec, msg, sizeof(msg) - 1, &b, &bad, &detail); /* usable after a load */
+    }
+    apr_pool_destroy(pool);
+}
+
+/* The learners, by pick - ndet - 2: the first three as they always were, then mini-batches
+ * (their state carries the rows of the unfinished block). */
+struct learner_case {
+    const char *name;
+    struct drift_learner_params p;
+};
+static const struct learner_case learners[] = {
+    {"logistic", {.rls_forget = 1, .rls_delta = 1, .standardize = 1}},
+    {"linear", {.rls_forget = 1, .rls_delta = 1, .standardize = 1}},
+    {"rls", {.rls_forget = 1, .rls_delta = 1, .standardize = 1}},
+    {"logistic", {.optimizer = DRIFT_OPT_FTRL, .l1 = 0.1, .batch = 4, .standardize = 1}},
+    {"linear", {.optimizer = DRIFT_OPT_ADAGRAD, .batch = 3}},
+};
+#define NLEARNERS (int)(sizeof(learners) / sizeof(learners[0]))
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -83,11 +187,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             drift_sketch_add(s, 1.0);
         }
         drift_sketch_destroy(s);
-    } else if (pick < ndet + 5) {
-        static const char *const names[] = {"logistic", "linear", "rls"};
-        const struct drift_learner_ops *ops = drift_learner_find(names[pick - ndet - 2]);
-        struct drift_learner_params lp = {.rls_forget = 1, .rls_delta = 1, .standardize = 1};
-        struct drift_learner *l = ops->create(3, &lp, err, sizeof(err));
+    } else if (pick < ndet + 2 + NLEARNERS) {
+        const struct learner_case *lc = &learners[pick - ndet - 2];
+        const struct drift_learner_ops *ops = drift_learner_find(lc->name);
+        struct drift_learner *l = ops->create(3, &lc->p, err, sizeof(err));
         if (l == NULL) {
             __builtin_trap();
         }
@@ -98,7 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < 10; i++) {
             y[i] = i % 2;
         }
-        ops->learn(l, x, 10, 10, y, NULL);
+        ops->learn(l, x, 10, 10, y, NULL); /* with batch > 1, ends mid-block */
         size_t n1 = ops->save(l, before, sizeof(before));
         if (ops->load(l, data, size) != 0) {
             CHECK_UNCHANGED(ops->save, l);
@@ -108,8 +211,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 __builtin_trap();
             }
             ops->predict(l, x, 10);
+            ops->learn(l, x, 10, 10, y, NULL); /* completes a loaded unfinished block */
         }
         ops->destroy(l);
+    } else if (pick == ndet + 2 + NLEARNERS) {
+        fuzz_join(data, size);
+    } else if (pick == ndet + 3 + NLEARNERS) {
+        fuzz_decoder(data, size);
     }
     return 0;
 }

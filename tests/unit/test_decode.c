@@ -189,13 +189,201 @@ static void test_numbers_exact(void **state)
     assert_int_equal(drift_parse_number("1e", 2, &v), 0);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Checkpoints: a stream with two categorical features, an id (dedup memory of 8) and a lateness
+ * bound, decoded into its own batch.
+ * -------------------------------------------------------------------------------------------*/
+static struct drift_feature_conf cp_feats[] = {
+    {"amount", DRIFT_FEATURE_NUMERIC, {0, 0}},
+    {"country", DRIFT_FEATURE_CATEGORICAL, {0, 0}},
+    {"device", DRIFT_FEATURE_CATEGORICAL, {0, 0}},
+};
+static struct drift_stream_conf cp_sc;
+static double cp_x[4], cp_lab[4], cp_ts[4];
+static int32_t cp_cat[2 * 4], cp_part[4];
+static int64_t cp_off[4];
+static char cp_id[4 * DRIFT_ID_MAX];
+static uint8_t cp_idlen[4];
+static struct drift_batch cp_b = {
+    .cap = 4, .d = 1, .k = 2, .x = cp_x, .cat = cp_cat, .label = cp_lab, .ts = cp_ts,
+    .part = cp_part, .off = cp_off, .id = cp_id, .idlen = cp_idlen,
+};
+static unsigned char st1[1 << 14], st2[1 << 14];
+
+static struct drift_decoder *cp_decoder(int dedup)
+{
+    cp_sc = sc;
+    cp_sc.features = cp_feats;
+    cp_sc.nfeatures = 3;
+    cp_sc.id_field = "id";
+    cp_sc.dedup = dedup;
+    cp_sc.max_lateness_s = 60;
+    return drift_decoder_create(pool, &cp_sc);
+}
+
+/* Message i of a stream where countries, devices and ids recur (an id three messages later) and
+ * times go back now and then. */
+static int cp_message(int i, char *buf, size_t cap)
+{
+    static const char *const countries[] = {"DE", "FR", "US", "IT", "ES", "NL", "PL"};
+    static const char *const devices[] = {"ios", "android", "web"};
+    int t = 1000 + i * 10 - (i % 9 == 4 ? 90 : 0); /* every ninth is 80 s late */
+    const char *device = i >= 90 && i % 5 == 0 ? "tv" : devices[i % 3]; /* late newcomer */
+    return snprintf(buf, cap, "{\"amount\":%d,\"country\":\"%s\",\"device\":\"%s\",\"id\":\"r%d\","
+                    "\"ts\":%d}",
+                    i, countries[(i * 5) % 7 % (2 + i / 10)], device,
+                    i % 4 == 3 ? i - 3 : i, t);
+}
+
+/* Decodes message i with a and, when c is not NULL, with c: same verdict, same codes. Returns the
+ * verdict (0 or the bad reason + 1). */
+static int cp_decode(struct drift_decoder *a, struct drift_decoder *c, int i)
+{
+    char msg[256];
+    int n = cp_message(i, msg, sizeof(msg));
+    const char *detail;
+    int bada = -1, badb = -1;
+    cp_b.n = 0;
+    int rca = drift_decode(a, msg, (size_t)n, &cp_b, &bada, &detail);
+    int32_t ca = cp_cat[0], da = cp_cat[4];
+    if (c != NULL) {
+        cp_b.n = 0;
+        int rcb = drift_decode(c, msg, (size_t)n, &cp_b, &badb, &detail);
+        assert_int_equal(rca, rcb);
+        assert_int_equal(bada, badb);
+        assert_int_equal(ca, cp_cat[0]);
+        assert_int_equal(da, cp_cat[4]);
+    }
+    return rca == 0 ? 0 : bada + 1;
+}
+
+static void assert_same_decoders(const struct drift_decoder *a, const struct drift_decoder *c)
+{
+    size_t na = drift_decoder_save(a, st1, sizeof(st1));
+    size_t nb = drift_decoder_save(c, st2, sizeof(st2));
+    assert_true(na <= sizeof(st1));
+    assert_int_equal(na, nb);
+    assert_memory_equal(st1, st2, na);
+}
+
+/* A decoder loaded from a checkpoint gives the original's codes, duplicate and too_late verdicts
+ * on the messages that follow, frozen or not, and saves to the same bytes. */
+static void test_state_round_trip(void **state)
+{
+    struct drift_decoder *a = cp_decoder(8);
+    int verdicts[DRIFT_BAD_COUNT + 1] = {0};
+    for (int i = 0; i < 40; i++) {
+        verdicts[cp_decode(a, NULL, i)]++;
+    }
+    for (int frozen = 0; frozen < 2; frozen++) {
+        struct drift_decoder *c = cp_decoder(8);
+        assert_int_equal(drift_decoder_category(c, 1, "junk", 4), 0); /* replaced by the load */
+        size_t n = drift_decoder_save(a, NULL, 0);
+        assert_int_equal(drift_decoder_save(a, st1, n - 1), n);
+        assert_int_equal(drift_decoder_save(a, st1, sizeof(st1)), n);
+        assert_int_equal(drift_decoder_load(c, st1, n), 0);
+        assert_same_decoders(a, c);
+        assert_int_equal(drift_decoder_ncategories(c, 0), drift_decoder_ncategories(a, 0));
+        for (int i = 40 + 40 * frozen; i < 80 + 40 * frozen; i++) {
+            verdicts[cp_decode(a, c, i)]++;
+        }
+        assert_same_decoders(a, c);
+        drift_decoder_freeze(a);
+    }
+    print_message("decoder checkpoint: %d accepted, %d duplicate, %d too_late\n", verdicts[0],
+                  verdicts[DRIFT_BAD_DUPLICATE + 1], verdicts[DRIFT_BAD_TOO_LATE + 1]);
+    assert_true(verdicts[DRIFT_BAD_DUPLICATE + 1] > 5 && verdicts[DRIFT_BAD_TOO_LATE + 1] > 5);
+    assert_int_equal(drift_decoder_ncategories(a, 0), 7);
+    assert_int_equal(drift_decoder_ncategories(a, 1), 3);
+}
+
+/* Loads bad[0..n) into dec: DRIFT_ESTATE, and dec saves to the same bytes as before. */
+static void assert_decoder_refuses(struct drift_decoder *dec, const unsigned char *bad, size_t n)
+{
+    size_t n1 = drift_decoder_save(dec, st1, sizeof(st1));
+    assert_int_equal(drift_decoder_load(dec, bad, n), DRIFT_ESTATE);
+    size_t n2 = drift_decoder_save(dec, st2, sizeof(st2));
+    assert_int_equal(n1, n2);
+    assert_memory_equal(st1, st2, n1);
+}
+
+/* Another schema's checkpoint, or bytes cut short, corrupted or with a value twice, are refused
+ * with the decoder left as it was. */
+static void test_state_refuses_mismatch(void **state)
+{
+    static unsigned char good[1 << 12], bad[1 << 12];
+    struct drift_decoder *a = cp_decoder(8), *dec = cp_decoder(8);
+    for (int i = 0; i < 12; i++) {
+        cp_decode(a, NULL, i);
+        cp_decode(dec, NULL, 100 + i);
+    }
+    size_t n = drift_decoder_save(a, good, sizeof(good));
+    assert_true(n <= sizeof(good));
+    assert_decoder_refuses(dec, NULL, 0);
+    for (size_t len = 0; len < n; len++) {
+        assert_decoder_refuses(dec, good, len);
+    }
+    memcpy(bad, good, n);
+    assert_decoder_refuses(dec, bad, n + 1); /* trailing byte */
+    for (size_t i = 0; i < 16; i++) {        /* the header */
+        memcpy(bad, good, n);
+        bad[i] ^= 0x04;
+        assert_decoder_refuses(dec, bad, n);
+    }
+    /* The first value of "country" (after the header, max_ts, the clock and the name) made equal
+     * to the second: "DE" and "FR" are both two bytes. */
+    size_t v0 = 32 + 4 + 7 + 1 + 4 + 4, v1 = v0 + 2 + 4;
+    memcpy(bad, good, n);
+    memcpy(bad + v0, bad + v1, 2);
+    assert_true(memcmp(good + v0, "DE", 2) == 0 || memcmp(good + v0, "FR", 2) == 0);
+    assert_decoder_refuses(dec, bad, n);
+    /* Other categorical names, or another number of them. */
+    static struct drift_feature_conf other[] = {
+        {"amount", DRIFT_FEATURE_NUMERIC, {0, 0}},
+        {"country", DRIFT_FEATURE_CATEGORICAL, {0, 0}},
+        {"os", DRIFT_FEATURE_CATEGORICAL, {0, 0}},
+    };
+    struct drift_stream_conf osc = cp_sc;
+    osc.features = other;
+    struct drift_decoder *o = drift_decoder_create(pool, &osc);
+    assert_decoder_refuses(o, good, n);
+    osc.nfeatures = 2;
+    o = drift_decoder_create(pool, &osc);
+    assert_decoder_refuses(o, good, n);
+    assert_int_equal(drift_decoder_load(dec, good, n), 0);
+    assert_same_decoders(a, dec);
+}
+
+/* The dedup memory is restored only where there is one: a decoder without dedup ignores the
+ * saved ids, and one with dedup loading a checkpoint without ids starts with an empty memory. */
+static void test_state_dedup_presence(void **state)
+{
+    struct drift_decoder *with = cp_decoder(8), *without = cp_decoder(0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cp_decode(with, NULL, i), 0);
+        assert_int_equal(cp_decode(without, NULL, i), 0);
+    }
+    size_t n = drift_decoder_save(with, st1, sizeof(st1));
+    struct drift_decoder *plain = cp_decoder(0);
+    assert_int_equal(drift_decoder_load(plain, st1, n), 0);
+    assert_true(drift_decoder_save(plain, NULL, 0) < n);
+    assert_int_equal(cp_decode(plain, NULL, 3), 0); /* id r0 again, but no memory */
+    n = drift_decoder_save(without, st1, sizeof(st1));
+    assert_int_equal(cp_decode(with, NULL, 3), DRIFT_BAD_DUPLICATE + 1);
+    assert_int_equal(drift_decoder_load(with, st1, n), 0);
+    assert_int_equal(cp_decode(with, NULL, 3), 0); /* r0 forgotten */
+    assert_int_equal(cp_decode(with, NULL, 3), DRIFT_BAD_DUPLICATE + 1);
+}
+
 int main(void)
 {
     apr_initialize();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_record),      cmocka_unit_test(test_missing_and_nan),
         cmocka_unit_test(test_bad_messages),     cmocka_unit_test(test_frozen_dictionary),
-        cmocka_unit_test(test_numbers_exact),
+        cmocka_unit_test(test_numbers_exact),    cmocka_unit_test(test_state_round_trip),
+        cmocka_unit_test(test_state_refuses_mismatch),
+        cmocka_unit_test(test_state_dedup_presence),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     apr_terminate();

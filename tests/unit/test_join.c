@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -158,11 +159,195 @@ static void test_against_model(void **state)
     drift_join_destroy(j);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Checkpoints
+ * -------------------------------------------------------------------------------------------*/
+static unsigned char sbuf[1 << 16], sbuf2[1 << 16];
+
+static uint64_t next_rng(uint64_t *rng)
+{
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    return *rng;
+}
+
+/* One random put, take or expire on a and, when b is not NULL, on b, which must answer alike. */
+static void step(struct drift_join *a, struct drift_join *b, uint64_t *rng, int64_t *now)
+{
+    uint64_t r = next_rng(rng);
+    *now += (int64_t)(r % 5);
+    int kind = (int)((r >> 32) % 10), key = (int)((r >> 40) % 60);
+    char id[16];
+    size_t n = (size_t)snprintf(id, sizeof(id), "k%d", key);
+    double pa = -1, pb = -1;
+    int64_t ta = -1, tb = -1;
+    int rca, rcb;
+    if (kind < 5) {
+        rca = drift_join_put(a, id, n, (double)key / 7, *now);
+        rcb = b != NULL ? drift_join_put(b, id, n, (double)key / 7, *now) : rca;
+    } else if (kind < 9) {
+        rca = drift_join_take(a, id, n, &pa, &ta);
+        rcb = b != NULL ? drift_join_take(b, id, n, &pb, &tb) : rca;
+        assert_true(b == NULL || (pa == pb && ta == tb));
+    } else {
+        rca = (int)drift_join_expire(a, *now);
+        rcb = b != NULL ? (int)drift_join_expire(b, *now) : rca;
+    }
+    assert_int_equal(rca, rcb);
+}
+
+static void assert_same_state(const struct drift_join *a, const struct drift_join *b)
+{
+    size_t na = drift_join_save(a, sbuf, sizeof(sbuf));
+    size_t nb = drift_join_save(b, sbuf2, sizeof(sbuf2));
+    assert_true(na <= sizeof(sbuf));
+    assert_int_equal(na, nb);
+    assert_memory_equal(sbuf, sbuf2, na);
+    struct drift_join_stats sa, sb;
+    drift_join_stats(a, &sa);
+    drift_join_stats(b, &sb);
+    assert_memory_equal(&sa, &sb, sizeof(sa));
+}
+
+/* A join loaded from a checkpoint answers every later put, take and expire as the original does
+ * (taken predictions still count toward overflow), and saves to the same bytes. */
+static void test_state_round_trip(void **state)
+{
+    (void)state;
+    struct drift_join *a = drift_join_create(23, 40);
+    uint64_t rng = 99;
+    int64_t now = 0;
+    struct drift_join_stats st;
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < 300; i++) {
+            step(a, NULL, &rng, &now);
+        }
+        size_t n = drift_join_save(a, NULL, 0);
+        assert_int_equal(drift_join_save(a, sbuf, n - 1), n); /* too small: nothing written */
+        struct drift_join *b = drift_join_create(23, 40);
+        assert_int_equal(drift_join_put(b, "junk", 4, 1, 0), 0); /* replaced by the load */
+        assert_int_equal(drift_join_save(a, sbuf, sizeof(sbuf)), n);
+        assert_int_equal(drift_join_load(b, sbuf, n), 0);
+        assert_same_state(a, b);
+        uint64_t rng2 = rng;
+        int64_t now2 = now;
+        for (int i = 0; i < 500; i++) {
+            step(a, b, &rng2, &now2);
+        }
+        assert_same_state(a, b);
+        drift_join_destroy(b);
+    }
+    drift_join_stats(a, &st);
+    assert_true(st.matched > 100 && st.expired > 100 && st.overflowed > 10);
+    drift_join_destroy(a);
+}
+
+/* Into a smaller join, the saved predictions too old for its max_pending are dropped and counted
+ * as overflowed: the result is what a join of that size fed the same operations would hold. */
+static void test_state_into_smaller(void **state)
+{
+    (void)state;
+    struct drift_join *big = drift_join_create(10, 1000), *small = drift_join_create(4, 1000);
+    struct drift_join *direct = drift_join_create(4, 1000);
+    char id[8];
+    double p;
+    int64_t t;
+    for (int i = 0; i < 10; i++) {
+        int n = snprintf(id, sizeof(id), "a%d", i);
+        assert_int_equal(drift_join_put(big, id, (size_t)n, i, i), 0);
+        assert_int_equal(drift_join_put(direct, id, (size_t)n, i, i), 0);
+    }
+    assert_int_equal(drift_join_take(big, "a8", 2, &p, &t), 0);
+    assert_int_equal(drift_join_take(direct, "a8", 2, &p, &t), 0);
+    size_t n = drift_join_save(big, sbuf, sizeof(sbuf));
+    assert_int_equal(drift_join_load(small, sbuf, n), 0);
+    struct drift_join_stats st;
+    drift_join_stats(small, &st);
+    assert_int_equal(st.pending, 3); /* a6, a7, a9: a6 has 3 newer arrivals (a8 taken) */
+    assert_int_equal(st.overflowed, 6);
+    assert_same_state(small, direct);
+    assert_int_equal(drift_join_take(small, "a5", 2, &p, &t), DRIFT_ENOENT);
+    /* One more arrival and a6 has max_pending newer ones: it overflows. */
+    assert_int_equal(drift_join_put(small, "b", 1, 0, 20), 0);
+    assert_int_equal(drift_join_take(small, "a6", 2, &p, &t), DRIFT_ENOENT);
+    assert_int_equal(drift_join_take(small, "a7", 2, &p, &t), 0);
+    assert_true(p == 7 && t == 7);
+    drift_join_destroy(big);
+    drift_join_destroy(small);
+    drift_join_destroy(direct);
+}
+
+/* Loads bad[0..n) into j: DRIFT_ESTATE, and j saves to the same bytes as before. */
+static void assert_refused(struct drift_join *j, const unsigned char *bad, size_t n)
+{
+    static unsigned char before[4096], after[4096];
+    size_t n1 = drift_join_save(j, before, sizeof(before));
+    assert_int_equal(drift_join_load(j, bad, n), DRIFT_ESTATE);
+    size_t n2 = drift_join_save(j, after, sizeof(after));
+    assert_int_equal(n1, n2);
+    assert_memory_equal(before, after, n1);
+}
+
+/* Entry i's offset in a state whose ids are all idlen bytes long. */
+#define ENTRY(i, idlen) (72 + (size_t)(i) * (21 + (idlen)))
+
+static void test_state_refuses_corrupt(void **state)
+{
+    (void)state;
+    struct drift_join *src = drift_join_create(8, 100), *j = drift_join_create(8, 100);
+    assert_int_equal(drift_join_put(src, "k1", 2, 0.5, 10), 0);
+    assert_int_equal(drift_join_put(src, "k2", 2, 0.25, 11), 0);
+    assert_int_equal(drift_join_put(src, "k3", 2, 0.75, 12), 0);
+    assert_int_equal(drift_join_put(j, "mine", 4, 1, 5), 0);
+    unsigned char good[512], bad[520];
+    size_t n = drift_join_save(src, good, sizeof(good));
+    assert_int_equal(n, ENTRY(3, 2));
+    assert_refused(j, NULL, 0);
+    for (size_t len = 0; len < n; len++) { /* truncated anywhere */
+        assert_refused(j, good, len);
+    }
+    memcpy(bad, good, n);
+    bad[n] = 0;
+    assert_refused(j, bad, n + 1);    /* trailing byte */
+    for (size_t i = 0; i < 48; i++) { /* magic, version, count, inserted..overflowed */
+        memcpy(bad, good, n);
+        bad[i] ^= 0x10;
+        assert_refused(j, bad, n);
+    }
+    memcpy(bad, good, n);
+    memcpy(bad + ENTRY(1, 2) + 21, "k1", 2); /* a duplicate id */
+    assert_refused(j, bad, n);
+    memcpy(bad, good, n);
+    int64_t t = 9; /* earlier than the entry before it */
+    memcpy(bad + ENTRY(1, 2), &t, 8);
+    assert_refused(j, bad, n);
+    memcpy(bad, good, n);
+    double nan = NAN;
+    memcpy(bad + ENTRY(2, 2) + 8, &nan, 8);
+    assert_refused(j, bad, n);
+    memcpy(bad, good, n);
+    uint32_t age = 5; /* not younger than the entry before it */
+    memcpy(bad + ENTRY(2, 2) + 16, &age, 4);
+    assert_refused(j, bad, n);
+    memcpy(bad, good, n);
+    bad[ENTRY(2, 2) + 20] = DRIFT_JOIN_MAX_ID + 1; /* id too long (and past the end) */
+    assert_refused(j, bad, n);
+    /* The untouched bytes load. */
+    assert_int_equal(drift_join_load(j, good, n), 0);
+    assert_same_state(j, src);
+    drift_join_destroy(src);
+    drift_join_destroy(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_outcome),
         cmocka_unit_test(test_against_model),
+        cmocka_unit_test(test_state_round_trip),
+        cmocka_unit_test(test_state_into_smaller),
+        cmocka_unit_test(test_state_refuses_corrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
