@@ -8,11 +8,22 @@
  * that is never used for anything else and keep it quiet (errors only), because its logs are
  * about the helper, not about the clients. The mock API is experimental in librdkafka (no ABI
  * guarantee), which is one more reason to keep all of it in this file.
+ *
+ * Fault injection for tests: a broker can be taken down and up (it drops its connections and
+ * refuses new ones; leadership does not move, as the mock has no failover), and a topic can be
+ * made to answer with an error. The mock cluster of librdkafka 2.0 has no topic deletion (the
+ * DeleteTopics API is not served and there is no rd_kafka_mock_topic_delete), so "the topic was
+ * deleted" is simulated with rd_kafka_mock_topic_set_error(UNKNOWN_TOPIC_OR_PART). The mock uses
+ * that error in Metadata responses only; a fetcher would not ask for metadata before its next
+ * periodic refresh (topic.metadata.refresh.interval.ms, five minutes by default), so we also
+ * fail the next Fetch requests with the same error, as a real broker does for a deleted topic:
+ * that makes every consumer refresh its metadata at once and see the topic error.
  */
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "drift_op.h"
 #include "kafka.h"
@@ -20,6 +31,8 @@
 
 #define MOCK_MAX_BROKERS 64 /* far beyond any test; librdkafka itself allows 10000 */
 #define MOCK_MAX_RF 3       /* replication factor of created topics, as for auto-created ones */
+#define MOCK_FETCH_ERRORS 4 /* Fetch requests a topic error fails: enough for a few consumers */
+#define MOCK_APIKEY_FETCH 1 /* the Fetch request's ApiKey (rdkafka_protocol.h, not installed) */
 
 struct drift_mock {
     rd_kafka_t *rk;              /* the helper handle the cluster lives on */
@@ -134,6 +147,58 @@ int drift_mock_broker_set_up(struct drift_mock *m, int broker_id, int up)
     rd_kafka_resp_err_t rerr = up ? rd_kafka_mock_broker_set_up(m->mc, broker_id)
                                   : rd_kafka_mock_broker_set_down(m->mc, broker_id);
     return rerr == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : DRIFT_EFAULT;
+}
+
+/* Looks up a librdkafka error by name ("UNKNOWN_TOPIC_OR_PART", "_TRANSPORT"), ignoring case
+ * and an "ERR_" or "RD_KAFKA_RESP_ERR_" prefix. Returns 0 and *out, or DRIFT_ENOENT. */
+static int mock_err_lookup(const char *name, rd_kafka_resp_err_t *out)
+{
+    const struct rd_kafka_err_desc *descs;
+    size_t cnt;
+    if (strncasecmp(name, "RD_KAFKA_RESP_", 14) == 0) {
+        name += 14;
+    }
+    if (strncasecmp(name, "ERR_", 4) == 0) {
+        name += 4;
+    }
+    rd_kafka_get_err_descs(&descs, &cnt);
+    for (size_t i = 0; i < cnt; i++) {
+        if (descs[i].name != NULL && strcasecmp(descs[i].name, name) == 0) {
+            *out = descs[i].code;
+            return 0;
+        }
+    }
+    return DRIFT_ENOENT;
+}
+
+int drift_mock_topic_set_error(struct drift_mock *m, const char *topic, const char *errname)
+{
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (m == NULL || topic == NULL || topic[0] == '\0' || errname == NULL) {
+        return DRIFT_EINVAL;
+    }
+    if (strcasecmp(errname, "none") != 0) {
+        if (mock_err_lookup(errname, &rerr) != 0) {
+            return DRIFT_ENOENT;
+        }
+    }
+    rd_kafka_mock_topic_set_error(m->mc, topic, rerr);
+    if (rerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_resp_err_t errs[MOCK_FETCH_ERRORS];
+        for (int i = 0; i < MOCK_FETCH_ERRORS; i++) {
+            errs[i] = rerr;
+        }
+        rd_kafka_mock_push_request_errors_array(m->mc, MOCK_APIKEY_FETCH, MOCK_FETCH_ERRORS, errs);
+    } else {
+        /* Fetch errors not consumed yet would hit the topic after it is back. */
+        rd_kafka_mock_clear_request_errors(m->mc, MOCK_APIKEY_FETCH);
+    }
+    return 0;
+}
+
+int drift_mock_brokers(const struct drift_mock *m)
+{
+    return m->nbrokers;
 }
 
 void drift_mock_destroy(struct drift_mock *m)

@@ -52,3 +52,18 @@ start_receiver() {
 
 # count_lines FILE: number of lines (0 if absent).
 count_lines() { if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi; }
+
+# kafka_cmd COMMAND...: sends one control command to the kafka-local of start_kafka (`down
+# ID|all`, `up ID|all`, `topic-error TOPIC ERRNAME|none`; see scripts/kafka-local.c) and waits
+# for its one-line answer on kafka-local's stderr. Logs the answer; returns 1 when it is an error
+# line (under set -e that ends the test unless the caller checks).
+kafka_cmd() {
+    _kc_n=$(grep -c '^kafka-local: ' "$TESTDIR/kafka.err" || true)
+    echo "$*" >&9
+    wait_for 10 "kafka-local's answer to '$*'" \
+        sh -c "[ \$(grep -c '^kafka-local: ' '$TESTDIR/kafka.err') -gt $_kc_n ]"
+    _kc_ans=$(grep '^kafka-local: ' "$TESTDIR/kafka.err" | sed -n "$((_kc_n + 1))p")
+    log "kafka_cmd $*: $_kc_ans"
+    case "$_kc_ans" in "kafka-local: error:"*) return 1 ;; esac
+    return 0
+}
