@@ -1049,10 +1049,60 @@ static void learner_check(struct loader *L, const struct section *sec, const str
     }
 }
 
+/* FNV-1a over a node's canonical form: its kind, then scalars by their text (and whether
+ * quoted), mappings by key and value in document order, sequences by item. */
+static uint64_t node_fp(uint64_t h, const struct node *n)
+{
+    char tag = n == NULL ? '0' : n->type == NODE_SCALAR ? (n->plain ? 'p' : 'q')
+                               : n->type == NODE_MAP    ? 'm'
+                                                        : 's';
+    h = (h ^ (uint8_t)tag) * 1099511628211ull;
+    if (n == NULL) {
+        return h;
+    }
+    if (n->type == NODE_SCALAR) {
+        for (const char *c = n->str; *c; c++) {
+            h = (h ^ (uint8_t)*c) * 1099511628211ull;
+        }
+        return (h ^ 0xffu) * 1099511628211ull;
+    }
+    for (const struct node *c = n->first; c != NULL; c = c->next) {
+        if (n->type == NODE_MAP) {
+            h = node_fp(h, c->key);
+        }
+        h = node_fp(h, c);
+    }
+    return (h ^ 0xfeu) * 1099511628211ull;
+}
+
+/* The stream's fingerprints (enum drift_fp) from its mapping. */
+static void stream_fingerprints(struct drift_stream_conf *s, const struct node *map)
+{
+    static const char *const keys[DRIFT_FP_COUNT][7] = {
+        [DRIFT_FP_FEATURES] = {"features"},
+        [DRIFT_FP_FIELDS] = {"label", "prediction", "id_field", "time_field", "dedup",
+                             "max_lateness_s"},
+        [DRIFT_FP_WINDOW] = {"window"},
+        [DRIFT_FP_REFERENCE] = {"reference"},
+        [DRIFT_FP_TRIGGER] = {"trigger"},
+        [DRIFT_FP_LEARNER] = {"learner"},
+        [DRIFT_FP_PERFORMANCE] = {"performance"},
+        [DRIFT_FP_LABELS] = {"labels"},
+    };
+    for (int i = 0; i < DRIFT_FP_COUNT; i++) {
+        uint64_t h = 1469598103934665603ull + (uint64_t)i;
+        for (int k = 0; k < 7 && keys[i][k] != NULL; k++) {
+            h = node_fp(h, map_get(map, keys[i][k]));
+        }
+        s->fp[i] = h;
+    }
+}
+
 static void stream_check(struct loader *L, const struct section *sec, const struct found *f,
                          void *base, const char *path)
 {
     struct drift_stream_conf *s = base;
+    stream_fingerprints(s, f->map);
     /* Rows find their target settings by URL: two targets with one URL would share one. */
     const struct node *wl = found_val(sec, f, "webhooks");
     const struct node *item = wl != NULL && wl->type == NODE_SEQ ? wl->first : NULL;
@@ -1236,6 +1286,10 @@ static const struct section kafka_section = {kafka_keys, NKEYS(kafka_keys), kafk
 
 static const struct key store_keys[] = {
     K_STR("path", "driftd.db", C_OFF(store.path), 0, "the SQLite file"),
+    K_NAME("instance", "default", C_OFF(store.instance), 0,
+           "this daemon's name in the state file (one per daemon sharing the file)"),
+    K_INT("checkpoint_s", "5", C_OFF(store.checkpoint_s), 1, 3600,
+          "seconds between checkpoints of the stream state"),
 };
 static const struct section store_section = {store_keys, NKEYS(store_keys), NULL};
 

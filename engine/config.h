@@ -11,6 +11,7 @@
 
 #include <apr_pools.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum drift_feature_type { DRIFT_FEATURE_NUMERIC = 0, DRIFT_FEATURE_CATEGORICAL = 1 };
 enum drift_window_type { DRIFT_WINDOW_TUMBLING = 0, DRIFT_WINDOW_SLIDING = 1 };
@@ -63,7 +64,25 @@ enum { DRIFT_ON_DRIFT_NONE = 0, DRIFT_ON_DRIFT_RESET, DRIFT_ON_DRIFT_SHADOW };
 /* Statistics whose verdicts may count toward a feature's drift (trigger.statistics). */
 enum { DRIFT_STAT_PSI = 1, DRIFT_STAT_KS = 2, DRIFT_STAT_CVM = 4, DRIFT_STAT_ANDERSON = 8 };
 
+/* What a stream's state depends on, fingerprinted from the config text (the YAML subtree of
+ * each key, canonically serialised; an absent key has a fingerprint of its own). A checkpoint
+ * records the fingerprints its parts were made under; a restart or reload keeps a part only
+ * when they are unchanged, so the state of an operator whose definition did not change
+ * survives. */
+enum drift_fp {
+    DRIFT_FP_FEATURES = 0,
+    DRIFT_FP_FIELDS,      /* label, prediction, id_field, time_field, dedup, max_lateness_s */
+    DRIFT_FP_WINDOW,
+    DRIFT_FP_REFERENCE,
+    DRIFT_FP_TRIGGER,
+    DRIFT_FP_LEARNER,
+    DRIFT_FP_PERFORMANCE,
+    DRIFT_FP_LABELS,
+    DRIFT_FP_COUNT
+};
+
 struct drift_stream_conf {
+    uint64_t fp[DRIFT_FP_COUNT]; /* enum drift_fp */
     const char *name;
     const char *topic;
     int partitions;  /* partitions the embedded cluster creates for the topic (default 4) */
@@ -235,6 +254,8 @@ struct drift_config {
     } kafka;
     struct {
         const char *path;  /* SQLite file (default "driftd.db") */
+        const char *instance; /* this daemon's name in it (default "default") */
+        int checkpoint_s;     /* seconds between checkpoints (default 5) */
     } store;
     struct {
         int level;   /* enum drift_log_level (default info) */

@@ -211,6 +211,8 @@ static void test_defaults_when_keys_omitted(void **state)
     assert_int_equal(c->kafka.embedded_brokers, 1);
     assert_null(c->kafka.properties);
     assert_string_equal(c->store.path, "driftd.db");
+    assert_string_equal(c->store.instance, "default");
+    assert_int_equal(c->store.checkpoint_s, 5);
     assert_int_equal(c->log.level, DRIFT_LOG_INFO);
     assert_int_equal(c->log.json, 0);
     const struct drift_stream_conf *s = &c->streams[0];
