@@ -102,6 +102,27 @@ static const char *const migrations[] = {
     "  model TEXT NOT NULL," /* the update as published (docs/models.md) */
     "  UNIQUE (stream, version));"
     "PRAGMA user_version = 4;",
+    /* v5: checkpoints. Each instance's pipeline state per stream, in two parts (0: the
+     * reference rows, 1: the live state), and the next offset to consume per partition of each
+     * consumer group, written together in one transaction. The offsets are shared: an instance
+     * that is assigned a partition starts where its last owner's checkpoint stopped. */
+    "CREATE TABLE checkpoints ("
+    "  stream TEXT NOT NULL,"
+    "  instance TEXT NOT NULL,"
+    "  part INTEGER NOT NULL,"
+    "  gen INTEGER NOT NULL,"
+    "  state BLOB NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (stream, instance, part));"
+    "CREATE TABLE offsets ("
+    "  grp TEXT NOT NULL,"
+    "  topic TEXT NOT NULL,"
+    "  partition INTEGER NOT NULL,"
+    "  next_offset INTEGER NOT NULL,"
+    "  instance TEXT NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (grp, topic, partition));"
+    "PRAGMA user_version = 5;",
 };
 
 #define STORE_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0]))) /* schema we write */
@@ -123,6 +144,10 @@ enum {
     SQL_MODEL_GET,
     SQL_MODEL_LIST,
     SQL_TRIGGER_LIST,
+    SQL_CKPT_PUT,
+    SQL_CKPT_GET,
+    SQL_OFFSET_PUT,
+    SQL_OFFSET_GET,
     SQL_COUNT
 };
 
@@ -163,6 +188,17 @@ static const char *const sql_text[SQL_COUNT] = {
         " FROM triggers t LEFT JOIN outbox o ON o.trigger_id = t.id"
         " WHERE t.created_ms >= ?1 AND (?2 IS NULL OR t.stream = ?2)"
         " GROUP BY t.id ORDER BY t.created_ms, t.id",
+    [SQL_CKPT_PUT] = "INSERT INTO checkpoints (stream, instance, part, gen, state, updated_ms)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (stream, instance, part)"
+                     " DO UPDATE SET gen = ?4, state = ?5, updated_ms = ?6",
+    [SQL_CKPT_GET] = "SELECT part, gen, state, updated_ms FROM checkpoints"
+                     " WHERE stream = ?1 AND instance = ?2 ORDER BY part",
+    [SQL_OFFSET_PUT] = "INSERT INTO offsets (grp, topic, partition, next_offset, instance,"
+                       " updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                       " ON CONFLICT (grp, topic, partition) DO UPDATE SET next_offset = ?4,"
+                       " instance = ?5, updated_ms = ?6",
+    [SQL_OFFSET_GET] = "SELECT next_offset FROM offsets WHERE grp = ?1 AND topic = ?2 AND"
+                       " partition = ?3",
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -611,4 +647,98 @@ int drift_store_triggers(struct drift_store *s, int64_t since_ms, const char *st
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_DONE ? n : DRIFT_EFAULT;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Checkpoints
+ * -------------------------------------------------------------------------------------------*/
+int drift_store_checkpoint(struct drift_store *s, const char *instance, const char *group,
+                           const struct drift_ckpt_part *parts, int nparts,
+                           const struct drift_ckpt_offset *offs, int noffs, int64_t now_ms,
+                           char *err, size_t errlen)
+{
+    if (s == NULL || instance == NULL || group == NULL || (nparts > 0 && parts == NULL) ||
+        (noffs > 0 && offs == NULL)) {
+        return drift_seterr(err, errlen, DRIFT_EINVAL, "missing argument");
+    }
+    if (step_done(s, s->st[SQL_BEGIN], err, errlen) != SQLITE_DONE) {
+        return DRIFT_EFAULT;
+    }
+    for (int i = 0; i < nparts; i++) {
+        sqlite3_stmt *st = s->st[SQL_CKPT_PUT];
+        sqlite3_bind_text(st, 1, parts[i].stream, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, instance, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, parts[i].part);
+        sqlite3_bind_int64(st, 4, (sqlite3_int64)parts[i].gen);
+        sqlite3_bind_blob64(st, 5, parts[i].state, parts[i].len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, now_ms);
+        if (step_done(s, st, err, errlen) != SQLITE_DONE) {
+            goto fail;
+        }
+    }
+    for (int i = 0; i < noffs; i++) {
+        sqlite3_stmt *st = s->st[SQL_OFFSET_PUT];
+        sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, offs[i].topic, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, offs[i].partition);
+        sqlite3_bind_int64(st, 4, offs[i].next);
+        sqlite3_bind_text(st, 5, instance, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, now_ms);
+        if (step_done(s, st, err, errlen) != SQLITE_DONE) {
+            goto fail;
+        }
+    }
+    if (step_done(s, s->st[SQL_COMMIT], err, errlen) != SQLITE_DONE) {
+        goto fail;
+    }
+    return 0;
+fail:
+    step_done(s, s->st[SQL_ROLLBACK], NULL, 0);
+    return DRIFT_EFAULT;
+}
+
+int drift_store_checkpoint_get(struct drift_store *s, const char *instance, const char *stream,
+                               void (*fn)(void *ctx, const struct drift_ckpt_part *p,
+                                          int64_t updated_ms),
+                               void *ctx)
+{
+    if (s == NULL || instance == NULL || stream == NULL || fn == NULL) {
+        return DRIFT_EINVAL;
+    }
+    sqlite3_stmt *st = s->st[SQL_CKPT_GET];
+    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, instance, -1, SQLITE_STATIC);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct drift_ckpt_part p = {
+            .stream = stream,
+            .part = sqlite3_column_int(st, 0),
+            .gen = (uint64_t)sqlite3_column_int64(st, 1),
+            .state = sqlite3_column_blob(st, 2),
+            .len = (size_t)sqlite3_column_bytes(st, 2),
+        };
+        fn(ctx, &p, sqlite3_column_int64(st, 3));
+        n++;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? n : DRIFT_EFAULT;
+}
+
+int64_t drift_store_offset(struct drift_store *s, const char *group, const char *topic,
+                           int32_t partition)
+{
+    if (s == NULL || group == NULL || topic == NULL) {
+        return DRIFT_EFAULT;
+    }
+    sqlite3_stmt *st = s->st[SQL_OFFSET_GET];
+    sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, partition);
+    int rc = sqlite3_step(st);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? -1
+                                                                                  : DRIFT_EFAULT;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return v;
 }

@@ -112,4 +112,36 @@ int drift_store_outbox_update(struct drift_store *s, int64_t id, const char *sta
                               int attempts, int64_t next_ms, int http_status,
                               const char *last_error);
 
+/* Checkpoints (schema v5): the pipeline state of each stream of an instance, in parts (0: the
+ * reference, written when it changed; 1: the live state), and the next offset to consume of
+ * each partition the instance owns, all in one transaction. */
+struct drift_ckpt_part {
+    const char *stream;
+    int part;          /* DRIFT_STATE_REFERENCE or DRIFT_STATE_LIVE */
+    uint64_t gen;      /* the reference's generation when part 0 was made */
+    const void *state;
+    size_t len;
+};
+struct drift_ckpt_offset {
+    const char *topic;
+    int32_t partition;
+    int64_t next;      /* the next offset to consume */
+};
+/* Writes the parts and offsets of one checkpoint at once. Returns 0, or DRIFT_EFAULT with err
+ * filled (nothing written: busy, locked, full disk...). */
+int drift_store_checkpoint(struct drift_store *s, const char *instance, const char *group,
+                           const struct drift_ckpt_part *parts, int nparts,
+                           const struct drift_ckpt_offset *offs, int noffs, int64_t now_ms,
+                           char *err, size_t errlen);
+/* Calls fn with each stored part of a stream's checkpoint (bytes valid during the call).
+ * Returns how many, or a negative code. */
+int drift_store_checkpoint_get(struct drift_store *s, const char *instance, const char *stream,
+                               void (*fn)(void *ctx, const struct drift_ckpt_part *p,
+                                          int64_t updated_ms),
+                               void *ctx);
+/* The stored next offset of a partition for a group: >= 0, -1 when none, or DRIFT_EFAULT on a
+ * database error. */
+int64_t drift_store_offset(struct drift_store *s, const char *group, const char *topic,
+                           int32_t partition);
+
 #endif

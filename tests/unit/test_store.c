@@ -104,11 +104,11 @@ static void test_migration_creates_schema(void **state)
     char err[256], sql[512];
     struct drift_store *s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(count("PRAGMA user_version"), 4);
+    assert_int_equal(count("PRAGMA user_version"), 5);
     assert_int_equal(count("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN"
                            " ('triggers', 'signals', 'outbox', 'performance_windows',"
-                           " 'deployments', 'models')"),
-                     6);
+                           " 'deployments', 'models', 'checkpoints', 'offsets')"),
+                     8);
     /* The due-rows index covers (status, next_ms), in that order. */
     assert_int_equal(count("SELECT COUNT(*) FROM pragma_index_info('outbox_due') WHERE"
                            " (seqno = 0 AND name = 'status') OR (seqno = 1 AND name = 'next_ms')"),
@@ -127,7 +127,7 @@ static void test_migration_creates_schema(void **state)
     s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
     drift_store_close(s);
-    assert_int_equal(count("PRAGMA user_version"), 4);
+    assert_int_equal(count("PRAGMA user_version"), 5);
 }
 
 struct got_models {
@@ -154,7 +154,8 @@ static void test_upgrade_from_v1(void **state)
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "DROP TABLE performance_windows; DROP TABLE deployments;"
-                                      " DROP TABLE models;"
+                                      " DROP TABLE models; DROP TABLE checkpoints;"
+                                      " DROP TABLE offsets;"
                                       " PRAGMA user_version = 1;"
                                       "INSERT INTO triggers (idem_key, stream, rule, kind,"
                                       " created_ms, payload) VALUES ('old', 's', 'r', 'data_drift',"
@@ -164,7 +165,7 @@ static void test_upgrade_from_v1(void **state)
     sqlite3_close(db);
     s = drift_store_open(path, err, sizeof(err));
     assert_non_null(s);
-    assert_int_equal(count("PRAGMA user_version"), 4);
+    assert_int_equal(count("PRAGMA user_version"), 5);
     assert_int_equal(count("SELECT COUNT(*) FROM triggers WHERE idem_key = 'old'"), 1);
     assert_int_equal(drift_store_perf_window_add(s, "s", 0, 0, 1000, 5, "{\"accuracy\":0.9}", err,
                                                  sizeof(err)),
@@ -195,6 +196,29 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(drift_store_models(s, "s", -1, got_model, &gm), 2);
     assert_int_equal(drift_store_models(s, "s", 3, got_model, &gm), 0);
     assert_int_equal(drift_store_models(s, "nope", 0, got_model, &gm), 0);
+    /* v5's checkpoints: parts replaced in place, offsets per group and partition, one
+     * transaction */
+    struct drift_ckpt_part parts[2] = {{"s", 0, 3, "ref", 3}, {"s", 1, 3, "live1", 5}};
+    struct drift_ckpt_offset offs[2] = {{"t", 0, 100}, {"t", 1, 7}};
+    assert_int_equal(drift_store_checkpoint(s, "i1", "g", parts, 2, offs, 2, 20, err,
+                                            sizeof(err)),
+                     0);
+    parts[1].state = "live22";
+    parts[1].len = 6;
+    offs[0].next = 150;
+    assert_int_equal(drift_store_checkpoint(s, "i1", "g", parts + 1, 1, offs, 1, 21, err,
+                                            sizeof(err)),
+                     0);
+    assert_int_equal(drift_store_offset(s, "g", "t", 0), 150);
+    assert_int_equal(drift_store_offset(s, "g", "t", 1), 7);
+    assert_int_equal(drift_store_offset(s, "g", "t", 2), -1);
+    assert_int_equal(drift_store_offset(s, "other", "t", 0), -1);
+    assert_int_equal(count("SELECT COUNT(*) FROM checkpoints WHERE stream = 's' AND"
+                           " instance = 'i1' AND part = 1 AND state = CAST('live22' AS BLOB)"),
+                     1);
+    assert_int_equal(count("SELECT COUNT(*) FROM checkpoints WHERE part = 0 AND"
+                           " state = CAST('ref' AS BLOB)"),
+                     1);
     /* The same window again (a replayed stream) is not a second row. */
     assert_int_equal(drift_store_perf_window_add(s, "s", 0, 0, 1000, 6, "{}", err, sizeof(err)),
                      0);
@@ -316,7 +340,7 @@ static void test_newer_schema_refused(void **state)
     err[0] = '\0';
     assert_null(drift_store_open(p2, err, sizeof(err)));
     assert_non_null(strstr(err, "999"));
-    assert_non_null(strstr(err, "(4)")); /* and the version this code knows */
+    assert_non_null(strstr(err, "(5)")); /* and the version this code knows */
     /* Untouched: still version 999, not switched to WAL. */
     assert_int_equal(query_int(p2, "PRAGMA user_version"), 999);
     text_of(p2, "PRAGMA journal_mode", mode, sizeof(mode));
