@@ -24,141 +24,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
-#include "drift_op.h"
-#include "stream.h"
-#include "join.h"
-#include "metrics/prequential.h"
-
-#define MV_REF_CHUNK 256 /* reference rows per moments update (BLAS batch) */
-#define LEARNER_PREQ_MAX 100000 /* pairs the learner's metrics hold between two versions */
-#define SHADOW_MIN_ROWS 32  /* a shadow learner is compared after at least this many rows */
-#define SHADOW_STEP_ROWS 32 /* rows per learner step while a shadow is on trial */
-#define PCA_MAX_CHUNKS 1000 /* reference chunks whose errors set the PCA thresholds */
-#define PCA_MIN_CHUNKS 5    /* a reference shorter than this many windows is cut finer */
-#define NCODES (DRIFT_MAX_CATEGORIES + 1) /* category codes incl. the unseen code */
-#define REF_MAX_FIELDS 4096                /* columns of a reference file, plus one */
-
-struct pane {
-    uint64_t events;
-    uint64_t first_seq, last_seq;
-    double ts_min, ts_max;
-    uint64_t *hist;         /* d * B */
-    uint64_t *missing;      /* d */
-    uint64_t *cat;          /* k * NCODES */
-    uint64_t *cat_missing;  /* k */
-    struct drift_moments mom;
-    int64_t *first_off;     /* DRIFT_MAX_PARTITIONS, -1 = none */
-    int64_t *last_off;
-};
-
-struct drift_pipeline {
-    apr_pool_t *pool;
-    const struct drift_stream_conf *sc;
-    struct drift_pipeline_hooks hooks;
-    struct drift_decoder *dec;
-    struct drift_batch b;
-    int d, k, B;
-    const char **num_names, **cat_names;
-    int *num_feature, *cat_feature; /* column → feature index */
-
-    /* Reference. */
-    int ref_ready;
-    uint64_t ref_events;
-    uint64_t ref_sample;    /* rows the rank tests compare with (< ref_events: a uniform sample) */
-    size_t warm_cap, warm_n;
-    double *warm_x;     /* warm_cap * d, column-major */
-    int32_t *warm_cat;  /* warm_cap * k */
-    double **ref_sorted;
-    size_t *ref_nvalid;
-    double *edges;      /* d * (B-1) */
-    int *nedges;
-    uint64_t *ref_hist, *ref_missing, *ref_cat, *ref_cat_missing;
-    double *ref_mean, *ref_std;
-    struct drift_moments ref_mom; /* multivariate: mean and scatter of the reference rows */
-    double *mv_work;              /* multivariate: scratch (drift_hotelling_work) */
-    struct drift_pca *pca;        /* pca: the reference's model (malloc'd; refit on rebaseline) */
-    double *pca_ref;              /* pca: the reference chunks' errors (PCA_MAX_CHUNKS) */
-    size_t pca_nref;
-    double *pca_work, *pca_sq;    /* pca: scratch for W rows (malloc'd), per-feature residuals */
-    size_t mmd_n;                 /* mmd: reference rows kept (<= mmd_sample) */
-    double *mmd_ref, *mmd_win;    /* mmd: reference sample and window sample, column-major */
-    double *mmd_work;             /* mmd: scratch (malloc'd) */
-    double *ref_rank_error; /* per numeric feature: the sketch's rank-error bound / n behind the
-                             * bin edges of a reference file longer than its sample; else 0 */
-
-    /* Windows. */
-    size_t W, S, npanes;
-    struct pane *panes;
-    uint64_t seq;          /* events seen since start (warm-up included) */
-    uint64_t win_events;   /* events since the reference was fixed */
-    uint64_t win_index;
-    double *ring;          /* W * d raw values */
-    double *sorted;        /* W scratch */
-    uint64_t *keys0, *keys1; /* radix sort scratch, max(W, reference) keys each */
-    uint64_t *sum_hist, *sum_missing, *sum_cat, *sum_cat_missing, *catbuf, *refcatbuf;
-    struct drift_moments sum_mom;
-    int32_t *rep_parts;
-    int64_t *rep_first, *rep_last;
-    struct drift_feature_report *rep;
-
-    /* Statistics and policy. */
-    const struct drift_stat_ops *psi, *ks, *cvm, *ad;
-    double *pbuf, *padj;   /* d p-values of one test across the numeric features, and adjusted */
-    int consecutive, cooldown;
-    uint64_t history;       /* bit i: dataset drift i windows ago (k-of-n policy) */
-    uint64_t labelled_since; /* labelled events since the last trigger (volume policy) */
-    char model_version[128]; /* the deployed model, as the last deployment said ("" unknown) */
-    char open_key[256];      /* the last data-drift trigger, until its resolution ("" none) */
-    char open_severity[16];
-    int clear_streak;        /* windows without dataset drift since it */
-
-    /* Learner. */
-    const struct drift_learner_ops *lops;
-    struct drift_learner *learner;
-    uint64_t last_published;
-    int learner_signal;           /* a concept-drift signal waits for the next learner step */
-    int ld;                       /* the learner's inputs: d numeric + encoded categories */
-    int32_t *lcol;                /* k * NCODES: a category's input column, or -1 */
-    double *lx;                   /* batch cap * ld inputs, column-major (NULL: the numeric
-                                   * batch is the input) */
-    double *lcenter, *lscale, *lw; /* ld each (lw: ld + 1, the published weights) */
-    const char **lnames;          /* ld input names: features, "cat=value", "cat#bucket" */
-    int64_t *ltrained;            /* DRIFT_MAX_PARTITIONS: last offset learnt per partition
-                                   * (-1 none) */
-    double lts;                   /* event time of the last labelled row learnt (NaN none) */
-    struct drift_preq *lpreq;     /* the learner's own prequential metrics since the last
-                                   * version (like the model's own), or NULL */
-    struct drift_learner *shadow; /* on_drift shadow: the fresh learner on trial, or NULL */
-    uint64_t shadow_rows;         /* labelled rows both have learnt since the trial began */
-    double shadow_loss, main_loss; /* their prequential losses over those rows */
-    double loss_sum;
-    uint64_t loss_n;
-    double *wbuf;
-
-    /* Concept drift: a change detector on the model's errors (the performance section). */
-    const struct drift_detector_ops *cops;
-    struct drift_detector *cdet;
-    uint64_t pairs;            /* labelled predictions seen */
-    uint64_t perf_quiet_until; /* no performance trigger before this many pairs (cooldown) */
-    double since_sum;          /* errors since the last detection (or the start) */
-    uint64_t since_n;
-    double *recent;            /* the last RECENT errors, a ring */
-    size_t recent_n, recent_head;
-    struct drift_join *join;   /* predictions waiting for labels from the labels topic */
-    struct drift_preq *preq;   /* the open window of prequential metrics */
-    uint64_t perf_windows;     /* metrics windows closed */
-    uint64_t preq_n;           /* pairs in the open metrics window */
-    struct drift_perf_window last_pw; /* the last one closed (evidence), index UINT64_MAX if none */
-    int64_t join_clock_ms;     /* replay: the latest event time seen, the join's clock */
-    char *label_scratch;       /* unescaping label events */
-
-    struct drift_pipeline_stats st;
-};
-
-#define RECENT 200 /* errors the evidence's "recent" error averages over */
-#define LABEL_SCRATCH 4096
+#include "pipeline_int.h"
 
 static apr_status_t detector_cleanup(void *data);
 
@@ -181,9 +50,10 @@ static void pane_init(apr_pool_t *pool, struct pane *pn, int d, int k, int B, si
     pn->last_off = zalloc(pool, DRIFT_MAX_PARTITIONS * sizeof(int64_t));
 }
 
-static void pane_reset(struct pane *pn, int d, int k, int B)
+void drift_pl_pane_reset(struct pane *pn, int d, int k, int B)
 {
     pn->events = 0;
+    pn->mom_rows = 0;
     pn->ts_min = NAN;
     pn->ts_max = NAN;
     memset(pn->hist, 0, (size_t)d * (size_t)B * sizeof(uint64_t));
@@ -202,6 +72,7 @@ static void pane_reset(struct pane *pn, int d, int k, int B)
  * -------------------------------------------------------------------------------------------*/
 static int load_reference_file(struct drift_pipeline *p, const char *path, char *err,
                                size_t errlen);
+static uint64_t fnv64(uint64_t h, const void *data, size_t n);
 
 static apr_status_t mv_cleanup(void *data)
 {
@@ -216,7 +87,7 @@ static apr_status_t mv_cleanup(void *data)
 
 /* The learner's parameters from the config; center and scale are the reference's (once the
  * inputs exist), or NULL with learner.standardize online. */
-static void learner_params(const struct drift_pipeline *p, struct drift_learner_params *lp)
+void drift_pl_learner_params(const struct drift_pipeline *p, struct drift_learner_params *lp)
 {
     const struct drift_stream_conf *sc = p->sc;
     memset(lp, 0, sizeof(*lp));
@@ -322,8 +193,8 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
     p->npanes = p->W / p->S;
     p->panes = zalloc(pool, p->npanes * sizeof(struct pane));
     for (size_t i = 0; i < p->npanes; i++) {
-        pane_init(pool, &p->panes[i], d, k, B, cap);
-        pane_reset(&p->panes[i], d, k, B);
+        pane_init(pool, &p->panes[i], d, k, B, p->S < MOM_BLOCK ? p->S : MOM_BLOCK);
+        drift_pl_pane_reset(&p->panes[i], d, k, B);
     }
     p->ring = zalloc(pool, p->W * (size_t)d * sizeof(double));
     p->sorted = zalloc(pool, p->W * sizeof(double));
@@ -373,7 +244,7 @@ struct drift_pipeline *drift_pipeline_create(apr_pool_t *parent, const struct dr
         /* the learner itself is made once the reference is known; its parameters are checked
          * now, so that a bad combination stops the start instead of silently learning nothing */
         struct drift_learner_params lp;
-        learner_params(p, &lp);
+        drift_pl_learner_params(p, &lp);
         char lerr[160];
         struct drift_learner *probe = p->lops->create(d, &lp, lerr, sizeof(lerr));
         if (probe == NULL) {
@@ -449,6 +320,11 @@ struct drift_batch *drift_pipeline_batch(struct drift_pipeline *p)
 struct drift_decoder *drift_pipeline_decoder(struct drift_pipeline *p)
 {
     return p->dec;
+}
+
+apr_pool_t *drift_pipeline_pool(struct drift_pipeline *p)
+{
+    return p->pool;
 }
 
 const struct drift_stream_conf *drift_pipeline_conf(const struct drift_pipeline *p)
@@ -568,6 +444,11 @@ static void reference_stats(struct drift_pipeline *p, const double *x, size_t ld
                             const int32_t *cat, size_t ldc, size_t n)
 {
     int d = p->d, k = p->k, B = p->B;
+    /* a re-baseline replaces the counts of the previous reference */
+    memset(p->ref_hist, 0, (size_t)d * (size_t)B * sizeof(uint64_t));
+    memset(p->ref_cat, 0, (size_t)k * NCODES * sizeof(uint64_t));
+    memset(p->ref_cat_missing, 0, (size_t)k * sizeof(uint64_t));
+    memset(p->ref_rank_error, 0, (size_t)d * sizeof(double)); /* rows: exact edges */
     for (int j = 0; j < d; j++) {
         const double *col = x + (size_t)j * ld;
         double *v = zalloc(p->pool, (n ? n : 1) * sizeof(double));
@@ -736,8 +617,9 @@ static const double *learner_encode(struct drift_pipeline *p, size_t start, size
     return p->lx;
 }
 
-static void reference_finish(struct drift_pipeline *p, size_t n)
+static void reference_finish(struct drift_pipeline *p, size_t n, int notify)
 {
+    p->ref_gen++;
     drift_decoder_freeze(p->dec);
     p->ref_ready = 1;
     p->ref_events = n;
@@ -759,14 +641,14 @@ static void reference_finish(struct drift_pipeline *p, size_t n)
             }
         }
         struct drift_learner_params lp;
-        learner_params(p, &lp);
+        drift_pl_learner_params(p, &lp);
         char lerr[160];
         p->learner = p->lops->create(p->ld, &lp, lerr, sizeof(lerr));
         if (p->learner != NULL) {
             apr_pool_cleanup_register(p->pool, p, learner_cleanup, apr_pool_cleanup_null);
         }
     }
-    if (p->hooks.reference_ready) {
+    if (notify && p->hooks.reference_ready) {
         p->hooks.reference_ready(p->hooks.ctx, p->sc->name, n);
     }
 }
@@ -776,7 +658,14 @@ static void reference_build(struct drift_pipeline *p, const double *x, size_t ld
 {
     reference_stats(p, x, ld, cat, ldc, n);
     p->ref_sample = n;
-    reference_finish(p, n);
+    reference_finish(p, n, 1);
+}
+
+void drift_pl_reference_restore(struct drift_pipeline *p, size_t n)
+{
+    reference_stats(p, p->warm_x, p->warm_cap, p->warm_cat, p->warm_cap, n);
+    p->ref_sample = n;
+    reference_finish(p, n, 0);
 }
 
 /* Splits one CSV line in place into at most max fields (quotes honoured, "" inside quotes is a
@@ -1025,6 +914,14 @@ static int load_reference_file(struct drift_pipeline *p, const char *path, char 
         return drift_seterr(err, errlen, DRIFT_EIO, "stream %s: reference.path %s: %s",
                             p->sc->name, path, strerror(errno));
     }
+    /* what a checkpoint's reference part was made from: this file, as it is now */
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0) {
+        int64_t id[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec,
+                         (int64_t)st.st_mtim.tv_nsec};
+        p->ref_file_id = fnv64(fnv64(1469598103934665603ull, path, strlen(path)), id,
+                               sizeof(id));
+    }
     int rc = 0;
     char *line = NULL;
     size_t linecap = 0;
@@ -1182,7 +1079,7 @@ static int load_reference_file(struct drift_pipeline *p, const char *path, char 
         }
     }
     p->ref_sample = n;
-    reference_finish(p, rows);
+    reference_finish(p, rows, 1);
 out:
     ref_totals_free(&tot, p);
     free(line);
@@ -1900,7 +1797,8 @@ static void perf_pair(struct drift_pipeline *p, double pr, double y, double dela
             }
             fire_performance(p, pa, s / (double)p->recent_n);
             p->perf_quiet_until = p->pairs + (uint64_t)sc->performance.cooldown_pairs;
-            p->learner_signal = 1; /* the learner's drift policy acts at its next step */
+            p->learner_signal = 1; /* the learner's drift policy acts before this row */
+            p->signal_row = p->cur_row;
         }
         p->since_sum = 0;
         p->since_n = 0;
@@ -1919,10 +1817,10 @@ static int64_t join_now_ms(struct drift_pipeline *p, double ts)
     return p->join_clock_ms;
 }
 
-static void performance_step(struct drift_pipeline *p)
+static void performance_step(struct drift_pipeline *p, size_t r0, size_t r1)
 {
     const struct drift_batch *b = &p->b;
-    for (size_t r = 0; r < b->n; r++) {
+    for (size_t r = r0; r < r1; r++) {
         double y = b->label[r], pr = b->pred[r];
         if (!isfinite(pr)) {
             if (isfinite(y)) {
@@ -1933,6 +1831,7 @@ static void performance_step(struct drift_pipeline *p)
         if (isfinite(y)) { /* labelled in the event itself */
             struct perf_at pa = {b->part[r], b->off[r], b->ts[r]};
             count_labelled(p, b->part[r], b->off[r], b->ts[r]);
+            p->cur_row = r;
             perf_pair(p, pr, y, NAN, &pa);
         } else if (p->join != NULL && b->idlen[r] > 0) {
             /* Waits for its label; a label time minus this time is the label delay. */
@@ -1940,8 +1839,23 @@ static void performance_step(struct drift_pipeline *p)
                            join_now_ms(p, b->ts[r]));
         }
     }
-    if (p->join != NULL) {
-        drift_join_expire(p->join, join_now_ms(p, NAN));
+}
+
+/* Rows [r0, r1) of the batch through the performance detector and the volume count. It runs
+ * pane by pane, just before the rows enter the windows, so that every policy sees the events
+ * in stream order whatever the batches were (a window closing mid-batch resets the volume count
+ * at its own row). */
+static void labelled_rows(struct drift_pipeline *p, size_t r0, size_t r1)
+{
+    const struct drift_batch *b = &p->b;
+    if (p->cdet != NULL) {
+        performance_step(p, r0, r1);
+    } else if (p->sc->trigger.volume > 0) {
+        for (size_t i = r0; i < r1; i++) {
+            if (isfinite(b->label[i])) {
+                count_labelled(p, b->part[i], b->off[i], b->ts[i]);
+            }
+        }
     }
 }
 
@@ -2031,6 +1945,7 @@ int drift_pipeline_label(struct drift_pipeline *p, const char *buf, size_t len, 
     p->st.label_delay_ms_sum += t_label - (double)t_pred;
     struct perf_at pa = {part, off, m.ts};
     count_labelled(p, part, off, m.ts);
+    p->cur_row = 0; /* a label event: the signal acts at the learner's next row */
     perf_pair(p, pr, m.label, (t_label - (double)t_pred) / 1000.0, &pa);
     return 0;
 }
@@ -2045,6 +1960,7 @@ int drift_pipeline_rebaseline(struct drift_pipeline *p, const char *model_versio
     }
     p->ref_ready = 0;
     p->warm_n = 0;
+    p->ref_gen++;
     p->win_events = 0; /* the panes start over after the new reference */
     p->consecutive = 0;
     p->history = 0;
@@ -2507,7 +2423,7 @@ static void publish_model(struct drift_pipeline *p, const char *reason)
         drift_preq_reset(p->lpreq);
     }
     json_object_set_new(o, "metrics", met);
-    json_object_set_new(o, "trained_through_event", json_integer((json_int_t)(p->seq - 1)));
+    json_object_set_new(o, "trained_through_event", json_integer((json_int_t)p->lthrough));
     p->loss_sum = 0;
     p->loss_n = 0;
     char *js = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
@@ -2554,69 +2470,91 @@ static void learner_signal(struct drift_pipeline *p)
         publish_model(p, "reset");
     } else if (sc->learner.on_drift == DRIFT_ON_DRIFT_SHADOW && p->shadow == NULL) {
         struct drift_learner_params lp;
-        learner_params(p, &lp);
+        drift_pl_learner_params(p, &lp);
         char lerr[160];
         p->shadow = p->lops->create(p->ld, &lp, lerr, sizeof(lerr));
         p->shadow_rows = 0;
         p->shadow_loss = p->main_loss = 0;
+        p->step_shadow_loss = 0;
+        p->trial_loss0 = p->step_loss; /* the trial starts mid-step: compare from here */
+        p->trial_learnt0 = p->step_learnt;
     }
 }
 
-/* One trial step of the shadow learner over rows [start, start+n): both learn them; the shadow
- * takes over as soon as its loss since the trial began is lower (after SHADOW_MIN_ROWS rows),
- * and is dropped if it has not won after shadow_window rows. Returns 1 when it swapped. */
-static int shadow_step(struct drift_pipeline *p, const double *x, size_t start, size_t n,
-                       double main_loss, size_t learnt)
+/* The end of a learner step (LEARN_STEP_ROWS rows, counted from the learner's first row, so
+ * that a step ends at the same row however the stream was cut into batches: a restored
+ * checkpoint replays to the very same state). The step's loss joins the published metrics;
+ * during a trial the shadow takes over as soon as its loss since the trial began is lower
+ * (after SHADOW_MIN_ROWS rows), and is dropped if it has not won after shadow_window rows;
+ * otherwise a periodic update is published when `publish_every` updates were crossed. */
+static void learner_step_end(struct drift_pipeline *p)
 {
-    struct drift_batch *b = &p->b;
-    double sl = 0;
-    p->lops->learn(p->shadow, x + start, b->cap, n, b->label + start, &sl);
-    p->shadow_loss += sl;
-    p->main_loss += main_loss;
-    p->shadow_rows += learnt;
-    uint64_t win = p->sc->learner.shadow_window > 0 ? (uint64_t)p->sc->learner.shadow_window
-                                                    : 500;
-    if (p->shadow_rows >= SHADOW_MIN_ROWS && p->shadow_loss < p->main_loss) {
-        p->lops->destroy(p->learner);
-        p->learner = p->shadow;
-        p->shadow = NULL;
-        p->st.learner_swaps++;
-        publish_model(p, "swap");
-        return 1;
+    p->loss_sum += p->step_loss;
+    p->loss_n += p->step_learnt;
+    if (p->shadow != NULL) {
+        p->shadow_loss += p->step_shadow_loss;
+        p->main_loss += p->step_loss - p->trial_loss0;
+        p->shadow_rows += p->step_learnt - p->trial_learnt0;
     }
-    if (p->shadow_rows >= win) {
-        p->lops->destroy(p->shadow);
-        p->shadow = NULL;
+    p->step_loss = p->step_shadow_loss = p->trial_loss0 = 0;
+    p->step_learnt = p->trial_learnt0 = 0;
+    if (p->shadow != NULL) {
+        uint64_t win = p->sc->learner.shadow_window > 0 ? (uint64_t)p->sc->learner.shadow_window
+                                                        : 500;
+        if (p->shadow_rows >= SHADOW_MIN_ROWS && p->shadow_loss < p->main_loss) {
+            p->lops->destroy(p->learner);
+            p->learner = p->shadow;
+            p->shadow = NULL;
+            p->st.learner_swaps++;
+            publish_model(p, "swap");
+            return;
+        }
+        if (p->shadow_rows >= win) {
+            p->lops->destroy(p->shadow);
+            p->shadow = NULL;
+        }
     }
-    return 0;
+    uint64_t updates = p->lops->updates(p->learner);
+    uint64_t every = p->sc->learner.publish_every > 0 ? (uint64_t)p->sc->learner.publish_every
+                                                      : 1000;
+    if (updates / every != p->last_published / every) {
+        publish_model(p, "periodic");
+    }
 }
 
+/* Batch rows [start, end) through the learner (and its shadow), in pieces that end at step
+ * boundaries; a concept-drift signal raised by row signal_row of this batch acts just before
+ * that row. */
 static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
 {
     if (p->learner == NULL || n == 0) {
         return;
     }
-    if (p->learner_signal) {
-        learner_signal(p);
-    }
     struct drift_batch *b = &p->b;
     const double *x = learner_encode(p, start, n);
-    for (size_t i = start; i < start + n; i++) { /* what the model is trained through */
-        if (isfinite(b->label[i])) {
-            int32_t part = b->part[i];
-            if (part >= 0 && part < DRIFT_MAX_PARTITIONS && b->off[i] > p->ltrained[part]) {
-                p->ltrained[part] = b->off[i];
-            }
-            if (!isnan(b->ts[i])) {
-                p->lts = b->ts[i];
+    size_t end = start + n;
+    for (size_t at = start; at < end;) {
+        if (p->learner_signal && (p->signal_row <= at || p->signal_row >= end)) {
+            learner_signal(p);
+        }
+        size_t m = LEARN_STEP_ROWS - (size_t)(p->lseen % LEARN_STEP_ROWS);
+        if (m > end - at) {
+            m = end - at;
+        }
+        if (p->learner_signal && p->signal_row > at && p->signal_row - at < m) {
+            m = p->signal_row - at;
+        }
+        for (size_t i = at; i < at + m; i++) { /* what the model is trained through */
+            if (isfinite(b->label[i])) {
+                int32_t part = b->part[i];
+                if (part >= 0 && part < DRIFT_MAX_PARTITIONS && b->off[i] > p->ltrained[part]) {
+                    p->ltrained[part] = b->off[i];
+                }
+                if (!isnan(b->ts[i])) {
+                    p->lts = b->ts[i];
+                }
             }
         }
-    }
-    /* during a trial the rows go in small steps, so that the swap comes when the shadow wins */
-    size_t step = p->shadow != NULL ? SHADOW_STEP_ROWS : n;
-    for (size_t at = start; at < start + n; at += step) {
-        size_t m = start + n - at < step ? start + n - at : step;
-        double loss = 0;
         size_t learnt = 0;
         if (p->lpreq != NULL) {
             /* the learner's own metrics: each labelled row predicted, then learnt, row by row,
@@ -2628,22 +2566,22 @@ static void learner_step(struct drift_pipeline *p, size_t start, size_t n)
                     double pr = p->lops->predict(p->learner, x + i, b->cap);
                     drift_preq_add(p->lpreq, pr, y, NAN, NULL); /* full: the rest wait */
                 }
-                learnt += p->lops->learn(p->learner, x + i, b->cap, 1, b->label + i, &loss);
+                learnt += p->lops->learn(p->learner, x + i, b->cap, 1, b->label + i,
+                                         &p->step_loss);
             }
         } else {
-            learnt = p->lops->learn(p->learner, x + at, b->cap, m, b->label + at, &loss);
+            learnt = p->lops->learn(p->learner, x + at, b->cap, m, b->label + at, &p->step_loss);
+        }
+        if (p->shadow != NULL) {
+            p->lops->learn(p->shadow, x + at, b->cap, m, b->label + at, &p->step_shadow_loss);
         }
         p->st.labelled += learnt;
-        p->loss_sum += loss;
-        p->loss_n += learnt;
-        if (p->shadow != NULL && shadow_step(p, x, at, m, loss, learnt)) {
-            continue;
-        }
-        uint64_t updates = p->lops->updates(p->learner);
-        uint64_t every = p->sc->learner.publish_every > 0 ? (uint64_t)p->sc->learner.publish_every
-                                                          : 1000;
-        if (updates / every != p->last_published / every) {
-            publish_model(p, "periodic");
+        p->step_learnt += learnt;
+        p->lseen += m;
+        at += m;
+        p->lthrough = p->batch_seq0 + at - 1;
+        if (p->lseen % LEARN_STEP_ROWS == 0) {
+            learner_step_end(p);
         }
     }
 }
@@ -2704,9 +2642,6 @@ static void pane_absorb(struct drift_pipeline *p, struct pane *pn, size_t r0, si
             }
         }
     }
-    if (d > 0) {
-        drift_moments_update(&pn->mom, b->x + r0, cap, r1 - r0);
-    }
     for (size_t i = r0; i < r1; i++) {
         double t = b->ts[i];
         if (!isnan(t)) {
@@ -2736,6 +2671,15 @@ static void pane_absorb(struct drift_pipeline *p, struct pane *pn, size_t r0, si
     pn->last_seq = p->seq + (r1 - r0) - 1;
     p->seq += r1 - r0;
     p->win_events += r1 - r0;
+    /* The pane's mean and scatter, from its rows in the ring (contiguous: S divides W), in
+     * whole blocks, and the rest once the pane is full. */
+    size_t blk = pn->mom.max_rows, first = (size_t)((p->win_events - pn->events) % p->W);
+    while (d > 0 && pn->mom_rows < pn->events &&
+           (pn->events - pn->mom_rows >= blk || pn->events == p->S)) {
+        size_t m = pn->events - pn->mom_rows < blk ? (size_t)(pn->events - pn->mom_rows) : blk;
+        drift_moments_update(&pn->mom, p->ring + first + pn->mom_rows, p->W, m);
+        pn->mom_rows += m;
+    }
 }
 
 void drift_pipeline_push(struct drift_pipeline *p)
@@ -2743,20 +2687,13 @@ void drift_pipeline_push(struct drift_pipeline *p)
     struct drift_batch *b = &p->b;
     size_t n = b->n, r = 0;
     p->st.events += n;
-    if (p->cdet != NULL) {
-        performance_step(p); /* counts labelled events too, in event order */
-    } else if (p->sc->trigger.volume > 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (isfinite(b->label[i])) {
-                count_labelled(p, b->part[i], b->off[i], b->ts[i]);
-            }
-        }
-    }
+    p->batch_seq0 = p->seq;
     if (!p->ref_ready) {
         size_t take = p->warm_cap - p->warm_n;
         if (take > n) {
             take = n;
         }
+        labelled_rows(p, 0, take);
         for (int j = 0; j < p->d; j++) {
             memcpy(p->warm_x + (size_t)j * p->warm_cap + p->warm_n, b->x + (size_t)j * b->cap,
                    take * sizeof(double));
@@ -2766,6 +2703,7 @@ void drift_pipeline_push(struct drift_pipeline *p)
                    b->cat + (size_t)j * b->cap, take * sizeof(int32_t));
         }
         p->warm_n += take;
+        p->ref_gen += take > 0;
         p->seq += take;
         r = take;
         if (p->warm_n == p->warm_cap) {
@@ -2778,12 +2716,13 @@ void drift_pipeline_push(struct drift_pipeline *p)
             size_t in_pane = (size_t)(p->win_events % p->S);
             struct pane *pn = &p->panes[(p->win_events / p->S) % p->npanes];
             if (in_pane == 0) {
-                pane_reset(pn, p->d, p->k, p->B);
+                drift_pl_pane_reset(pn, p->d, p->k, p->B);
             }
             size_t chunk = p->S - in_pane;
             if (chunk > n - r) {
                 chunk = n - r;
             }
+            labelled_rows(p, r, r + chunk);
             pane_absorb(p, pn, r, r + chunk);
             r += chunk;
             if (p->win_events % p->S == 0 && p->win_events >= p->W) {
@@ -2792,5 +2731,9 @@ void drift_pipeline_push(struct drift_pipeline *p)
         }
         learner_step(p, start, n - start);
     }
+    if (p->join != NULL) {
+        drift_join_expire(p->join, join_now_ms(p, NAN));
+    }
+    p->signal_row = 0; /* a signal still waiting acts at the learner's next row */
     b->n = 0;
 }

@@ -78,6 +78,19 @@ void drift_decoder_freeze(struct drift_decoder *dec);
 int drift_decoder_ncategories(const struct drift_decoder *dec, int j);
 const char *drift_decoder_category_name(const struct drift_decoder *dec, int j, int32_t code);
 
+/* State to bytes (checkpoints): each categorical feature's name and its dictionary (values in
+ * code order, the frozen flags), the latest event time seen and the dedup memory. Returns the
+ * size needed; writes only when len is large enough; equal decoders give equal bytes. */
+size_t drift_decoder_save(const struct drift_decoder *dec, void *buf, size_t len);
+/* Restores a saved state into a decoder of the same stream schema: the categorical features'
+ * names must match in order, and the dedup memory is restored only when the decoder has one
+ * (dedup > 0; its saved ids beyond this decoder's size are the oldest and are dropped). Checks
+ * everything first; returns DRIFT_ESTATE and leaves dec unchanged on a mismatch or corrupt
+ * bytes (DRIFT_ENOMEM, also with dec unchanged, when checking the dedup memory runs out). A
+ * saved dedup memory is checked even when this decoder keeps none; a decoder with dedup loading
+ * a state without one starts with an empty memory. */
+int drift_decoder_load(struct drift_decoder *dec, const void *buf, size_t len);
+
 /* Fast, exact JSON number parse of s[0..len): returns chars consumed (0 if none). */
 size_t drift_parse_number(const char *s, size_t len, double *out);
 
@@ -228,6 +241,23 @@ void drift_pipeline_join_stats(const struct drift_pipeline *p, struct drift_join
 /* Counts a skipped message. */
 void drift_pipeline_count_bad(struct drift_pipeline *p, int bad);
 const struct drift_stream_conf *drift_pipeline_conf(const struct drift_pipeline *p);
+
+/* Checkpoints (engine/pipeline_state.c). The state has two parts: the reference part (the rows
+ * the reference was built from; it changes during a warm-up only, and drift_pipeline_ref_gen
+ * changes with it, so a caller writes it only then) and the live part (categories, windows,
+ * policy, learner, performance, counters). save returns 0 and a malloc'd buffer, or
+ * DRIFT_ENOMEM; equal states give equal bytes. load restores both parts into a pipeline just
+ * created from a config: each section whose config fingerprint still matches is restored, the
+ * others start fresh, and *what tells which ("kept=... fresh=..."). On DRIFT_ESTATE (corrupt
+ * bytes) the pipeline may be half restored: destroy it and create a fresh one. */
+enum { DRIFT_STATE_REFERENCE = 0, DRIFT_STATE_LIVE = 1 };
+uint64_t drift_pipeline_ref_gen(const struct drift_pipeline *p);
+int drift_pipeline_save(const struct drift_pipeline *p, int part, unsigned char **out,
+                        size_t *outlen);
+int drift_pipeline_load(struct drift_pipeline *p, const void *ref, size_t reflen,
+                        const void *live, size_t livelen, char *what, size_t whatlen);
+/* The pool the pipeline lives in (destroying it frees the pipeline). */
+apr_pool_t *drift_pipeline_pool(struct drift_pipeline *p);
 
 struct drift_pipeline_stats {
     uint64_t events;            /* decoded records */

@@ -794,6 +794,292 @@ static void test_bad_slide_rejected(void **state)
     assert_non_null(strstr(err, "window.slide"));
 }
 
+/* Checkpoints: a stream cut into other batches and stopped, saved, restored into a new pipeline
+ * and resumed many times reaches the very state (equal bytes) and the very triggers of an
+ * uninterrupted run. Every part is on: a sliding window, categories, multivariate tests, a
+ * learner with a shadow, the concept-drift detector, dedup and lateness. */
+struct ckrec {
+    int windows, triggers, models;
+    char keys[64][256];
+    uint64_t sum_index;
+};
+
+static void ck_window(void *ctx, const struct drift_window_report *w)
+{
+    struct ckrec *r = ctx;
+    r->windows++;
+    r->sum_index += w->index * (uint64_t)(w->dataset_drift + 1);
+}
+
+static void ck_trigger(void *ctx, const struct drift_trigger *t)
+{
+    struct ckrec *r = ctx;
+    if (r->triggers < 64) {
+        snprintf(r->keys[r->triggers], sizeof(r->keys[0]), "%s", t->idem_key);
+    }
+    r->triggers++;
+}
+
+static void ck_model(void *ctx, const char *s, const char *topic, const char *json)
+{
+    ((struct ckrec *)ctx)->models++;
+}
+
+static void ck_conf(struct drift_stream_conf *sc, const char **tests)
+{
+    conf_init(sc);
+    sc->prediction = "p";
+    sc->id_field = "id";
+    sc->time_field = "ts";
+    sc->dedup = 500;
+    sc->max_lateness_s = 3600;
+    sc->window.type = DRIFT_WINDOW_SLIDING;
+    sc->window.size = 400;
+    sc->window.slide = 100;
+    sc->reference.size = 1000;
+    sc->drift.cvm = 1;
+    sc->drift.cvm_alpha = 0.001;
+    sc->multivariate.enabled = 1;
+    sc->multivariate.tests = (1 << DRIFT_MV_HOTELLING) | (1 << DRIFT_MV_CORRELATION) |
+                             (1 << DRIFT_MV_PCA) | (1 << DRIFT_MV_MMD);
+    sc->multivariate.alpha = 0.001;
+    sc->multivariate.shrinkage = 0.01;
+    sc->multivariate.correlation_threshold = 0.5;
+    sc->multivariate.pca_variance = 0.65;
+    sc->multivariate.pca_std = 3;
+    sc->multivariate.mmd_sample = 60;
+    sc->multivariate.mmd_permutations = 50;
+    sc->performance.enabled = 1;
+    sc->performance.threshold = 0.5;
+    sc->performance.detector = "adwin";
+    sc->performance.cooldown_pairs = 500;
+    sc->performance.window = 300;
+    sc->performance.min_accuracy = sc->performance.min_auc = NAN;
+    sc->performance.max_log_loss = sc->performance.max_mae = sc->performance.max_rmse = NAN;
+    sc->learner.enabled = 1;
+    sc->learner.kind = "logistic";
+    sc->learner.learning_rate = 0.05;
+    sc->learner.publish_every = 250;
+    sc->learner.topic = "s.model";
+    sc->learner.categorical = DRIFT_CAT_ONEHOT;
+    sc->learner.on_drift = DRIFT_ON_DRIFT_SHADOW;
+    sc->learner.shadow_window = 300;
+    sc->trigger.volume = 2500;
+    (void)tests;
+}
+
+static void ck_event(char *msg, size_t len, uint64_t i)
+{
+    double a = gauss(), bb = gauss();
+    if (i >= 5000) {
+        a += 1.2;
+    }
+    const char *cats[] = {"x", "y", "z"};
+    const char *c = cats[(int)(unif() * (i >= 5000 ? 3 : 2))];
+    double served = 2 * a - 2 * bb, truth = i >= 6000 ? -served : served;
+    int y = unif() < 1 / (1 + exp(-truth));
+    /* every 97th event repeats an earlier id (a duplicate), every 89th is two hours late */
+    uint64_t id = i % 97 == 96 ? i - 3 : i;
+    double ts = 1.7e9 + (double)i - (i % 89 == 88 ? 7200 : 0);
+    snprintf(msg, len,
+             "{\"id\":\"e%llu\",\"ts\":%.1f,\"a\":%.6f,\"b\":%.6f,\"c\":\"%s\",\"y\":%d,"
+             "\"p\":%.6f}",
+             (unsigned long long)id, ts, a, bb, c, y, 1 / (1 + exp(-served)));
+}
+
+/* Decodes one message (skipping the refused ones) into p's batch; pushes a full batch. */
+static void ck_put(struct drift_pipeline *p, const char *msg, int64_t off)
+{
+    struct drift_batch *b = drift_pipeline_batch(p);
+    size_t row = b->n;
+    int bad;
+    const char *detail;
+    if (drift_decode(drift_pipeline_decoder(p), msg, strlen(msg), b, &bad, &detail) != 0) {
+        drift_pipeline_count_bad(p, bad);
+        return;
+    }
+    b->part[row] = 0;
+    b->off[row] = off;
+    if (b->n == b->cap) {
+        drift_pipeline_push(p);
+    }
+}
+
+static struct drift_pipeline *ck_create(const struct drift_stream_conf *sc, size_t cap,
+                                        struct ckrec *r)
+{
+    struct drift_pipeline_hooks h = {r, NULL, ck_window, ck_trigger, ck_model, NULL, NULL};
+    char err[256];
+    struct drift_pipeline *p = drift_pipeline_create(pool, sc, cap, ".", &h, err, sizeof(err));
+    if (p == NULL) {
+        fail_msg("create: %s", err);
+    }
+    return p;
+}
+
+/* Saves both parts of p, destroys it, and restores them into a new pipeline. */
+static struct drift_pipeline *ck_restart(struct drift_pipeline *p,
+                                         const struct drift_stream_conf *sc, size_t cap,
+                                         struct ckrec *r, char *what, size_t whatlen)
+{
+    unsigned char *ref, *live;
+    size_t reflen, livelen;
+    flush(p);
+    assert_int_equal(drift_pipeline_save(p, DRIFT_STATE_REFERENCE, &ref, &reflen), 0);
+    assert_int_equal(drift_pipeline_save(p, DRIFT_STATE_LIVE, &live, &livelen), 0);
+    apr_pool_destroy(drift_pipeline_pool(p));
+    p = ck_create(sc, cap, r);
+    int rc = drift_pipeline_load(p, ref, reflen, live, livelen, what, whatlen);
+    if (rc != 0) {
+        fail_msg("load: %s", what);
+    }
+    free(ref);
+    free(live);
+    return p;
+}
+
+static void ck_bytes(struct drift_pipeline *p, unsigned char **ref, size_t *reflen,
+                     unsigned char **live, size_t *livelen)
+{
+    flush(p);
+    assert_int_equal(drift_pipeline_save(p, DRIFT_STATE_REFERENCE, ref, reflen), 0);
+    assert_int_equal(drift_pipeline_save(p, DRIFT_STATE_LIVE, live, livelen), 0);
+}
+
+static void test_checkpoint_resume_exact(void **state)
+{
+    enum { N = 9000 };
+    struct drift_stream_conf sc;
+    ck_conf(&sc, NULL);
+    static struct ckrec ra, rb;
+    memset(&ra, 0, sizeof(ra));
+    memset(&rb, 0, sizeof(rb));
+    char msg[400];
+
+    struct drift_pipeline *a = ck_create(&sc, 256, &ra);
+    rng = 77;
+    for (uint64_t i = 0; i < N; i++) {
+        ck_event(msg, sizeof(msg), i);
+        ck_put(a, msg, (int64_t)i);
+    }
+
+    /* the same events in batches of 97, restarted at 40 irregular points */
+    struct drift_pipeline *b = ck_create(&sc, 97, &rb);
+    rng = 77;
+    uint64_t cut = 1, restarts = 0;
+    char what[256] = "";
+    for (uint64_t i = 0; i < N; i++) {
+        ck_event(msg, sizeof(msg), i);
+        ck_put(b, msg, (int64_t)i);
+        if (i == cut) {
+            b = ck_restart(b, &sc, 97, &rb, what, sizeof(what));
+            restarts++;
+            cut += 1 + (i * 2654435761u) % 450;
+        }
+    }
+    unsigned char *ar, *al, *br, *bl;
+    size_t arl, all, brl, bll;
+    ck_bytes(a, &ar, &arl, &al, &all);
+    ck_bytes(b, &br, &brl, &bl, &bll);
+    print_message("%llu restarts; last: %s; state %zu + %zu bytes; %d windows, %d triggers, "
+                  "%d model updates\n", (unsigned long long)restarts, what, arl, all,
+                  ra.windows, ra.triggers, ra.models);
+    assert_true(restarts >= 30);
+    assert_string_equal(what, "kept=counters,categories,reference,windows,policy,learner,"
+                              "performance fresh=-");
+    struct drift_pipeline_stats sa, sb;
+    drift_pipeline_stats(a, &sa);
+    drift_pipeline_stats(b, &sb);
+    assert_true(sa.bad[DRIFT_BAD_DUPLICATE] > 50 && sa.bad[DRIFT_BAD_TOO_LATE] > 50);
+    assert_true(sa.triggers >= 3 && sa.performance_triggers >= 1);
+    assert_true(ra.models >= 20);
+    assert_int_equal(ra.windows, rb.windows);
+    assert_int_equal(ra.sum_index, rb.sum_index);
+    assert_int_equal(ra.triggers, rb.triggers);
+    assert_int_equal(ra.models, rb.models);
+    for (int t = 0; t < ra.triggers && t < 64; t++) {
+        assert_string_equal(ra.keys[t], rb.keys[t]);
+    }
+    assert_int_equal(sa.events, sb.events);
+    assert_int_equal(arl, brl);
+    assert_memory_equal(ar, br, arl);
+    assert_int_equal(all, bll);
+    assert_memory_equal(al, bl, all);
+    free(ar);
+    free(al);
+    free(br);
+    free(bl);
+}
+
+/* A reload keeps what did not change: a new learning rate starts the learner over and keeps the
+ * windows; a new window size starts the windows and the policy over and keeps the reference;
+ * corrupt bytes are refused. */
+static void test_checkpoint_partial(void **state)
+{
+    struct drift_stream_conf sc;
+    ck_conf(&sc, NULL);
+    for (int i = 0; i < DRIFT_FP_COUNT; i++) {
+        sc.fp[i] = 1000 + (uint64_t)i;
+    }
+    static struct ckrec r;
+    memset(&r, 0, sizeof(r));
+    struct drift_pipeline *p = ck_create(&sc, 128, &r);
+    rng = 5;
+    char msg[400];
+    for (uint64_t i = 0; i < 3000; i++) {
+        ck_event(msg, sizeof(msg), i);
+        ck_put(p, msg, (int64_t)i);
+    }
+    unsigned char *ref, *live;
+    size_t reflen, livelen;
+    ck_bytes(p, &ref, &reflen, &live, &livelen);
+    char what[256];
+
+    struct drift_stream_conf s2 = sc;
+    s2.learner.learning_rate = 0.01;
+    s2.fp[DRIFT_FP_LEARNER]++;
+    struct drift_pipeline *q = ck_create(&s2, 128, &r);
+    assert_int_equal(drift_pipeline_load(q, ref, reflen, live, livelen, what, sizeof(what)), 0);
+    assert_string_equal(what, "kept=counters,categories,reference,windows,policy,performance "
+                              "fresh=learner");
+    struct drift_pipeline_stats st;
+    drift_pipeline_stats(q, &st);
+    assert_int_equal(st.events, 3000 - st.bad[DRIFT_BAD_DUPLICATE] - st.bad[DRIFT_BAD_TOO_LATE]);
+    assert_true(st.reference_ready);
+    apr_pool_destroy(drift_pipeline_pool(q));
+
+    s2 = sc;
+    s2.window.size = 500;
+    s2.fp[DRIFT_FP_WINDOW]++;
+    q = ck_create(&s2, 128, &r);
+    assert_int_equal(drift_pipeline_load(q, ref, reflen, live, livelen, what, sizeof(what)), 0);
+    assert_string_equal(what, "kept=counters,categories,reference,learner,performance "
+                              "fresh=windows,policy");
+    apr_pool_destroy(drift_pipeline_pool(q));
+
+    /* every truncation and a flipped byte in each section: refused, never a crash */
+    for (size_t cut = 0; cut < livelen; cut += 1 + cut / 16) {
+        q = ck_create(&sc, 128, &r);
+        int rc = drift_pipeline_load(q, ref, reflen, live, cut, what, sizeof(what));
+        assert_int_not_equal(rc, 0);
+        apr_pool_destroy(drift_pipeline_pool(q));
+    }
+    int refused = 0, tried = 0;
+    for (size_t at = 16; at < livelen; at += 1 + at / 8) {
+        live[at] ^= 0x5a;
+        q = ck_create(&sc, 128, &r);
+        refused += drift_pipeline_load(q, ref, reflen, live, livelen, what, sizeof(what)) != 0;
+        tried++;
+        apr_pool_destroy(drift_pipeline_pool(q));
+        live[at] ^= 0x5a;
+    }
+    print_message("flipped bytes: %d of %d loads refused\n", refused, tried);
+    assert_int_equal(refused, tried);
+    free(ref);
+    free(live);
+    apr_pool_destroy(drift_pipeline_pool(p));
+}
+
 int main(void)
 {
     apr_initialize();
@@ -811,6 +1097,8 @@ int main(void)
         cmocka_unit_test(test_learner_publishes),
         cmocka_unit_test(test_rank_tests_and_correction),
         cmocka_unit_test(test_bad_slide_rejected),
+        cmocka_unit_test(test_checkpoint_resume_exact),
+        cmocka_unit_test(test_checkpoint_partial),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     apr_pool_destroy(pool);
