@@ -73,10 +73,30 @@ struct drift_daemon {
                                 * dead) */
     struct drift_hist batch_hist; /* seconds to process one consumed batch */
     double start_s;           /* wall clock at open */
+    /* Checkpoints: the next offset to consume of every partition processed since assignment,
+     * what was last written, and when. */
+    struct next_off *offs;
+    int noffs, offs_cap;
+    uint64_t *ref_written;    /* per stream: the reference generation last written */
+    int ckpt_dirty;           /* events processed since the last checkpoint */
+    int window_closed;        /* a window closed since the last checkpoint */
+    uint64_t ckpt_last_ms;    /* monotonic ms of the last checkpoint */
+    uint64_t ckpts, ckpt_failures;
+    char ckpt_error[256];     /* the last failure, "" after a success */
+    struct drift_hist ckpt_hist; /* seconds per checkpoint */
+    uv_timer_t ckpt_timer;
     void (*done)(void *ctx);
     void *done_ctx;
     int stopping;
 };
+
+struct next_off {
+    const char *topic; /* the config's topic string */
+    int32_t partition;
+    int64_t next;      /* the next offset to consume */
+};
+
+#define CKPT_MIN_GAP_MS 1000 /* window-close checkpoints: at most one a second */
 
 /* One info line per stream with its counters: what an operator greps for, and what tests wait
  * on. */
@@ -267,6 +287,14 @@ static char *metrics_text(struct drift_daemon *d, size_t *len)
     drift_prom_histogram(&p, "driftd_batch_processing_seconds",
                          "Time to process one consumed batch through the pipelines",
                          &d->batch_hist);
+    drift_prom_family(&p, "driftd_checkpoints_total", "counter",
+                      "Checkpoints of the stream state written");
+    drift_prom_sample(&p, "driftd_checkpoints_total", (double)d->ckpts, 0);
+    drift_prom_family(&p, "driftd_checkpoint_failures_total", "counter",
+                      "Checkpoints that could not be written (the previous one stands)");
+    drift_prom_sample(&p, "driftd_checkpoint_failures_total", (double)d->ckpt_failures, 0);
+    drift_prom_histogram(&p, "driftd_checkpoint_duration_seconds",
+                         "Time to serialise and commit one checkpoint", &d->ckpt_hist);
     drift_prom_family(&p, "driftd_resident_memory_bytes", "gauge", "Resident set size");
     drift_prom_sample(&p, "driftd_resident_memory_bytes", resident_bytes(), 0);
     drift_prom_family(&p, "driftd_start_time_seconds", "gauge",
@@ -289,6 +317,10 @@ static int health(struct drift_daemon *d, char *why, size_t len)
 {
     if (d->stopping) {
         snprintf(why, len, "stopping");
+        return 0;
+    }
+    if (d->ckpt_error[0] != '\0') {
+        snprintf(why, len, "checkpoints failing: %.200s", d->ckpt_error);
         return 0;
     }
     if (d->consumer == NULL || !drift_consumer_assigned(d->consumer)) {
@@ -596,6 +628,7 @@ static int stream_index(const struct drift_daemon *d, const char *name)
 static void hook_window(void *ctx, const struct drift_window_report *w)
 {
     struct drift_daemon *d = ctx;
+    d->window_closed = 1;
     int si = stream_index(d, w->stream);
     if (si >= 0 && d->sm != NULL) {
         struct stream_metrics *m = &d->sm[si];
@@ -891,6 +924,162 @@ static void dead_letter(struct drift_daemon *d, const struct drift_stream_conf *
     }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Checkpoints
+ * -------------------------------------------------------------------------------------------*/
+static const char *group_of(const struct drift_daemon *d)
+{
+    return d->cfg->kafka.group ? d->cfg->kafka.group : "driftd";
+}
+
+/* The config's own string for a topic name (offsets keep a pointer to it). */
+static const char *topic_key(const struct drift_daemon *d, const char *topic)
+{
+    for (int i = 0; i < d->cfg->nstreams; i++) {
+        const struct drift_stream_conf *sc = &d->cfg->streams[i];
+        if (strcmp(sc->topic, topic) == 0) {
+            return sc->topic;
+        }
+        if (sc->labels.enabled && strcmp(sc->labels.topic, topic) == 0) {
+            return sc->labels.topic;
+        }
+    }
+    return NULL;
+}
+
+static struct next_off *next_off_slot(struct drift_daemon *d, const char *topic, int32_t part)
+{
+    for (int i = 0; i < d->noffs; i++) {
+        if (d->offs[i].partition == part && strcmp(d->offs[i].topic, topic) == 0) {
+            return &d->offs[i];
+        }
+    }
+    if (d->noffs == d->offs_cap) {
+        int cap = d->offs_cap ? 2 * d->offs_cap : 16;
+        struct next_off *o = realloc(d->offs, (size_t)cap * sizeof(*o));
+        if (o == NULL) {
+            return NULL;
+        }
+        d->offs = o;
+        d->offs_cap = cap;
+    }
+    d->offs[d->noffs] = (struct next_off){topic, part, -1};
+    return &d->offs[d->noffs++];
+}
+
+/* One checkpoint: every stream's live state (and its reference when it changed) with the next
+ * offset of every partition processed, in one transaction. Taken between batches, when no
+ * pipeline holds a row. A failure (busy, locked, disk full) is logged and counted, and the
+ * next one tries again: the previous checkpoint stays whole. */
+static int checkpoint(struct drift_daemon *d, const char *why)
+{
+    uint64_t t0 = uv_hrtime();
+    struct drift_ckpt_part *parts = calloc((size_t)d->npipes * 2 + 1, sizeof(*parts));
+    struct drift_ckpt_offset *offs = calloc((size_t)d->noffs + 1, sizeof(*offs));
+    unsigned char **bufs = calloc((size_t)d->npipes * 2 + 1, sizeof(*bufs));
+    int np = 0, no = 0, rc = parts && offs && bufs ? 0 : DRIFT_ENOMEM;
+    char err[256] = "out of memory";
+    for (int i = 0; rc == 0 && i < d->npipes; i++) {
+        struct drift_pipeline *p = d->pipes[i];
+        uint64_t gen = drift_pipeline_ref_gen(p);
+        for (int part = gen != d->ref_written[i] ? DRIFT_STATE_REFERENCE : DRIFT_STATE_LIVE;
+             rc == 0 && part <= DRIFT_STATE_LIVE; part++) {
+            size_t len = 0;
+            rc = drift_pipeline_save(p, part, &bufs[np], &len);
+            parts[np] = (struct drift_ckpt_part){drift_pipeline_conf(p)->name, part, gen,
+                                                 bufs[np], len};
+            np += rc == 0;
+        }
+    }
+    for (int i = 0; rc == 0 && i < d->noffs; i++) {
+        if (d->offs[i].next >= 0) {
+            offs[no++] = (struct drift_ckpt_offset){d->offs[i].topic, d->offs[i].partition,
+                                                    d->offs[i].next};
+        }
+    }
+    if (rc == 0) {
+        rc = drift_store_checkpoint(d->store, d->cfg->store.instance, group_of(d), parts, np,
+                                    offs, no, (int64_t)drift_wall_ms(), err, sizeof(err));
+    }
+    if (rc == 0) {
+        for (int i = 0; i < np; i++) {
+            if (parts[i].part == DRIFT_STATE_REFERENCE) {
+                d->ref_written[stream_index(d, parts[i].stream)] = parts[i].gen;
+            }
+        }
+        d->ckpts++;
+        d->ckpt_dirty = d->window_closed = 0;
+        d->ckpt_error[0] = '\0';
+        drift_hist_observe(&d->ckpt_hist, (double)(uv_hrtime() - t0) * 1e-9);
+        DRIFT_DEBUG("checkpoint", "why=%s streams=%d partitions=%d", why, d->npipes, no);
+    } else {
+        d->ckpt_failures++;
+        snprintf(d->ckpt_error, sizeof(d->ckpt_error), "%s", err);
+        uint64_t suppressed;
+        if (drift_log_ratelimit("checkpoint_failed", BAD_LOG_INTERVAL_MS, &suppressed)) {
+            DRIFT_ERROR("checkpoint failed; the previous one stands, will retry", "why=%s "
+                        "error=\"%s\" suppressed_since_last=%llu", why, err,
+                        (unsigned long long)suppressed);
+        }
+    }
+    d->ckpt_last_ms = uv_now(d->loop);
+    for (int i = 0; bufs != NULL && i < np; i++) {
+        free(bufs[i]);
+    }
+    free(bufs);
+    free(parts);
+    free(offs);
+    return rc;
+}
+
+static void on_ckpt_timer(uv_timer_t *t)
+{
+    struct drift_daemon *d = t->data;
+    if (d->ckpt_dirty || d->ckpt_error[0] != '\0') {
+        checkpoint(d, "timer");
+    }
+}
+
+/* Partitions arrive: each starts at the next offset its last owner's checkpoint recorded (ours
+ * after a restart, another instance's after a rebalance); without one, at the committed offset
+ * (auto.offset.reset for a new group). */
+static void on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts, int lost)
+{
+    struct drift_daemon *d = ctx;
+    for (int i = 0; i < parts->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        int64_t next = drift_store_offset(d->store, group_of(d), tp->topic, tp->partition);
+        if (next >= 0) {
+            tp->offset = next;
+            DRIFT_INFO("partition resumes from checkpoint", "topic=%s partition=%d offset=%lld",
+                       tp->topic, (int)tp->partition, (long long)next);
+        } else if (next != -1) {
+            DRIFT_ERROR("cannot read checkpointed offset; using the committed one",
+                        "topic=%s partition=%d", tp->topic, (int)tp->partition);
+        }
+    }
+}
+
+/* Partitions leave: a checkpoint first, so that their next owner starts exactly where we
+ * stopped (no event counted twice), then they are forgotten. */
+static void on_revoke(void *ctx, rd_kafka_topic_partition_list_t *parts, int lost)
+{
+    struct drift_daemon *d = ctx;
+    if (!lost) {
+        checkpoint(d, "revoke");
+    }
+    for (int i = 0; i < parts->cnt; i++) {
+        const char *t = topic_key(d, parts->elems[i].topic);
+        for (int k = 0; k < d->noffs; k++) {
+            if (t != NULL && strcmp(d->offs[k].topic, t) == 0 &&
+                d->offs[k].partition == parts->elems[i].partition) {
+                d->offs[k] = d->offs[--d->noffs];
+                break;
+            }
+        }
+    }
+}
+
 static void on_batch_(struct drift_daemon *d, rd_kafka_message_t **msgs, size_t n);
 
 /* Times each consumed batch through the pipelines (the processing-latency histogram). */
@@ -899,7 +1088,24 @@ static void on_batch(void *ctx, rd_kafka_message_t **msgs, size_t n)
     struct drift_daemon *d = ctx;
     uint64_t t0 = uv_hrtime();
     on_batch_(d, msgs, n);
+    /* every message of the batch is processed (or skipped and counted): where each partition
+     * resumes */
+    struct next_off *o = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *t = topic_key(d, rd_kafka_topic_name(msgs[i]->rkt));
+        if (o == NULL || t == NULL || strcmp(o->topic, t) != 0 ||
+            o->partition != msgs[i]->partition) {
+            o = t != NULL ? next_off_slot(d, t, msgs[i]->partition) : NULL;
+        }
+        if (o != NULL) {
+            o->next = msgs[i]->offset + 1;
+        }
+    }
+    d->ckpt_dirty = 1;
     drift_hist_observe(&d->batch_hist, (double)(uv_hrtime() - t0) * 1e-9);
+    if (d->window_closed && uv_now(d->loop) - d->ckpt_last_ms >= CKPT_MIN_GAP_MS) {
+        checkpoint(d, "window");
+    }
 }
 
 static void on_batch_(struct drift_daemon *d, rd_kafka_message_t **msgs, size_t n)
@@ -1026,6 +1232,60 @@ static int exec_argv(apr_pool_t *pool, const struct drift_stream_conf *sc, const
     free(js);
     *argv_out = argv;
     return 0;
+}
+
+struct ckpt_blobs {
+    void *part[2];
+    size_t len[2];
+};
+
+static void ckpt_got(void *ctx, const struct drift_ckpt_part *p, int64_t updated_ms)
+{
+    struct ckpt_blobs *b = ctx;
+    if (p->part >= 0 && p->part < 2 && b->part[p->part] == NULL && p->len > 0) {
+        b->part[p->part] = malloc(p->len);
+        if (b->part[p->part] != NULL) {
+            memcpy(b->part[p->part], p->state, p->len);
+            b->len[p->part] = p->len;
+        }
+    }
+}
+
+/* Stream i's state from this instance's last checkpoint, if any. A checkpoint that does not
+ * load (corrupt, or from another build) is reported and the stream starts fresh; parts whose
+ * config changed start fresh on their own (drift_pipeline_load). */
+static int restore(struct drift_daemon *d, int i, const char *base_dir,
+                   const struct drift_pipeline_hooks *hooks, size_t batch_max, char *err,
+                   size_t errlen)
+{
+    const struct drift_stream_conf *sc = &d->cfg->streams[i];
+    struct ckpt_blobs b = {{NULL, NULL}, {0, 0}};
+    int n = drift_store_checkpoint_get(d->store, d->cfg->store.instance, sc->name, ckpt_got, &b);
+    d->ref_written[i] = UINT64_MAX;
+    if (n > 0 && b.part[DRIFT_STATE_LIVE] != NULL) {
+        char what[320];
+        int rc = drift_pipeline_load(d->pipes[i], b.part[0], b.len[0], b.part[1], b.len[1],
+                                     what, sizeof(what));
+        struct drift_pipeline_stats st;
+        if (rc == 0) {
+            drift_pipeline_stats(d->pipes[i], &st);
+            DRIFT_INFO("state restored from checkpoint", "stream=%s instance=%s %s events=%llu "
+                       "windows=%llu reference_ready=%d", sc->name, d->cfg->store.instance,
+                       what, (unsigned long long)st.events, (unsigned long long)st.windows,
+                       st.reference_ready);
+        } else {
+            DRIFT_WARN("checkpoint does not load; the stream starts fresh", "stream=%s "
+                       "instance=%s error=\"%s\"", sc->name, d->cfg->store.instance, what);
+            apr_pool_destroy(drift_pipeline_pool(d->pipes[i]));
+            d->pipes[i] = drift_pipeline_create(d->pool, sc, batch_max, base_dir, hooks, err,
+                                                errlen);
+        }
+    } else if (n < 0) {
+        DRIFT_WARN("cannot read checkpoint; the stream starts fresh", "stream=%s", sc->name);
+    }
+    free(b.part[0]);
+    free(b.part[1]);
+    return d->pipes[i] != NULL ? 0 : DRIFT_EINVAL;
 }
 
 int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_config *cfg,
@@ -1178,6 +1438,7 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     };
     d->npipes = cfg->nstreams;
     d->pipes = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(*d->pipes));
+    d->ref_written = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(uint64_t));
     const char **topics = apr_pcalloc(pool, (size_t)(2 * d->npipes + 1) * sizeof(char *));
     int ntopics = 0;
     size_t batch_max = cfg->kafka.batch_max > 0 ? (size_t)cfg->kafka.batch_max : 1024;
@@ -1192,6 +1453,10 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
         if (cfg->streams[i].labels.enabled) {
             topics[ntopics++] = cfg->streams[i].labels.topic;
         }
+        rc = restore(d, i, base_dir, &hooks, batch_max, err, errlen);
+        if (rc != 0) {
+            goto fail;
+        }
     }
     rc = drift_consumer_open(loop, d->brokers, cfg->kafka.group ? cfg->kafka.group : "driftd",
                              cfg->kafka.offset_reset ? cfg->kafka.offset_reset : "earliest",
@@ -1200,6 +1465,7 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     if (rc != 0) {
         goto fail;
     }
+    drift_consumer_on_rebalance(d->consumer, on_assign, on_revoke, d);
     uint64_t every = STATS_INTERVAL_MS;
     const char *env = getenv("DRIFTD_STATS_INTERVAL_MS");
     if (env != NULL && atoll(env) > 0) {
@@ -1240,6 +1506,11 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     uv_timer_init(loop, &d->sched_timer);
     d->sched_timer.data = d;
     uv_timer_start(&d->sched_timer, on_sched_timer, 1000, 1000);
+    uv_timer_init(loop, &d->ckpt_timer);
+    d->ckpt_timer.data = d;
+    uint64_t ck = (uint64_t)(cfg->store.checkpoint_s > 0 ? cfg->store.checkpoint_s : 5) * 1000;
+    uv_timer_start(&d->ckpt_timer, on_ckpt_timer, ck, ck);
+    d->ckpt_last_ms = uv_now(loop);
     uv_timer_init(loop, &d->stats_timer);
     d->stats_timer.data = d;
     uv_timer_start(&d->stats_timer, on_stats_timer, every, every);
@@ -1325,8 +1596,16 @@ void drift_daemon_stop(struct drift_daemon *d, int drain_ms, void (*done)(void *
         drift_receiver_close(d->http, NULL, NULL);
         d->http = NULL;
     }
+    uv_timer_stop(&d->ckpt_timer);
+    uv_close((uv_handle_t *)&d->ckpt_timer, NULL);
     log_stats(d, "final stream stats");
-    drift_consumer_close(d->consumer);
+    drift_consumer_close(d->consumer); /* stops consuming; revocations checkpoint */
     d->consumer = NULL;
+    if (checkpoint(d, "shutdown") == 0) {
+        DRIFT_INFO("final checkpoint written", "streams=%d", d->npipes);
+    }
+    free(d->offs);
+    d->offs = NULL;
+    d->noffs = d->offs_cap = 0;
     drift_outbox_close(d->outbox, drain_ms, on_outbox_closed, d);
 }

@@ -179,6 +179,8 @@ struct drift_consumer {
     void *ctx;
     unsigned long long count;
     int nassigned;       /* partitions in the current assignment */
+    drift_consumer_rebalance_fn on_assign, on_revoke;
+    void *rb_ctx;
     int serving;         /* inside consumer_serve (the callback may call close) */
     int close_requested; /* close was called from inside the callback */
     int closed;          /* the librdkafka side is gone */
@@ -212,6 +214,9 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 
     switch (e) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        if (c->on_assign != NULL && parts != NULL) {
+            c->on_assign(c->rb_ctx, parts, 0);
+        }
         if (cooperative) {
             error = rd_kafka_incremental_assign(rk, parts);
         } else {
@@ -222,6 +227,9 @@ static void consumer_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
         what = "revoke";
         if (rd_kafka_assignment_lost(rk)) {
             DRIFT_WARN("kafka partitions lost", "partitions=%d", parts ? parts->cnt : 0);
+        }
+        if (c->on_revoke != NULL && parts != NULL) {
+            c->on_revoke(c->rb_ctx, parts, rd_kafka_assignment_lost(rk));
         }
         if (cooperative) {
             error = rd_kafka_incremental_unassign(rk, parts);
@@ -550,6 +558,14 @@ int drift_consumer_lag(struct drift_consumer *c,
     }
     rd_kafka_topic_partition_list_destroy(parts);
     return n;
+}
+
+void drift_consumer_on_rebalance(struct drift_consumer *c, drift_consumer_rebalance_fn on_assign,
+                                 drift_consumer_rebalance_fn on_revoke, void *ctx)
+{
+    c->on_assign = on_assign;
+    c->on_revoke = on_revoke;
+    c->rb_ctx = ctx;
 }
 
 int drift_consumer_assigned(const struct drift_consumer *c)

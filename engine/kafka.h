@@ -38,8 +38,20 @@ struct drift_mock *drift_mock_create(int nbrokers, const struct drift_mock_topic
 const char *drift_mock_bootstraps(const struct drift_mock *m);
 /* Creates one more topic. Returns 0 or DRIFT_EFAULT. */
 int drift_mock_topic_create(struct drift_mock *m, const char *name, int partitions);
-/* Takes broker id (1..n, or -1 for all) down or up, for fault tests. */
+/* Takes broker id (1..n, or -1 for all) down or up, for fault tests. A broker that is down
+ * closes its connections and refuses new ones; its partitions keep it as leader (the mock has
+ * no failover). Returns 0, DRIFT_EINVAL for a bad id, or DRIFT_EFAULT. */
 int drift_mock_broker_set_up(struct drift_mock *m, int broker_id, int up);
+/* Makes topic answer with the librdkafka error named errname (as rd_kafka_err2name gives it,
+ * e.g. "UNKNOWN_TOPIC_OR_PART"; case and an "ERR_" prefix do not matter), or "none" to answer
+ * normally again: Metadata requests carry it as the topic's error for as long as it is set, and
+ * the next few Fetch requests (of any topic) fail with it, so consumers refresh their metadata
+ * at once, as they would for a topic deleted on a real cluster. A topic the cluster does not
+ * have yet is created (as auto-creation would). Returns 0, DRIFT_EINVAL (no topic) or
+ * DRIFT_ENOENT (unknown error name). */
+int drift_mock_topic_set_error(struct drift_mock *m, const char *topic, const char *errname);
+/* The number of brokers (ids 1..n). */
+int drift_mock_brokers(const struct drift_mock *m);
 void drift_mock_destroy(struct drift_mock *m);
 
 /* ---------------------------------------------------------------------------------------------
@@ -59,6 +71,15 @@ int drift_consumer_open(uv_loop_t *loop, const char *brokers, const char *group,
                         const char *const *topics, int ntopics, int batch_max,
                         drift_consumer_batch_fn fn, void *ctx, struct drift_consumer **out,
                         char *err, size_t errlen);
+/* Rebalance hooks, called on the loop thread inside a consume call (or the close):
+ * on_assign with the partitions about to be assigned, whose offsets it may set (the next offset
+ * to consume; RD_KAFKA_OFFSET_INVALID leaves the committed one); on_revoke with the partitions
+ * about to be taken away, lost = 1 when another member may already own them. Either may be
+ * NULL. */
+typedef void (*drift_consumer_rebalance_fn)(void *ctx, rd_kafka_topic_partition_list_t *parts,
+                                            int lost);
+void drift_consumer_on_rebalance(struct drift_consumer *c, drift_consumer_rebalance_fn on_assign,
+                                 drift_consumer_rebalance_fn on_revoke, void *ctx);
 /* Messages consumed so far (all, including those later skipped as malformed). */
 unsigned long long drift_consumer_count(const struct drift_consumer *c);
 /* Calls fn with the lag (high watermark − position, from local state: no broker round trip) of
