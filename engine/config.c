@@ -1098,11 +1098,34 @@ static void stream_fingerprints(struct drift_stream_conf *s, const struct node *
     }
 }
 
+const char *const drift_restart_top[DRIFT_RESTART_TOP] = {"kafka", "http", "blas", "store.path",
+                                                          "store.instance"};
+const char *const drift_restart_stream[DRIFT_RESTART_STREAM] = {
+    "name", "topic", "partitions", "dead_letter_topic", "webhook", "webhooks", "kafka_action",
+    "exec", "labels.topic", "labels.partitions"};
+
+/* The fingerprint of the node at a dotted key path ("labels.topic") under map. */
+static uint64_t path_fp(const struct node *map, const char *path)
+{
+    char key[64];
+    const struct node *n = map;
+    while (n != NULL && *path) {
+        size_t k = strcspn(path, ".");
+        snprintf(key, sizeof(key), "%.*s", (int)k, path);
+        n = map_get(n, key);
+        path += k + (path[k] == '.');
+    }
+    return node_fp(1469598103934665603ull, n);
+}
+
 static void stream_check(struct loader *L, const struct section *sec, const struct found *f,
                          void *base, const char *path)
 {
     struct drift_stream_conf *s = base;
     stream_fingerprints(s, f->map);
+    for (int i = 0; i < DRIFT_RESTART_STREAM; i++) {
+        s->fp_restart[i] = path_fp(f->map, drift_restart_stream[i]);
+    }
     /* Rows find their target settings by URL: two targets with one URL would share one. */
     const struct node *wl = found_val(sec, f, "webhooks");
     const struct node *item = wl != NULL && wl->type == NODE_SEQ ? wl->first : NULL;
@@ -2084,6 +2107,9 @@ int drift_config_load_buffer(apr_pool_t *pool, const char *name, const char *buf
             c->path = name;
             apply_defaults(&L, &top_section, c);
             read_section(&L, &top_section, root, c, "");
+            for (int i = 0; i < DRIFT_RESTART_TOP; i++) {
+                c->fp_restart[i] = path_fp(root, drift_restart_top[i]);
+            }
             if (L.errors == 0) {
                 *out = copy_config(c, pool);
             }

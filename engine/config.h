@@ -81,8 +81,17 @@ enum drift_fp {
     DRIFT_FP_COUNT
 };
 
+/* What only a restart applies: the parts the daemon wires up once (the consumer's topics, the
+ * delivery targets, the store, the endpoint). A reload that changes one of these is refused and
+ * names it. Each entry is a key path; the config keeps a fingerprint per entry. */
+#define DRIFT_RESTART_TOP 5
+#define DRIFT_RESTART_STREAM 10
+extern const char *const drift_restart_top[DRIFT_RESTART_TOP];
+extern const char *const drift_restart_stream[DRIFT_RESTART_STREAM];
+
 struct drift_stream_conf {
     uint64_t fp[DRIFT_FP_COUNT]; /* enum drift_fp */
+    uint64_t fp_restart[DRIFT_RESTART_STREAM]; /* drift_restart_stream */
     const char *name;
     const char *topic;
     int partitions;  /* partitions the embedded cluster creates for the topic (default 4) */
@@ -242,6 +251,7 @@ struct drift_stream_conf {
 
 struct drift_config {
     const char *path;  /* file name used in messages */
+    uint64_t fp_restart[DRIFT_RESTART_TOP]; /* drift_restart_top */
     struct {
         const char *brokers;  /* "embedded" or a bootstrap list */
         int embedded;         /* 1 when brokers == "embedded" */

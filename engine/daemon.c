@@ -85,6 +85,13 @@ struct drift_daemon {
     char ckpt_error[256];     /* the last failure, "" after a success */
     struct drift_hist ckpt_hist; /* seconds per checkpoint */
     uv_timer_t ckpt_timer;
+    /* What a reload needs to build pipelines as open did. */
+    struct drift_pipeline_hooks hooks;
+    const char *base_dir;
+    size_t batch_max;
+    const char **topics;      /* the subscribed topics (strings that live as long as d) */
+    int ntopics;
+    uint64_t reloads, reload_failures;
     void (*done)(void *ctx);
     void *done_ctx;
     int stopping;
@@ -932,16 +939,13 @@ static const char *group_of(const struct drift_daemon *d)
     return d->cfg->kafka.group ? d->cfg->kafka.group : "driftd";
 }
 
-/* The config's own string for a topic name (offsets keep a pointer to it). */
+/* Our own copy of a subscribed topic's name (offsets keep a pointer to it; it outlives any
+ * reloaded config), or NULL for a topic we do not consume. */
 static const char *topic_key(const struct drift_daemon *d, const char *topic)
 {
-    for (int i = 0; i < d->cfg->nstreams; i++) {
-        const struct drift_stream_conf *sc = &d->cfg->streams[i];
-        if (strcmp(sc->topic, topic) == 0) {
-            return sc->topic;
-        }
-        if (sc->labels.enabled && strcmp(sc->labels.topic, topic) == 0) {
-            return sc->labels.topic;
+    for (int i = 0; i < d->ntopics; i++) {
+        if (strcmp(d->topics[i], topic) == 0) {
+            return d->topics[i];
         }
     }
     return NULL;
@@ -1254,9 +1258,7 @@ static void ckpt_got(void *ctx, const struct drift_ckpt_part *p, int64_t updated
 /* Stream i's state from this instance's last checkpoint, if any. A checkpoint that does not
  * load (corrupt, or from another build) is reported and the stream starts fresh; parts whose
  * config changed start fresh on their own (drift_pipeline_load). */
-static int restore(struct drift_daemon *d, int i, const char *base_dir,
-                   const struct drift_pipeline_hooks *hooks, size_t batch_max, char *err,
-                   size_t errlen)
+static int restore(struct drift_daemon *d, int i, char *err, size_t errlen)
 {
     const struct drift_stream_conf *sc = &d->cfg->streams[i];
     struct ckpt_blobs b = {{NULL, NULL}, {0, 0}};
@@ -1277,8 +1279,8 @@ static int restore(struct drift_daemon *d, int i, const char *base_dir,
             DRIFT_WARN("checkpoint does not load; the stream starts fresh", "stream=%s "
                        "instance=%s error=\"%s\"", sc->name, d->cfg->store.instance, what);
             apr_pool_destroy(drift_pipeline_pool(d->pipes[i]));
-            d->pipes[i] = drift_pipeline_create(d->pool, sc, batch_max, base_dir, hooks, err,
-                                                errlen);
+            d->pipes[i] = drift_pipeline_create(d->pool, sc, d->batch_max, d->base_dir,
+                                                &d->hooks, err, errlen);
         }
     } else if (n < 0) {
         DRIFT_WARN("cannot read checkpoint; the stream starts fresh", "stream=%s", sc->name);
@@ -1286,6 +1288,24 @@ static int restore(struct drift_daemon *d, int i, const char *base_dir,
     free(b.part[0]);
     free(b.part[1]);
     return d->pipes[i] != NULL ? 0 : DRIFT_EINVAL;
+}
+
+/* Stream i's /metrics extras for its configured features: nothing seen yet. (A reload that
+ * changes the features starts them again; the old arrays stay in the daemon's pool.) */
+static void stream_metrics_init(struct drift_daemon *d, int i)
+{
+    struct stream_metrics *m = &d->sm[i];
+    uint64_t triggers[NKINDS];
+    memcpy(triggers, m->triggers, sizeof(triggers));
+    memset(m, 0, sizeof(*m));
+    memcpy(m->triggers, triggers, sizeof(triggers)); /* counters keep counting */
+    m->nf = d->cfg->streams[i].nfeatures;
+    m->psi = apr_pcalloc(d->pool, (size_t)(m->nf + 1) * sizeof(double));
+    m->ks_p = apr_pcalloc(d->pool, (size_t)(m->nf + 1) * sizeof(double));
+    m->drifted = apr_pcalloc(d->pool, (size_t)(m->nf + 1) * sizeof(int));
+    for (int j = 0; j < m->nf; j++) {
+        m->psi[j] = m->ks_p[j] = NAN;
+    }
 }
 
 int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_config *cfg,
@@ -1427,7 +1447,7 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
         goto fail;
     }
 
-    struct drift_pipeline_hooks hooks = {
+    d->hooks = (struct drift_pipeline_hooks){
         .ctx = d,
         .reference_ready = hook_reference,
         .window = hook_window,
@@ -1436,32 +1456,33 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
         .model_update = hook_model,
         .now_ms = hook_now,
     };
+    d->base_dir = base_dir != NULL ? apr_pstrdup(pool, base_dir) : NULL;
     d->npipes = cfg->nstreams;
     d->pipes = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(*d->pipes));
     d->ref_written = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(uint64_t));
-    const char **topics = apr_pcalloc(pool, (size_t)(2 * d->npipes + 1) * sizeof(char *));
-    int ntopics = 0;
-    size_t batch_max = cfg->kafka.batch_max > 0 ? (size_t)cfg->kafka.batch_max : 1024;
+    d->topics = apr_pcalloc(pool, (size_t)(2 * d->npipes + 1) * sizeof(char *));
+    d->batch_max = cfg->kafka.batch_max > 0 ? (size_t)cfg->kafka.batch_max : 1024;
     for (int i = 0; i < cfg->nstreams; i++) {
-        d->pipes[i] =
-            drift_pipeline_create(pool, &cfg->streams[i], batch_max, base_dir, &hooks, err, errlen);
+        d->pipes[i] = drift_pipeline_create(pool, &cfg->streams[i], d->batch_max, d->base_dir,
+                                            &d->hooks, err, errlen);
         if (d->pipes[i] == NULL) {
             rc = DRIFT_EINVAL;
             goto fail;
         }
-        topics[ntopics++] = cfg->streams[i].topic;
+        d->topics[d->ntopics++] = apr_pstrdup(pool, cfg->streams[i].topic);
         if (cfg->streams[i].labels.enabled) {
-            topics[ntopics++] = cfg->streams[i].labels.topic;
+            d->topics[d->ntopics++] = apr_pstrdup(pool, cfg->streams[i].labels.topic);
         }
-        rc = restore(d, i, base_dir, &hooks, batch_max, err, errlen);
+        rc = restore(d, i, err, errlen);
         if (rc != 0) {
             goto fail;
         }
     }
     rc = drift_consumer_open(loop, d->brokers, cfg->kafka.group ? cfg->kafka.group : "driftd",
                              cfg->kafka.offset_reset ? cfg->kafka.offset_reset : "earliest",
-                             cfg->kafka.properties, cfg->kafka.nproperties, topics, ntopics,
-                             (int)batch_max, on_batch, d, &d->consumer, err, errlen);
+                             cfg->kafka.properties, cfg->kafka.nproperties, d->topics,
+                             d->ntopics, (int)d->batch_max, on_batch, d, &d->consumer, err,
+                             errlen);
     if (rc != 0) {
         goto fail;
     }
@@ -1477,14 +1498,7 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
     d->sm = apr_pcalloc(pool, (size_t)(d->npipes + 1) * sizeof(*d->sm));
     d->start_s = (double)drift_wall_ms() / 1000.0;
     for (int i = 0; i < d->npipes; i++) {
-        struct stream_metrics *m = &d->sm[i];
-        m->nf = cfg->streams[i].nfeatures;
-        m->psi = apr_pcalloc(pool, (size_t)(m->nf + 1) * sizeof(double));
-        m->ks_p = apr_pcalloc(pool, (size_t)(m->nf + 1) * sizeof(double));
-        m->drifted = apr_pcalloc(pool, (size_t)(m->nf + 1) * sizeof(int));
-        for (int j = 0; j < m->nf; j++) {
-            m->psi[j] = m->ks_p[j] = NAN;
-        }
+        stream_metrics_init(d, i);
     }
     for (int i = 0; i < d->npipes; i++) {
         d->sched_next[i] = next_slot(&cfg->streams[i], (int64_t)(drift_wall_ms() / 1000));
@@ -1608,4 +1622,126 @@ void drift_daemon_stop(struct drift_daemon *d, int drain_ms, void (*done)(void *
     d->offs = NULL;
     d->noffs = d->offs_cap = 0;
     drift_outbox_close(d->outbox, drain_ms, on_outbox_closed, d);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reload (SIGHUP)
+ * -------------------------------------------------------------------------------------------*/
+/* Names the first part of cfg that differs from the running config in a way only a restart
+ * applies, into what; 0 when there is none. */
+static int restart_only_change(const struct drift_daemon *d, const struct drift_config *cfg,
+                               char *what, size_t len)
+{
+    const struct drift_config *old = d->cfg;
+    for (int k = 0; k < DRIFT_RESTART_TOP; k++) {
+        if (old->fp_restart[k] != cfg->fp_restart[k]) {
+            snprintf(what, len, "%s changed", drift_restart_top[k]);
+            return 1;
+        }
+    }
+    if (old->nstreams != cfg->nstreams) {
+        snprintf(what, len, "streams: %d, was %d", cfg->nstreams, old->nstreams);
+        return 1;
+    }
+    for (int i = 0; i < cfg->nstreams; i++) {
+        for (int k = 0; k < DRIFT_RESTART_STREAM; k++) {
+            if (old->streams[i].fp_restart[k] != cfg->streams[i].fp_restart[k]) {
+                snprintf(what, len, "streams[%d] (%s): %s changed", i, old->streams[i].name,
+                         drift_restart_stream[k]);
+                return 1;
+            }
+        }
+        /* The producer is opened at start only when something produces. */
+        const struct drift_stream_conf *sc = &cfg->streams[i];
+        if (sc->learner.enabled && d->producer == NULL) {
+            snprintf(what, len, "streams[%d] (%s): a learner needs the Kafka producer, which "
+                     "starts with the daemon", i, sc->name);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int drift_daemon_reload(struct drift_daemon *d, const struct drift_config *cfg, char *why,
+                        size_t whylen)
+{
+    if (d->stopping) {
+        return drift_seterr(why, whylen, DRIFT_EINVAL, "the daemon is stopping");
+    }
+    char what[256];
+    if (restart_only_change(d, cfg, what, sizeof(what))) {
+        d->reload_failures++;
+        return drift_seterr(why, whylen, DRIFT_EINVAL, "%s; that needs a restart", what);
+    }
+    /* Every new pipeline is built and loaded with its predecessor's state before any is
+     * swapped in: a reload applies to all streams or to none. Reload runs on the loop between
+     * batches, so no pipeline holds a row. */
+    int n = d->npipes, rc = 0;
+    struct drift_pipeline **next = calloc((size_t)n + 1, sizeof(*next));
+    char (*kept)[320] = calloc((size_t)n + 1, sizeof(*kept));
+    if (next == NULL || kept == NULL) {
+        free(next);
+        free(kept);
+        d->reload_failures++;
+        return drift_seterr(why, whylen, DRIFT_ENOMEM, "out of memory");
+    }
+    for (int i = 0; rc == 0 && i < n; i++) {
+        unsigned char *ref = NULL, *live = NULL;
+        size_t reflen = 0, livelen = 0;
+        char err[256];
+        rc = drift_pipeline_save(d->pipes[i], DRIFT_STATE_REFERENCE, &ref, &reflen);
+        if (rc == 0) {
+            rc = drift_pipeline_save(d->pipes[i], DRIFT_STATE_LIVE, &live, &livelen);
+        }
+        if (rc == 0) {
+            next[i] = drift_pipeline_create(d->pool, &cfg->streams[i], d->batch_max, d->base_dir,
+                                            &d->hooks, err, sizeof(err));
+            if (next[i] == NULL) {
+                rc = drift_seterr(why, whylen, DRIFT_EINVAL, "stream %s: %s",
+                                  cfg->streams[i].name, err);
+            }
+        } else {
+            drift_seterr(why, whylen, rc, "stream %s: cannot save its state: %s",
+                         cfg->streams[i].name, drift_strerror(rc));
+        }
+        if (rc == 0) {
+            rc = drift_pipeline_load(next[i], ref, reflen, live, livelen, kept[i],
+                                     sizeof(kept[i]));
+            if (rc != 0) {
+                drift_seterr(why, whylen, rc, "stream %s: its state does not carry over: %s",
+                             cfg->streams[i].name, kept[i]);
+            }
+        }
+        free(ref);
+        free(live);
+    }
+    if (rc != 0) {
+        for (int i = 0; i < n; i++) {
+            if (next[i] != NULL) {
+                apr_pool_destroy(drift_pipeline_pool(next[i]));
+            }
+        }
+        free(next);
+        free(kept);
+        d->reload_failures++;
+        return rc;
+    }
+    d->cfg = cfg;
+    int64_t now_s = (int64_t)(drift_wall_ms() / 1000);
+    for (int i = 0; i < n; i++) {
+        apr_pool_destroy(drift_pipeline_pool(d->pipes[i]));
+        d->pipes[i] = next[i];
+        d->ref_written[i] = UINT64_MAX; /* the next checkpoint writes every part */
+        stream_metrics_init(d, i);
+        d->sched_next[i] = next_slot(&cfg->streams[i], now_s);
+        DRIFT_INFO("stream reconfigured", "stream=%s %s", cfg->streams[i].name, kept[i]);
+    }
+    free(next);
+    free(kept);
+    uint64_t ck = (uint64_t)(cfg->store.checkpoint_s > 0 ? cfg->store.checkpoint_s : 5) * 1000;
+    uv_timer_start(&d->ckpt_timer, on_ckpt_timer, ck, ck);
+    d->ckpt_dirty = 1;
+    d->reloads++;
+    checkpoint(d, "reload");
+    return 0;
 }

@@ -44,6 +44,14 @@ unsigned long long drift_daemon_consumed(const struct drift_daemon *d);
 void drift_daemon_stats(const struct drift_daemon *d, int stream, struct drift_pipeline_stats *out);
 /* Outbox rows still pending. */
 int drift_daemon_pending(const struct drift_daemon *d);
+/* Applies a new config to the running daemon (SIGHUP). Only detection settings change this
+ * way; a change to what the daemon wired up at start (Kafka, the store, the endpoint, a
+ * stream's name, topics or delivery targets) is refused, and why says what needs a restart.
+ * Each stream keeps the state of every operator whose definition did not change (its
+ * "kept=... fresh=..." logged). All streams or none: on failure the running config stays and
+ * why says what failed. cfg must stay valid until the next successful reload or stop. */
+int drift_daemon_reload(struct drift_daemon *d, const struct drift_config *cfg, char *why,
+                        size_t whylen);
 /* Graceful stop: leaves the group (committing offsets), gives in-flight deliveries up to
  * drain_ms, flushes the producer, closes the store and the cluster. done fires once every
  * handle is closed; the loop then ends by itself. */

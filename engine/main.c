@@ -133,6 +133,9 @@ struct run_ctx {
     struct drift_daemon *daemon;
     uv_signal_t sigterm, sigint, sighup;
     int stopping;
+    apr_pool_t *pool;      /* the process pool */
+    const char *path;      /* the config file */
+    apr_pool_t *cfg_pool;  /* the config of the last successful reload (NULL: the first) */
 };
 
 static void run_done(void *ctx)
@@ -143,12 +146,55 @@ static void run_done(void *ctx)
     uv_close((uv_handle_t *)&r->sighup, NULL);
 }
 
+static void log_reload_error(void *ctx, const char *msg)
+{
+    int *count = ctx;
+    (*count)++;
+    DRIFT_ERROR("configuration error", "error=\"%s\"", msg);
+}
+
+/* SIGHUP: read the config again and apply it; on any problem (unreadable, invalid, a change
+ * that needs a restart) say why and keep running on the old one. */
+static void reload(struct run_ctx *r)
+{
+    apr_pool_t *np;
+    if (apr_pool_create(&np, r->pool) != APR_SUCCESS) {
+        DRIFT_ERROR("configuration reload failed; keeping the running configuration",
+                    "config=%s error=\"out of memory\"", r->path);
+        return;
+    }
+    struct drift_config *cfg = NULL;
+    int count = 0;
+    DRIFT_INFO("SIGHUP: reloading the configuration", "config=%s", r->path);
+    if (drift_config_load(np, r->path, &cfg, log_reload_error, &count) != 0) {
+        DRIFT_ERROR("configuration reload refused; keeping the running configuration",
+                    "config=%s errors=%d", r->path, count);
+        apr_pool_destroy(np);
+        return;
+    }
+    char why[512];
+    if (drift_daemon_reload(r->daemon, cfg, why, sizeof(why)) != 0) {
+        DRIFT_ERROR("configuration reload refused; keeping the running configuration",
+                    "config=%s error=\"%s\"", r->path, why);
+        apr_pool_destroy(np);
+        return;
+    }
+    drift_log_setup(cfg->log.level, cfg->log.json);
+    openblas_set_num_threads(cfg->blas.threads > 0 ? cfg->blas.threads : 1);
+    if (r->cfg_pool != NULL) {
+        apr_pool_destroy(r->cfg_pool); /* the daemon no longer points into it */
+    }
+    r->cfg_pool = np;
+    DRIFT_INFO("configuration reloaded", "config=%s streams=%d", r->path, cfg->nstreams);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct run_ctx *r = h->data;
     if (signum == SIGHUP) {
-        DRIFT_WARN("SIGHUP: configuration reload is not supported yet; restart to apply changes",
-                   "%s", "");
+        if (!r->stopping) {
+            reload(r);
+        }
         return;
     }
     if (r->stopping) {
@@ -173,6 +219,8 @@ static int cmd_run(apr_pool_t *pool, int argc, const char *const *argv)
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct run_ctx r = {0};
+    r.pool = pool;
+    r.path = argv[2];
     char err[512];
     int rc = drift_daemon_open(&loop, pool, cfg, dir_of(pool, argv[2]), NULL, &r.daemon, err,
                                sizeof(err));
