@@ -92,9 +92,27 @@ struct drift_daemon {
     const char **topics;      /* the subscribed topics (strings that live as long as d) */
     int ntopics;
     uint64_t reloads, reload_failures;
+    /* Triggers the store refused (busy, locked, disk full), oldest first, retried every
+     * second. While any is held no checkpoint is taken: a crash then replays from before it and
+     * fires it again, and the store deduplicates by key. */
+    struct held_trigger *held, **held_tail;
+    int nheld;
+    uint64_t trigger_write_failures;
+    int ckpt_hold;            /* a refused trigger could not even be held: no checkpoint until
+                               * a restart, which replays it */
     void (*done)(void *ctx);
     void *done_ctx;
     int stopping;
+};
+
+struct held_trigger {
+    struct held_trigger *next;
+    apr_pool_t *pool;
+    struct drift_trigger_row row;
+    struct drift_signal_row *sig;
+    size_t nsig;
+    struct drift_action_ref *targets;
+    size_t ntargets;
 };
 
 struct next_off {
@@ -104,6 +122,9 @@ struct next_off {
 };
 
 #define CKPT_MIN_GAP_MS 1000 /* window-close checkpoints: at most one a second */
+
+static void flush_held(struct drift_daemon *d);
+static int checkpoint(struct drift_daemon *d, const char *why);
 
 /* One info line per stream with its counters: what an operator greps for, and what tests wait
  * on. */
@@ -300,6 +321,19 @@ static char *metrics_text(struct drift_daemon *d, size_t *len)
     drift_prom_family(&p, "driftd_checkpoint_failures_total", "counter",
                       "Checkpoints that could not be written (the previous one stands)");
     drift_prom_sample(&p, "driftd_checkpoint_failures_total", (double)d->ckpt_failures, 0);
+    drift_prom_family(&p, "driftd_triggers_held", "gauge",
+                      "Triggers the store refused, held in memory and retried every second");
+    drift_prom_sample(&p, "driftd_triggers_held", (double)d->nheld, 0);
+    drift_prom_family(&p, "driftd_trigger_write_failures_total", "counter",
+                      "Trigger writes the store refused (each is held and retried)");
+    drift_prom_sample(&p, "driftd_trigger_write_failures_total",
+                      (double)d->trigger_write_failures, 0);
+    drift_prom_family(&p, "driftd_config_reloads_total", "counter",
+                      "Configuration reloads (SIGHUP) by result");
+    drift_prom_sample(&p, "driftd_config_reloads_total", (double)d->reloads, 1, "result",
+                      "applied");
+    drift_prom_sample(&p, "driftd_config_reloads_total", (double)d->reload_failures, 1,
+                      "result", "refused");
     drift_prom_histogram(&p, "driftd_checkpoint_duration_seconds",
                          "Time to serialise and commit one checkpoint", &d->ckpt_hist);
     drift_prom_family(&p, "driftd_resident_memory_bytes", "gauge", "Resident set size");
@@ -324,6 +358,11 @@ static int health(struct drift_daemon *d, char *why, size_t len)
 {
     if (d->stopping) {
         snprintf(why, len, "stopping");
+        return 0;
+    }
+    if (d->nheld > 0) {
+        snprintf(why, len, "%d trigger(s) held: the store refuses writes (%.160s)", d->nheld,
+                 d->ckpt_error);
         return 0;
     }
     if (d->ckpt_error[0] != '\0') {
@@ -575,6 +614,12 @@ static void on_sched_timer(uv_timer_t *t)
 {
     struct drift_daemon *d = t->data;
     int64_t now_s = (int64_t)(drift_wall_ms() / 1000);
+    if (d->held != NULL) {
+        flush_held(d);
+        if (d->held == NULL) {
+            checkpoint(d, "held triggers written");
+        }
+    }
     for (int i = 0; i < d->npipes; i++) {
         if (d->sched_next[i] > 0 && now_s >= d->sched_next[i]) {
             int64_t slot = d->sched_next[i];
@@ -694,6 +739,127 @@ static void hook_perf_window(void *ctx, const struct drift_perf_window *w)
     free(js);
 }
 
+/* Writes one trigger with its signals and outbox rows; 1 when newly recorded. */
+static int store_trigger(struct drift_daemon *d, const struct drift_trigger_row *row,
+                         const struct drift_signal_row *sig, size_t nsig,
+                         const struct drift_action_ref *targets, size_t ntargets,
+                         const char *at, uint64_t at_n, char *err, size_t errlen, int *rc_out)
+{
+    int64_t id = 0;
+    int rc = drift_store_trigger_add(d->store, row, sig, nsig, targets, ntargets, &id, err,
+                                     errlen);
+    *rc_out = rc;
+    if (rc == 0) {
+        DRIFT_INFO("retraining trigger recorded", "stream=%s rule=%s kind=%s key=%s "
+                   "trigger_id=%lld %s=%llu deliveries=%zu", row->stream, row->rule, row->kind,
+                   row->idem_key, (long long)id, at, (unsigned long long)at_n, ntargets);
+        if (ntargets > 0) {
+            drift_outbox_kick(d->outbox);
+        }
+        return 1;
+    }
+    if (rc == DRIFT_EEXIST) {
+        DRIFT_INFO("trigger already recorded; not queued again", "stream=%s key=%s",
+                   row->stream, row->idem_key);
+        *rc_out = 0;
+    }
+    return 0;
+}
+
+/* Keeps a copy of a trigger the store refused, to write it again later. */
+static int hold_trigger(struct drift_daemon *d, const struct drift_trigger_row *row,
+                        const struct drift_signal_row *sig, size_t nsig,
+                        const struct drift_action_ref *targets, size_t ntargets)
+{
+    apr_pool_t *pool;
+    if (apr_pool_create(&pool, d->pool) != APR_SUCCESS) {
+        return DRIFT_ENOMEM;
+    }
+    struct held_trigger *h = apr_pcalloc(pool, sizeof(*h));
+    h->pool = pool;
+    h->row = (struct drift_trigger_row){apr_pstrdup(pool, row->idem_key),
+                                        apr_pstrdup(pool, row->stream),
+                                        apr_pstrdup(pool, row->rule),
+                                        apr_pstrdup(pool, row->kind), row->created_ms,
+                                        apr_pstrdup(pool, row->payload)};
+    h->sig = apr_pcalloc(pool, (nsig + 1) * sizeof(*sig));
+    for (size_t i = 0; i < nsig; i++) {
+        h->sig[i] = sig[i];
+        h->sig[i].feature = apr_pstrdup(pool, sig[i].feature);
+        h->sig[i].statistic = apr_pstrdup(pool, sig[i].statistic);
+    }
+    h->nsig = nsig;
+    h->targets = apr_pcalloc(pool, (ntargets + 1) * sizeof(*targets));
+    for (size_t i = 0; i < ntargets; i++) {
+        h->targets[i] = (struct drift_action_ref){apr_pstrdup(pool, targets[i].action),
+                                                  apr_pstrdup(pool, targets[i].target)};
+    }
+    h->ntargets = ntargets;
+    if (d->held_tail == NULL) {
+        d->held_tail = &d->held;
+    }
+    *d->held_tail = h;
+    d->held_tail = &h->next;
+    d->nheld++;
+    return 0;
+}
+
+/* Writes the held triggers, oldest first, until the store refuses one again. */
+static void flush_held(struct drift_daemon *d)
+{
+    while (d->held != NULL) {
+        struct held_trigger *h = d->held;
+        char err[256];
+        int rc;
+        store_trigger(d, &h->row, h->sig, h->nsig, h->targets, h->ntargets, "held", 0, err,
+                      sizeof(err), &rc);
+        if (rc != 0) {
+            return;
+        }
+        DRIFT_INFO("held trigger written", "stream=%s key=%s still_held=%d", h->row.stream,
+                   h->row.idem_key, d->nheld - 1);
+        d->held = h->next;
+        if (d->held == NULL) {
+            d->held_tail = &d->held;
+        }
+        d->nheld--;
+        apr_pool_destroy(h->pool);
+    }
+}
+
+/* A trigger reaches the store now, or is held and retried; it is never dropped. Returns 1
+ * when it was newly written now. */
+static int record_trigger(struct drift_daemon *d, const struct drift_trigger_row *row,
+                          const struct drift_signal_row *sig, size_t nsig,
+                          const struct drift_action_ref *targets, size_t ntargets,
+                          const char *at, uint64_t at_n)
+{
+    char err[256] = "";
+    int rc = 0, recorded = 0;
+    flush_held(d);
+    if (d->held == NULL) {
+        recorded = store_trigger(d, row, sig, nsig, targets, ntargets, at, at_n, err,
+                                 sizeof(err), &rc);
+        if (rc == 0) {
+            return recorded;
+        }
+    } else {
+        snprintf(err, sizeof(err), "%d earlier trigger(s) not yet written", d->nheld);
+    }
+    d->trigger_write_failures++;
+    if (hold_trigger(d, row, sig, nsig, targets, ntargets) == 0) {
+        DRIFT_ERROR("cannot record trigger now; held in memory and retried every second, "
+                    "checkpoints wait for it", "stream=%s key=%s held=%d error=\"%s\"",
+                    row->stream, row->idem_key, d->nheld, err);
+    } else {
+        DRIFT_ERROR("cannot record or hold trigger; a restart replays it from the last "
+                    "checkpoint", "stream=%s key=%s error=\"%s\"", row->stream,
+                    row->idem_key, err);
+        d->ckpt_hold = 1;
+    }
+    return 0;
+}
+
 static void hook_trigger(void *ctx, const struct drift_trigger *t)
 {
     struct drift_daemon *d = ctx;
@@ -777,29 +943,10 @@ static void hook_trigger(void *ctx, const struct drift_trigger *t)
     if (sc != NULL && sc->exec.enabled && si >= 0) {
         targets[ntargets++] = (struct drift_action_ref){"exec", d->exec_keys[si]};
     }
-    int64_t id = 0;
-    char err[256];
-    int rc = drift_store_trigger_add(d->store, &row, sig, nsig, targets, ntargets, &id, err,
-                                     sizeof(err));
+    int recorded = record_trigger(d, &row, sig, nsig, targets, ntargets,
+                                  t->window != NULL ? "window" : "pair",
+                                  t->window != NULL ? t->window->index : t->pair);
     free(sig);
-    int recorded = rc == 0;
-    if (rc == 0) {
-        DRIFT_INFO("retraining trigger recorded", "stream=%s rule=%s kind=%s key=%s "
-                   "trigger_id=%lld %s=%llu deliveries=%zu",
-                   t->stream, t->rule, t->kind, t->idem_key, (long long)id,
-                   t->window != NULL ? "window" : "pair",
-                   (unsigned long long)(t->window != NULL ? t->window->index : t->pair),
-                   ntargets);
-        if (ntargets > 0) {
-            drift_outbox_kick(d->outbox);
-        }
-    } else if (rc == DRIFT_EEXIST) {
-        DRIFT_INFO("trigger already recorded; not queued again", "stream=%s key=%s", t->stream,
-                   t->idem_key);
-    } else {
-        DRIFT_ERROR("cannot record trigger", "stream=%s key=%s error=\"%s\"", t->stream,
-                    t->idem_key, err);
-    }
     if (d->obs.trigger) {
         d->obs.trigger(d->obs.ctx, t, recorded);
     }
@@ -978,6 +1125,14 @@ static struct next_off *next_off_slot(struct drift_daemon *d, const char *topic,
 static int checkpoint(struct drift_daemon *d, const char *why)
 {
     uint64_t t0 = uv_hrtime();
+    flush_held(d);
+    if (d->nheld > 0 || d->ckpt_hold) {
+        /* the state to save is past a trigger the store does not have yet */
+        d->ckpt_failures++;
+        snprintf(d->ckpt_error, sizeof(d->ckpt_error), "waiting for %d trigger(s) the store "
+                 "refused", d->nheld);
+        return DRIFT_EFAULT;
+    }
     struct drift_ckpt_part *parts = calloc((size_t)d->npipes * 2 + 1, sizeof(*parts));
     struct drift_ckpt_offset *offs = calloc((size_t)d->noffs + 1, sizeof(*offs));
     unsigned char **bufs = calloc((size_t)d->npipes * 2 + 1, sizeof(*bufs));
@@ -1744,4 +1899,9 @@ int drift_daemon_reload(struct drift_daemon *d, const struct drift_config *cfg, 
     d->reloads++;
     checkpoint(d, "reload");
     return 0;
+}
+
+void drift_daemon_reload_refused(struct drift_daemon *d)
+{
+    d->reload_failures++;
 }

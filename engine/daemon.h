@@ -52,6 +52,8 @@ int drift_daemon_pending(const struct drift_daemon *d);
  * why says what failed. cfg must stay valid until the next successful reload or stop. */
 int drift_daemon_reload(struct drift_daemon *d, const struct drift_config *cfg, char *why,
                         size_t whylen);
+/* Counts a reload refused before it reached the daemon (the file did not load). */
+void drift_daemon_reload_refused(struct drift_daemon *d);
 /* Graceful stop: leaves the group (committing offsets), gives in-flight deliveries up to
  * drain_ms, flushes the producer, closes the store and the cluster. done fires once every
  * handle is closed; the loop then ends by itself. */

@@ -169,6 +169,7 @@ static void reload(struct run_ctx *r)
     if (drift_config_load(np, r->path, &cfg, log_reload_error, &count) != 0) {
         DRIFT_ERROR("configuration reload refused; keeping the running configuration",
                     "config=%s errors=%d", r->path, count);
+        drift_daemon_reload_refused(r->daemon);
         apr_pool_destroy(np);
         return;
     }
