@@ -22,6 +22,7 @@
  * for the memory to be released; nothing touches the struct after close otherwise.
  */
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,9 +149,32 @@ static void kafka_error(rd_kafka_t *rk, rd_kafka_resp_err_t e, const char *reaso
                log_clean(detail, sizeof(detail), reason), (unsigned long long)suppressed);
 }
 
+static void consumer_brokers(struct drift_consumer *c, int up);
+
+static void consumer_topic_error(struct drift_consumer *c, const char *topic,
+                                 rd_kafka_resp_err_t e);
+
 static void kafka_error_cb(rd_kafka_t *rk, int e, const char *reason, void *opaque)
 {
+    /* Topic errors arrive here as "TOPIC [PARTITION]: text" (librdkafka's wording): the topic
+     * and partition go into their own fields. */
+    char topic[256];
+    int part = -1;
+    int is_topic = e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                   e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+                   e == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED;
+    if (is_topic && reason != NULL && sscanf(reason, "%255[^ []%*[ []%d]", topic, &part) == 2) {
+        kafka_error(rk, (rd_kafka_resp_err_t)e, reason, topic, part);
+        if (rd_kafka_type(rk) == RD_KAFKA_CONSUMER && opaque != NULL) {
+            consumer_topic_error(opaque, topic, (rd_kafka_resp_err_t)e);
+        }
+        return;
+    }
     kafka_error(rk, (rd_kafka_resp_err_t)e, reason, NULL, -1);
+    if (e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && rd_kafka_type(rk) == RD_KAFKA_CONSUMER &&
+        opaque != NULL) {
+        consumer_brokers(opaque, 0);
+    }
 }
 
 /* Routes log lines to the main queue, so whoever serves it (the consumer queue it is forwarded
@@ -184,7 +208,80 @@ struct drift_consumer {
     int serving;         /* inside consumer_serve (the callback may call close) */
     int close_requested; /* close was called from inside the callback */
     int closed;          /* the librdkafka side is gone */
+    /* Faults /healthz reports: no broker reachable (from errors and the statistics), and the
+     * last per-topic error of a fetch (cleared by a good message from that topic, or 30 s after
+     * it last repeated). */
+    uint64_t down_since_ms;  /* 0 = some broker is up */
+    char topic_err_topic[256];
+    char topic_err[64];
+    uint64_t topic_err_ms;
 };
+
+#define TOPIC_ERR_HOLD_MS 30000
+
+/* Brokers reachable (up = 1) or none (0): the transitions are logged once each. */
+static void consumer_brokers(struct drift_consumer *c, int up)
+{
+    if (!up && c->down_since_ms == 0) {
+        c->down_since_ms = drift_wall_ms();
+    } else if (up && c->down_since_ms != 0) {
+        DRIFT_INFO("kafka brokers reachable again", "client=%s down_s=%.1f",
+                   rd_kafka_name(c->rk), (double)(drift_wall_ms() - c->down_since_ms) / 1000.0);
+        c->down_since_ms = 0;
+    }
+}
+
+/* librdkafka's statistics (statistics.interval.ms): only the brokers' states are read, to see
+ * an outage end even when no message flows. */
+static int consumer_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    struct drift_consumer *c = opaque;
+    json_t *o = json_loadb(json, len, 0, NULL);
+    json_t *brokers = o != NULL ? json_object_get(o, "brokers") : NULL;
+    const char *name;
+    json_t *b;
+    int known = 0, up = 0;
+    json_object_foreach(brokers, name, b) {
+        if (json_integer_value(json_object_get(b, "nodeid")) < 0) {
+            continue; /* the bootstrap entries */
+        }
+        known++;
+        const char *st = json_string_value(json_object_get(b, "state"));
+        up += st != NULL && strcmp(st, "UP") == 0;
+    }
+    if (known > 0) {
+        consumer_brokers(c, up > 0);
+    }
+    json_decref(o);
+    return 0; /* librdkafka frees json */
+}
+
+static void consumer_topic_error(struct drift_consumer *c, const char *topic,
+                                 rd_kafka_resp_err_t e)
+{
+    snprintf(c->topic_err_topic, sizeof(c->topic_err_topic), "%s", topic);
+    snprintf(c->topic_err, sizeof(c->topic_err), "%s", rd_kafka_err2name(e));
+    c->topic_err_ms = drift_wall_ms();
+}
+
+int drift_consumer_fault(const struct drift_consumer *c, char *why, size_t len)
+{
+    if (c == NULL || c->closed) {
+        return 0;
+    }
+    uint64_t now = drift_wall_ms();
+    if (c->down_since_ms != 0) {
+        snprintf(why, len, "no Kafka broker reachable for %.0f s",
+                 (double)(now - c->down_since_ms) / 1000.0);
+        return 1;
+    }
+    if (c->topic_err_ms != 0 && now - c->topic_err_ms < TOPIC_ERR_HOLD_MS) {
+        snprintf(why, len, "Kafka topic %s: %s (%.0f s ago)", c->topic_err_topic, c->topic_err,
+                 (double)(now - c->topic_err_ms) / 1000.0);
+        return 1;
+    }
+    return 0;
+}
 
 static void consumer_update_assigned(struct drift_consumer *c)
 {
@@ -322,10 +419,19 @@ static void consumer_serve(struct drift_consumer *c)
         for (ssize_t i = 0; i < n; i++) {
             rd_kafka_message_t *m = c->msgs[i];
             if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-                kafka_error(c->rk, m->err, rd_kafka_message_errstr(m),
-                            m->rkt ? rd_kafka_topic_name(m->rkt) : NULL, m->partition);
+                const char *t = m->rkt ? rd_kafka_topic_name(m->rkt) : NULL;
+                kafka_error(c->rk, m->err, rd_kafka_message_errstr(m), t, m->partition);
+                if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF && t != NULL) {
+                    consumer_topic_error(c, t, m->err);
+                }
                 rd_kafka_message_destroy(m);
             } else {
+                if (c->topic_err_ms != 0 && m->rkt != NULL &&
+                    strcmp(rd_kafka_topic_name(m->rkt), c->topic_err_topic) == 0) {
+                    DRIFT_INFO("kafka topic readable again", "topic=%s error_was=%s",
+                               c->topic_err_topic, c->topic_err);
+                    c->topic_err_ms = 0;
+                }
                 c->msgs[good++] = m;
             }
         }
@@ -457,6 +563,8 @@ int drift_consumer_open(uv_loop_t *loop, const char *brokers, const char *group,
          * per event; 1000000 is as fast but costs ~10% more CPU per event (colder caches).
          * Memory stays bounded by queued.max.messages.kbytes. */
         (rc = conf_set(conf, "queued.min.messages", "250000", err, errlen)) != 0 ||
+        /* broker states once a second: how /healthz sees an outage end */
+        (rc = conf_set(conf, "statistics.interval.ms", "1000", err, errlen)) != 0 ||
         (rc = conf_set_props(conf, props, nprops, err, errlen)) != 0 ||
         (rc = conf_set(conf, "enable.auto.offset.store", "false", err, errlen)) != 0 ||
         (rc = conf_set_logging(conf, err, errlen)) != 0) {
@@ -464,6 +572,7 @@ int drift_consumer_open(uv_loop_t *loop, const char *brokers, const char *group,
         goto fail;
     }
     rd_kafka_conf_set_rebalance_cb(conf, consumer_rebalance_cb);
+    rd_kafka_conf_set_stats_cb(conf, consumer_stats_cb);
     rd_kafka_conf_set_opaque(conf, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
     if (c->rk == NULL) {

@@ -89,6 +89,9 @@ int drift_consumer_lag(struct drift_consumer *c,
                        void *ctx);
 /* 1 when at least one partition is assigned. */
 int drift_consumer_assigned(const struct drift_consumer *c);
+/* 1 and why when Kafka is failing the consumer: no broker reachable, or a topic answering
+ * with an error (UNKNOWN_TOPIC_OR_PART: deleted) in the last 30 s; 0 when all is well. */
+int drift_consumer_fault(const struct drift_consumer *c, char *why, size_t len);
 /* Stops polling, commits stored offsets, leaves the group and frees everything. Blocks for at
  * most a few seconds (consumer close). Safe on NULL. */
 void drift_consumer_close(struct drift_consumer *c);
