@@ -369,6 +369,9 @@ static int health(struct drift_daemon *d, char *why, size_t len)
         snprintf(why, len, "checkpoints failing: %.200s", d->ckpt_error);
         return 0;
     }
+    if (drift_consumer_fault(d->consumer, why, len)) {
+        return 0;
+    }
     if (d->consumer == NULL || !drift_consumer_assigned(d->consumer)) {
         snprintf(why, len, "no Kafka partition assigned yet");
         return 0;
