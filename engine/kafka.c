@@ -488,6 +488,15 @@ static void consumer_kafka_destroy(struct drift_consumer *c)
         rd_kafka_queue_destroy(c->q);
         c->q = NULL;
     }
+    if (c->rk != NULL && c->down_since_ms != 0) {
+        /* No broker to leave the group with: a clean close would wait out the session timeout.
+         * Nothing depends on it: where each partition resumes is in our checkpoint, and the
+         * group forgets this member by itself. */
+        DRIFT_WARN("kafka unreachable; closing the consumer without leaving the group",
+                   "down_s=%.1f", (double)(drift_wall_ms() - c->down_since_ms) / 1000.0);
+        rd_kafka_destroy_flags(c->rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+        c->rk = NULL;
+    }
     if (c->rk != NULL) {
         rd_kafka_resp_err_t rerr = rd_kafka_consumer_close(c->rk);
         if (rerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
