@@ -247,6 +247,9 @@ static char *metrics_text(struct drift_daemon *d, size_t *len)
     STREAM_COUNTER("driftd_performance_detections_total", performance_detections,
                    "Concept-drift detections of the performance detector");
     STREAM_COUNTER("driftd_labelled_events_total", labelled, "Labelled events learnt from");
+    STREAM_COUNTER("driftd_label_events_total", labels_in, "Label events read (labels.topic)");
+    STREAM_COUNTER("driftd_label_events_bad_total", labels_bad,
+                   "Label events refused (no id, no label, bad JSON); dead-lettered when set");
     STREAM_COUNTER("driftd_model_updates_total", model_updates, "Model versions published");
 #undef STREAM_COUNTER
     drift_prom_family(&p, "driftd_triggers_total", "counter", "Triggers recorded, by kind");
@@ -1310,6 +1313,7 @@ static void on_batch_(struct drift_daemon *d, rd_kafka_message_t **msgs, size_t 
                                drift_pipeline_conf(p)->name, topic, (int)m->partition,
                                (long long)m->offset, why, (unsigned long long)suppressed);
                 }
+                dead_letter(d, drift_pipeline_conf(p), m, topic, "bad_label_event", why);
             }
             continue;
         }

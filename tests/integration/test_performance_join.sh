@@ -6,7 +6,7 @@
 # stops the daemon.
 . "$ROOT/tests/integration/lib.sh"
 
-start_kafka --topic preds:2 --topic labels:1
+start_kafka --topic preds:2 --topic labels:1 --topic churn.dlq:1
 start_receiver 0
 
 cat >"$TESTDIR/driftd.yaml" <<YAML
@@ -21,6 +21,7 @@ streams:
     features: {a: numeric, b: numeric}
     prediction: score
     id_field: request_id
+    dead_letter_topic: churn.dlq
     window: {size: 1000}
     reference: {from: warmup, size: 1000}
     performance:
@@ -81,6 +82,11 @@ for kv in performance_triggers=1 labels_in=7860 labels_bad=10 matched=7800 \
 done
 grep -q 'msg="skipped malformed label event"' "$TESTDIR/driftd.log" \
     || fail "malformed label events not logged"
+log "the 10 malformed label events are in the dead-letter topic, with their reason"
+kcat -C -b "$BOOTSTRAP" -t churn.dlq -e -q -f '%h\n' >"$TESTDIR/dlq.txt"
+n=$(grep -c 'driftd-reason=bad_label_event' "$TESTDIR/dlq.txt" || true)
+[ "$n" = 10 ] || fail "expected 10 dead-lettered label events, got $n: $(head -n 3 "$TESTDIR/dlq.txt")"
+grep -q 'driftd-topic=labels' "$TESTDIR/dlq.txt" || fail "dead letters do not name the labels topic"
 log "prequential metrics per 1000 labelled predictions, in SQLite"
 [ "$(sqlite3 "$TESTDIR/driftd.db" 'select count(*) from performance_windows')" = 7 ] \
     || fail "windows: $(sqlite3 "$TESTDIR/driftd.db" 'select idx, pairs from performance_windows')"
