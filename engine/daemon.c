@@ -125,6 +125,7 @@ struct next_off {
 
 static void flush_held(struct drift_daemon *d);
 static int checkpoint(struct drift_daemon *d, const char *why);
+static int restore(struct drift_daemon *d, int i, char *err, size_t errlen);
 
 /* One info line per stream with its counters: what an operator greps for, and what tests wait
  * on. */
@@ -1172,6 +1173,12 @@ static int checkpoint(struct drift_daemon *d, const char *why)
                 d->ref_written[stream_index(d, parts[i].stream)] = parts[i].gen;
             }
         }
+        /* Kafka commits what the checkpoint covers, never more: a next owner that cannot read
+         * the store and falls back to the committed offsets still starts where our state ends */
+        for (int i = 0; i < no; i++) {
+            drift_consumer_store_offset(d->consumer, offs[i].topic, offs[i].partition,
+                                        offs[i].next);
+        }
         d->ckpts++;
         d->ckpt_dirty = d->window_closed = 0;
         d->ckpt_error[0] = '\0';
@@ -1225,13 +1232,78 @@ static void on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts, int los
     }
 }
 
+/* Forgets what the pipelines learnt past the last checkpoint: every stream is rebuilt from it,
+ * triggers held since are dropped (the replay fires them again), and each partition in keep
+ * (still ours) goes back to its checkpointed offset. Used when partitions leave without a
+ * checkpoint of where we were: their next owner resumes at the last one, so our state must not
+ * keep the events after it. */
+static void rollback(struct drift_daemon *d, const rd_kafka_topic_partition_list_t *gone)
+{
+    char err[256];
+    for (int i = 0; i < d->npipes; i++) {
+        struct drift_pipeline *old = d->pipes[i];
+        d->pipes[i] = drift_pipeline_create(d->pool, &d->cfg->streams[i], d->batch_max,
+                                            d->base_dir, &d->hooks, err, sizeof(err));
+        if (d->pipes[i] == NULL || restore(d, i, err, sizeof(err)) != 0) {
+            /* e.g. reference.path is gone since the start: keep going as we were */
+            DRIFT_ERROR("cannot rebuild the stream from its checkpoint; it keeps its state, and "
+                        "events since the checkpoint may be counted twice", "stream=%s "
+                        "error=\"%s\"", d->cfg->streams[i].name, err);
+            if (d->pipes[i] != NULL) {
+                apr_pool_destroy(drift_pipeline_pool(d->pipes[i]));
+            }
+            d->pipes[i] = old;
+            continue;
+        }
+        apr_pool_destroy(drift_pipeline_pool(old));
+    }
+    while (d->held != NULL) {
+        struct held_trigger *h = d->held;
+        d->held = h->next;
+        apr_pool_destroy(h->pool);
+    }
+    d->held_tail = &d->held;
+    d->nheld = 0;
+    d->ckpt_hold = 0;
+    d->ckpt_dirty = d->window_closed = 0;
+    d->ckpt_error[0] = '\0';
+    for (int k = 0; k < d->noffs; k++) {
+        int leaving = 0;
+        for (int j = 0; gone != NULL && j < gone->cnt && !leaving; j++) {
+            leaving = strcmp(gone->elems[j].topic, d->offs[k].topic) == 0 &&
+                      gone->elems[j].partition == d->offs[k].partition;
+        }
+        if (leaving) {
+            continue;
+        }
+        int64_t next = drift_store_offset(d->store, group_of(d), d->offs[k].topic,
+                                          d->offs[k].partition);
+        if (next >= 0) {
+            drift_consumer_seek(d->consumer, d->offs[k].topic, d->offs[k].partition, next);
+            d->offs[k].next = next;
+        }
+    }
+}
+
 /* Partitions leave: a checkpoint first, so that their next owner starts exactly where we
- * stopped (no event counted twice), then they are forgotten. */
+ * stopped (no event counted twice), then they are forgotten. If the store refuses it (retried
+ * for a few seconds), or the partitions were lost (taken away without a revoke: a session
+ * timeout), the next owner resumes at our last checkpoint, so we return there too. */
 static void on_revoke(void *ctx, rd_kafka_topic_partition_list_t *parts, int lost)
 {
     struct drift_daemon *d = ctx;
+    int rc = 0;
     if (!lost) {
-        checkpoint(d, "revoke");
+        rc = checkpoint(d, "revoke");
+        for (int tries = 0; rc != 0 && d->nheld == 0 && tries < 3; tries++) {
+            rc = checkpoint(d, "revoke");
+        }
+    }
+    if (lost || rc != 0) {
+        DRIFT_ERROR("partitions leave without a checkpoint of where we were; going back to the "
+                    "last one", "partitions=%d lost=%d error=\"%s\"", parts->cnt, lost,
+                    lost ? "assignment lost" : d->ckpt_error);
+        rollback(d, parts);
     }
     for (int i = 0; i < parts->cnt; i++) {
         const char *t = topic_key(d, parts->elems[i].topic);
@@ -1649,6 +1721,7 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
         goto fail;
     }
     drift_consumer_on_rebalance(d->consumer, on_assign, on_revoke, d);
+    drift_consumer_manual_offsets(d->consumer);
     uint64_t every = STATS_INTERVAL_MS;
     const char *env = getenv("DRIFTD_STATS_INTERVAL_MS");
     if (env != NULL && atoll(env) > 0) {

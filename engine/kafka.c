@@ -211,6 +211,7 @@ struct drift_consumer {
     /* Faults /healthz reports: no broker reachable (from errors and the statistics), and the
      * last per-topic error of a fetch (cleared by a good message from that topic, or 30 s after
      * it last repeated). */
+    int manual_offsets;      /* the owner stores offsets (drift_consumer_store_offset) */
     uint64_t down_since_ms;  /* 0 = some broker is up */
     char topic_err_topic[256];
     char topic_err[64];
@@ -254,6 +255,30 @@ static int consumer_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaqu
     }
     json_decref(o);
     return 0; /* librdkafka frees json */
+}
+
+int drift_consumer_seek(struct drift_consumer *c, const char *topic, int32_t partition,
+                        int64_t offset)
+{
+    if (c == NULL || c->rk == NULL) {
+        return DRIFT_EINVAL;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+    rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 0);
+    int rc = 0;
+    if (e != NULL) {
+        DRIFT_WARN("kafka seek failed", "topic=%s partition=%d offset=%lld error=\"%s\"", topic,
+                   (int)partition, (long long)offset, rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        rc = DRIFT_EFAULT;
+    } else if (l->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        DRIFT_WARN("kafka seek failed", "topic=%s partition=%d offset=%lld error=%s", topic,
+                   (int)partition, (long long)offset, rd_kafka_err2name(l->elems[0].err));
+        rc = DRIFT_EFAULT;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return rc;
 }
 
 static void consumer_topic_error(struct drift_consumer *c, const char *topic,
@@ -391,6 +416,25 @@ static void consumer_store_offsets(struct drift_consumer *c, rd_kafka_message_t 
 
 static void consumer_close_now(struct drift_consumer *c);
 
+void drift_consumer_manual_offsets(struct drift_consumer *c)
+{
+    c->manual_offsets = 1;
+}
+
+int drift_consumer_store_offset(struct drift_consumer *c, const char *topic, int32_t partition,
+                                int64_t next)
+{
+    if (c == NULL || c->rk == NULL) {
+        return DRIFT_EINVAL;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next;
+    rd_kafka_resp_err_t rerr = rd_kafka_offsets_store(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    /* _STATE: no longer assigned; its next owner has the checkpoint */
+    return rerr == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : DRIFT_EFAULT;
+}
+
 /* Consumes with timeout 0 until the queue is empty, handing good messages to the callback.
  * After SERVE_MAX_BATCHES batches it yields to the loop and wakes itself through the pipe, so a
  * busy topic cannot starve other handles. */
@@ -438,7 +482,9 @@ static void consumer_serve(struct drift_consumer *c)
         if (good > 0) {
             c->count += good;
             c->fn(c->ctx, c->msgs, good);
-            consumer_store_offsets(c, c->msgs, good);
+            if (!c->manual_offsets) {
+                consumer_store_offsets(c, c->msgs, good);
+            }
             for (size_t i = 0; i < good; i++) {
                 rd_kafka_message_destroy(c->msgs[i]);
             }

@@ -89,6 +89,18 @@ int drift_consumer_lag(struct drift_consumer *c,
                        void *ctx);
 /* 1 when at least one partition is assigned. */
 int drift_consumer_assigned(const struct drift_consumer *c);
+/* From now on batches do not store their offsets for commit; the owner stores them with
+ * drift_consumer_store_offset (the daemon: the offsets of each checkpoint, so that the committed
+ * offsets never run ahead of the state). */
+void drift_consumer_manual_offsets(struct drift_consumer *c);
+/* Stores next as the offset to commit for an assigned partition. 0, or DRIFT_EFAULT when it is
+ * not assigned (any more). */
+int drift_consumer_store_offset(struct drift_consumer *c, const char *topic, int32_t partition,
+                                int64_t next);
+/* Moves an assigned partition's position to offset (asynchronously; messages already fetched
+ * for it are dropped). Returns 0 or DRIFT_EFAULT (logged). */
+int drift_consumer_seek(struct drift_consumer *c, const char *topic, int32_t partition,
+                        int64_t offset);
 /* 1 and why when Kafka is failing the consumer: no broker reachable, or a topic answering
  * with an error (UNKNOWN_TOPIC_OR_PART: deleted) in the last 30 s; 0 when all is well. */
 int drift_consumer_fault(const struct drift_consumer *c, char *why, size_t len);
