@@ -272,10 +272,15 @@ int drift_consumer_seek(struct drift_consumer *c, const char *topic, int32_t par
                    (int)partition, (long long)offset, rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
         rc = DRIFT_EFAULT;
-    } else if (l->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    } else if (l->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR &&
+               l->elems[0].err != RD_KAFKA_RESP_ERR__IN_PROGRESS) { /* async: under way */
         DRIFT_WARN("kafka seek failed", "topic=%s partition=%d offset=%lld error=%s", topic,
                    (int)partition, (long long)offset, rd_kafka_err2name(l->elems[0].err));
         rc = DRIFT_EFAULT;
+    }
+    if (rc == 0) {
+        DRIFT_INFO("partition rewound", "topic=%s partition=%d offset=%lld", topic,
+                   (int)partition, (long long)offset);
     }
     rd_kafka_topic_partition_list_destroy(l);
     return rc;
