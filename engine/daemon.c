@@ -1620,6 +1620,7 @@ int drift_daemon_open(uv_loop_t *loop, apr_pool_t *pool, const struct drift_conf
                 .argv = argv,
                 .exec_timeout_ms = sc->exec.timeout_s * 1000,
                 .exec_resolutions = sc->exec.resolutions,
+                .exec_env = sc->exec.env,
             };
         }
     }

@@ -13,7 +13,9 @@
  * this one, but never sooner than the receiver's Retry-After; any other status (1xx, 3xx, 4xx)
  * is permanent → dead. A retryable failure that reaches max_attempts, or a row older than
  * max_age, is dead too; a row found already past either limit when it is picked up is marked dead
- * without another attempt (a retraining trigger from yesterday is stale evidence).
+ * without another attempt (a retraining trigger from yesterday is stale evidence). The response
+ * body plays no part: it is read and dropped, never written anywhere, and a body longer than
+ * RESPONSE_MAX_BYTES is cut short.
  *
  * The Idempotency-Key header carries the trigger's key. store.h gives the outbox only the row,
  * so the key is read from the body's "idempotency_key" member with jansson: the body is the
@@ -46,6 +48,7 @@
 #define DEFAULT_MAX_INFLIGHT 4
 #define MAX_INFLIGHT_LIMIT 1024 /* sanity bound on the configured value */
 #define OUTBOX_TIMERS 3         /* curl_timer, pick_timer, drain_timer */
+#define RESPONSE_MAX_BYTES (64 * 1024) /* response body read before the transfer is cut short */
 
 /* One socket curl asked us to watch. Freed in the poll handle's close callback. */
 struct sock_ctx {
@@ -69,6 +72,8 @@ struct delivery {
     struct curl_slist *headers;
     const char *userpwd; /* basic auth from the environment, or NULL */
     int tls_verify;
+    size_t resp_bytes; /* response body bytes seen (and dropped) */
+    int resp_cut;      /* the body passed RESPONSE_MAX_BYTES and the transfer was cut */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -264,8 +269,28 @@ static void completed(struct drift_outbox *o)
     }
 }
 
+/* CURLOPT_WRITEFUNCTION. The status decides a delivery, so the response body is counted and
+ * dropped. Without this callback libcurl fwrites it to stdout: a receiver's bytes in driftd's
+ * output, and a stdout pipe nobody drains blocks the whole loop. Past RESPONSE_MAX_BYTES the
+ * transfer is cut (returning less than given makes curl stop with CURLE_WRITE_ERROR); the status
+ * line is in by then, and finish() judges the attempt by it. */
+static size_t on_body(char *data, size_t size, size_t n, void *userp)
+{
+    struct delivery *dv = userp;
+    (void)data;
+    dv->resp_bytes += size * n;
+    if (dv->resp_bytes > RESPONSE_MAX_BYTES) {
+        dv->resp_cut = 1;
+        return 0;
+    }
+    return size * n;
+}
+
 static void finish(struct drift_outbox *o, struct delivery *dv, CURLcode res)
 {
+    if (res == CURLE_WRITE_ERROR && dv->resp_cut) {
+        res = CURLE_OK; /* we cut an overlong body: the receiver answered */
+    }
     long code = 0;
     curl_off_t retry_after = 0;
     curl_easy_getinfo(dv->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -495,7 +520,9 @@ void drift_outbox_produced(struct drift_outbox *o, void *opaque, int err, const 
     /* aborted at shutdown: the row stayed pending and is sent again after the next start */
 }
 
-/* ---- exec: the payload on stdin, its main fields in DRIFTD_* variables ---- */
+/* ---- exec: the payload on stdin, its main fields in DRIFTD_* variables; of driftd's own
+ * environment (which holds the webhook and control credentials) only an allow-list and the
+ * target's exec_env names reach the program (spawn.c) ---- */
 static void on_exec_done(void *ctx, const struct drift_spawn_result *r)
 {
     struct delivery *dv = ctx;
@@ -579,9 +606,9 @@ static int start_exec(struct drift_outbox *o, struct delivery *dv,
     json_decref(p);
     dv->kind = DRIFT_ACTION_EXEC;
     dv->o = o;
-    int rc = drift_spawn_start(o->loop, tg->argv, (const char *const *)env, dv->row.body,
-                               strlen(dv->row.body), tg->exec_timeout_ms, on_exec_done, dv,
-                               &dv->proc);
+    int rc = drift_spawn_start(o->loop, tg->argv, (const char *const *)env, tg->exec_env,
+                               dv->row.body, strlen(dv->row.body), tg->exec_timeout_ms,
+                               on_exec_done, dv, &dv->proc);
     for (int i = 0; i < n; i++) {
         free(env[i]);
     }
@@ -653,6 +680,8 @@ static int start_webhook(struct drift_outbox *o, struct delivery *dv,
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->conf.timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->conf.timeout_ms);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, dv);
     if (dv->userpwd != NULL) {
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(e, CURLOPT_USERPWD, dv->userpwd);

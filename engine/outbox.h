@@ -37,6 +37,10 @@ struct drift_action_target {
     const char *const *argv;      /* exec: the program and its arguments, NULL-terminated */
     int exec_timeout_ms;          /* exec: SIGTERM after this (SIGKILL 2 s later) */
     int exec_resolutions;         /* exec: run for resolutions too */
+    const char *const *exec_env;  /* exec: names of driftd's environment variables the program
+                                   * also gets (NULL-terminated, may be NULL); beyond these it
+                                   * sees only PATH, HOME, LANG, LC_*, TZ, USER, LOGNAME, TMPDIR
+                                   * and the DRIFTD_* variables of the trigger */
     int format;                   /* enum drift_webhook_format */
     const char *severity;         /* "warning" | "critical" */
     const char *event_type;       /* github */

@@ -10,6 +10,13 @@
  *
  * The input is written once and stdin closed after it; a program that exits without reading it
  * makes the write fail with EPIPE, which is not an error of the run (driftd ignores SIGPIPE).
+ *
+ * The program does not inherit driftd's environment: that holds the control endpoint's token
+ * and every webhook credential (the *_env settings name variables of driftd's own environment),
+ * and a retraining script, or anything it starts, has no business with them. It gets an
+ * allow-list of what programs need to run at all (PATH, HOME, LANG, LC_*, TZ, USER, LOGNAME,
+ * TMPDIR), the names the config passes through explicitly (exec.env), and the variables the
+ * action sets (DRIFTD_*).
  */
 #include "spawn.h"
 
@@ -184,8 +191,35 @@ static void on_written(uv_write_t *w, int status)
     close_one(s, (uv_handle_t *)&s->in);
 }
 
-/* environ without the names env sets, then env. Returns NULL when out of memory. */
-static char **build_env(const char *const *env)
+/* Variables a program may need merely to run, passed from driftd's environment. */
+static const char *const allowed[] = {"PATH", "HOME", "LANG", "TZ", "USER", "LOGNAME", "TMPDIR",
+                                      NULL};
+
+/* 1 when the entry "NAME=value" is named in names (NULL-terminated, may be NULL) as NAME or
+ * NAME=...; prefix: also when NAME starts with one of them (for LC_). */
+static int named_in(const char *entry, const char *const *names)
+{
+    const char *eq = strchr(entry, '=');
+    size_t len = eq != NULL ? (size_t)(eq - entry) : strlen(entry);
+    for (const char *const *x = names; x != NULL && *x != NULL; x++) {
+        const char *xe = strchr(*x, '=');
+        size_t xl = xe != NULL ? (size_t)(xe - *x) : strlen(*x);
+        if (xl == len && strncmp(entry, *x, len) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 when driftd passes its variable entry ("NAME=value") to programs. */
+static int passed(const char *entry, const char *const *pass)
+{
+    return named_in(entry, allowed) || strncmp(entry, "LC_", 3) == 0 || named_in(entry, pass);
+}
+
+/* The allowed part of environ without the names env sets, then env. Returns NULL when out of
+ * memory. */
+static char **build_env(const char *const *env, const char *const *pass)
 {
     size_t n = 0, k = 0;
     for (char **e = environ; e != NULL && *e != NULL; e++) {
@@ -200,13 +234,7 @@ static char **build_env(const char *const *env)
     }
     size_t m = 0;
     for (char **e = environ; e != NULL && *e != NULL; e++) {
-        int shadowed = 0;
-        for (const char *const *x = env; x != NULL && *x != NULL && !shadowed; x++) {
-            const char *eq = strchr(*x, '=');
-            size_t len = eq != NULL ? (size_t)(eq - *x) + 1 : strlen(*x);
-            shadowed = strncmp(*e, *x, len) == 0;
-        }
-        if (!shadowed && (out[m++] = strdup(*e)) == NULL) {
+        if (passed(*e, pass) && !named_in(*e, env) && (out[m++] = strdup(*e)) == NULL) {
             goto oom;
         }
     }
@@ -225,8 +253,8 @@ oom:
 }
 
 int drift_spawn_start(uv_loop_t *loop, const char *const *argv, const char *const *env,
-                      const char *input, size_t inlen, int timeout_ms, drift_spawn_done_fn done,
-                      void *ctx, struct drift_spawn **out)
+                      const char *const *pass, const char *input, size_t inlen, int timeout_ms,
+                      drift_spawn_done_fn done, void *ctx, struct drift_spawn **out)
 {
     *out = NULL;
     if (argv == NULL || argv[0] == NULL || argv[0][0] == '\0') {
@@ -236,7 +264,7 @@ int drift_spawn_start(uv_loop_t *loop, const char *const *argv, const char *cons
     if (s == NULL) {
         return UV_ENOMEM;
     }
-    s->envp = build_env(env);
+    s->envp = build_env(env, pass);
     s->input = malloc(inlen + 1);
     if (s->envp == NULL || s->input == NULL) {
         free(s->input);

@@ -122,6 +122,8 @@ for k in (keys[0], keys[2]):
     assert env["DRIFTD_KIND"] == "on_request" and env["DRIFTD_STATUS"] == "firing", env
     assert env["DRIFTD_ATTEMPT"] == "2" and env["DRIFTD_DETECTED_AT"] == body["detected_at"], env
     assert env["ARGS"] == "--stream feats", env
+    # driftd's own environment stays out: the control token is not the program's (review M2)
+    assert "DRIFTD_TEST_API_TOKEN" not in env and "DRIFTD_STATS_INTERVAL_MS" not in env, env
 
 events = [l.rstrip("\n").split("\t", 2) for l in open(f"{d}/events.tsv") if l.strip()]
 assert len(events) == 3, events

@@ -1,6 +1,7 @@
 /*
- * engine/spawn.c: a program run on the loop: stdin, exit status, output tail, environment,
- * time limit, a missing program, abort, and output pipes held open by a grandchild.
+ * engine/spawn.c: a program run on the loop: stdin, exit status, output tail, environment (an
+ * allow-list of driftd's, the names passed through, the action's own), time limit, a missing
+ * program, abort, and output pipes held open by a grandchild.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -29,18 +30,25 @@ static void on_done(void *ctx, const struct drift_spawn_result *r)
     g->r.output = g->output;
 }
 
-/* Runs argv to the end on a fresh loop; returns the start code. */
-static int run(const char *const *argv, const char *const *env, const char *input, size_t inlen,
-               int timeout_ms, struct got *g)
+/* Runs argv to the end on a fresh loop, passing the variables named in pass; returns the start
+ * code. */
+static int run_pass(const char *const *argv, const char *const *env, const char *const *pass,
+                    const char *input, size_t inlen, int timeout_ms, struct got *g)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
     memset(g, 0, sizeof(*g));
     struct drift_spawn *s = NULL;
-    int rc = drift_spawn_start(&loop, argv, env, input, inlen, timeout_ms, on_done, g, &s);
+    int rc = drift_spawn_start(&loop, argv, env, pass, input, inlen, timeout_ms, on_done, g, &s);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0); /* every handle closed */
     return rc;
+}
+
+static int run(const char *const *argv, const char *const *env, const char *input, size_t inlen,
+               int timeout_ms, struct got *g)
+{
+    return run_pass(argv, env, NULL, input, inlen, timeout_ms, g);
 }
 
 static void test_stdin_and_exit(void **state)
@@ -70,9 +78,42 @@ static void test_env_added_and_overridden(void **state)
     const char *argv[] = {"/bin/sh", "-c", "printf '%s|%s|%s' \"$DRIFTD_TEST_SPAWN\" "
                           "\"$DRIFTD_TEST_KEEP\" \"$DRIFTD_NEW\"", NULL};
     const char *env[] = {"DRIFTD_TEST_SPAWN=child value", "DRIFTD_NEW=x=y", NULL};
-    assert_int_equal(run(argv, env, NULL, 0, 5000, &g), 0);
+    const char *pass[] = {"DRIFTD_TEST_KEEP", "DRIFTD_TEST_SPAWN", NULL};
+    assert_int_equal(run_pass(argv, env, pass, NULL, 0, 5000, &g), 0);
     assert_int_equal(g.r.exit_status, 0);
-    assert_string_equal(g.output, "child value|kept|x=y");
+    assert_string_equal(g.output, "child value|kept|x=y"); /* env wins over a passed name */
+}
+
+/* Regression (security review M2): the program inherited driftd's whole environment, so the
+ * control token and every webhook secret reached a retraining script. Now it gets an allow-list
+ * of driftd's variables, the names passed through, and the action's own. */
+static void test_env_allow_list(void **state)
+{
+    struct got g;
+    setenv("DRIFTD_TEST_TOKEN", "ctl-secret-123", 1);   /* http.token_env */
+    setenv("WEBHOOK_TOKEN", "wh-secret-456", 1);        /* a webhook's bearer_token_env */
+    setenv("DRIFTD_HMAC", "hmac-secret-789", 1);        /* as docs/actions.md names one */
+    setenv("JENKINS_TOKEN", "passed-on", 1);            /* named in exec.env */
+    setenv("LC_TIME", "C", 1);
+    setenv("TZ", "UTC", 1);
+    const char *argv[] = {"/bin/sh", "-c", "printf '%s|%s|%s|%s|%s|%s|%s|%s' "
+                          "\"${DRIFTD_TEST_TOKEN-unset}\" \"${WEBHOOK_TOKEN-unset}\" "
+                          "\"${DRIFTD_HMAC-unset}\" \"${JENKINS_TOKEN-unset}\" "
+                          "\"${LC_TIME-unset}\" \"${TZ-unset}\" \"${DRIFTD_STREAM-unset}\" "
+                          "\"$(env | grep -c secret)\"", NULL};
+    const char *env[] = {"DRIFTD_STREAM=s", NULL};
+    const char *pass[] = {"JENKINS_TOKEN", NULL};
+    assert_int_equal(run_pass(argv, env, pass, NULL, 0, 5000, &g), 0);
+    assert_int_equal(g.r.exit_status, 0);
+    assert_string_equal(g.output, "unset|unset|unset|passed-on|C|UTC|s|0");
+    /* PATH is kept: a bare program name is still found */
+    const char *bare[] = {"sh", "-c", "printf '%s' \"${PATH:+path}\"", NULL};
+    assert_int_equal(run(bare, NULL, NULL, 0, 5000, &g), 0);
+    assert_string_equal(g.output, "path");
+    unsetenv("DRIFTD_TEST_TOKEN");
+    unsetenv("WEBHOOK_TOKEN");
+    unsetenv("DRIFTD_HMAC");
+    unsetenv("JENKINS_TOKEN");
 }
 
 /* 1 while a process runs "sleep ARG" (looked for in /proc). */
@@ -153,7 +194,8 @@ static void test_abort(void **state)
     struct got g = {0};
     struct drift_spawn *s = NULL;
     const char *argv[] = {"/bin/sh", "-c", "sleep 30", NULL};
-    assert_int_equal(drift_spawn_start(&loop, argv, NULL, NULL, 0, 60000, on_done, &g, &s), 0);
+    assert_int_equal(drift_spawn_start(&loop, argv, NULL, NULL, NULL, 0, 60000, on_done, &g, &s),
+                     0);
     uv_run(&loop, UV_RUN_NOWAIT);
     drift_spawn_abort(s);
     uint64_t t0 = uv_hrtime();
@@ -182,6 +224,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stdin_and_exit),
         cmocka_unit_test(test_env_added_and_overridden),
+        cmocka_unit_test(test_env_allow_list),
         cmocka_unit_test(test_timeout_kills_the_group),
         cmocka_unit_test(test_missing_program),
         cmocka_unit_test(test_input_not_read),
