@@ -6,12 +6,15 @@
 #ifndef DRIFT_LOG_H
 #define DRIFT_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 void drift_log_setup(int level, int json);
 int drift_log_enabled(int level);
-/* msg is a short human sentence; fmt is a list of `key=value` pairs in printf syntax (values
- * with spaces must be quoted by the caller, or use drift_log_quote). */
+/* msg is a short human sentence; fmt is a list of `key=value` pairs in printf syntax. String
+ * arguments are escaped by where the format puts them, so data from outside cannot forge a key
+ * or a line: inside quotes (`detail="%s"`) '"' and '\\' are escaped; a whole bare value
+ * (`path=%s`) is quoted when it needs it; elsewhere only control bytes are escaped. */
 void drift_log(int level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -19,6 +22,10 @@ void drift_log(int level, const char *msg, const char *fmt, ...)
  * key); *suppressed receives how many were suppressed since the last one. Keys are compared by
  * pointer-equal string or by content; at most 64 distinct keys are tracked. */
 int drift_log_ratelimit(const char *key, uint64_t interval_ms, uint64_t *suppressed);
+
+/* The length of the UTF-8 sequence at s[0..n) when it is a valid one (1 for ASCII, NUL
+ * included), else 0: no overlong forms, no UTF-16 surrogates, nothing past U+10FFFF. */
+size_t drift_utf8_len(const char *s, size_t n);
 
 /* Monotonic milliseconds. */
 uint64_t drift_now_ms(void);

@@ -9,8 +9,15 @@
  * first fail_first requests (a simulated outage) and 200 afterwards, and hands every complete
  * request to the callback. Malformed requests get 4xx and are not counted or handed over.
  *
- * Ownership: each connection is malloc'd and freed in its handle's close callback; the receiver
- * itself is freed in the last close callback, after which done_cb runs.
+ * It also serves driftd's control endpoint, where any local process may connect, so a client
+ * cannot hold it: each connection has RECV_REQUEST_MS from accept to send its whole request and
+ * read the answer, after which it is closed (a slow or idle client, or one that never reads);
+ * and at most RECV_MAX_CONNS are open at once, a connection beyond that being closed as soon as
+ * it is accepted. With the 1 MiB body bound, that caps what clients can hold at about 64 MiB.
+ *
+ * Ownership: each connection is malloc'd and freed once both its handles (socket and deadline
+ * timer) are closed; the receiver itself is freed in the last close callback, after which
+ * done_cb runs.
  */
 #include "receiver.h"
 
@@ -22,14 +29,20 @@
 #include <strings.h>
 
 #include "drift_op.h"
+#include "log.h"
 
 #define RECV_MAX_HEADER 16384   /* request line + headers + blank line */
 #define RECV_MAX_BODY (1 << 20) /* Content-Length limit */
 #define RECV_BACKLOG 64
 #define RECV_READ_CHUNK 16384 /* free space offered to each read */
+#define RECV_REQUEST_MS 10000 /* from accept to the answer written: a whole request's time */
+#define RECV_MAX_CONNS 64     /* open connections; more are closed at once */
+#define RECV_LOG_MS 10000     /* at most one warning per kind per this interval */
 
 struct conn {
     uv_tcp_t tcp;
+    uv_timer_t deadline; /* closes the connection RECV_REQUEST_MS after accept */
+    int open;            /* handles not yet closed (2 while it lives) */
     uv_write_t wr;
     struct drift_receiver *r;
     char *buf;         /* everything read so far, NUL-terminated */
@@ -51,7 +64,10 @@ struct drift_receiver {
     drift_receiver_fn fn;
     void *ctx;
     struct conn *conns;
-    int open_handles; /* listener + connections not yet closed */
+    int nconns;        /* connections not yet freed */
+    int request_ms;    /* each connection's deadline */
+    int max_conns;
+    int open_handles; /* listener, connections and refused sockets not yet closed */
     int closing;
     void (*done_cb)(void *ctx);
     void *done_ctx;
@@ -76,6 +92,9 @@ static void on_conn_closed(uv_handle_t *h)
 {
     struct conn *c = h->data;
     struct drift_receiver *r = c->r;
+    if (--c->open > 0) {
+        return;
+    }
     if (c->prev != NULL) {
         c->prev->next = c->next;
     } else {
@@ -87,6 +106,7 @@ static void on_conn_closed(uv_handle_t *h)
     free(c->buf);
     free(c->body);
     free(c);
+    r->nconns--;
     handle_closed(r);
 }
 
@@ -94,6 +114,47 @@ static void conn_close(struct conn *c)
 {
     if (!uv_is_closing((uv_handle_t *)&c->tcp)) {
         uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+        uv_close((uv_handle_t *)&c->deadline, on_conn_closed);
+    }
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    uint64_t suppressed;
+    if (drift_log_ratelimit("receiver_deadline", RECV_LOG_MS, &suppressed)) {
+        DRIFT_WARN("HTTP connection closed: no complete exchange in time", "port=%d "
+                   "limit_ms=%d answered=%d suppressed_since_last=%llu", c->r->port,
+                   c->r->request_ms, c->responded, (unsigned long long)suppressed);
+    }
+    conn_close(c); /* a write in progress is cancelled; on_written sees UV_ECANCELED */
+}
+
+static void on_refused_closed(uv_handle_t *h)
+{
+    struct drift_receiver *r = h->data;
+    free(h);
+    handle_closed(r);
+}
+
+/* Accepts the pending connection only to close it: at the connection cap. Without the accept
+ * libuv would stop watching the listener until one happened. */
+static void refuse(struct drift_receiver *r, uv_stream_t *server)
+{
+    uv_tcp_t *t = malloc(sizeof(*t));
+    if (t == NULL || uv_tcp_init(r->loop, t) != 0) {
+        free(t);
+        return;
+    }
+    t->data = r;
+    r->open_handles++;
+    uv_accept(server, (uv_stream_t *)t);
+    uv_close((uv_handle_t *)t, on_refused_closed);
+    uint64_t suppressed;
+    if (drift_log_ratelimit("receiver_conn_cap", RECV_LOG_MS, &suppressed)) {
+        DRIFT_WARN("HTTP connection refused: too many open connections", "port=%d max=%d "
+                   "suppressed_since_last=%llu", r->port, r->max_conns,
+                   (unsigned long long)suppressed);
     }
 }
 
@@ -356,6 +417,10 @@ static void on_connection(uv_stream_t *server, int status)
     if (status < 0 || r->closing) {
         return;
     }
+    if (r->nconns >= r->max_conns) {
+        refuse(r, server);
+        return;
+    }
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         return;
@@ -365,7 +430,11 @@ static void on_connection(uv_stream_t *server, int status)
         free(c);
         return;
     }
+    uv_timer_init(r->loop, &c->deadline);
     c->tcp.data = c;
+    c->deadline.data = c;
+    c->open = 2;
+    r->nconns++;
     r->open_handles++;
     c->next = r->conns;
     if (r->conns != NULL) {
@@ -375,7 +444,9 @@ static void on_connection(uv_stream_t *server, int status)
     if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
         uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
         conn_close(c);
+        return;
     }
+    uv_timer_start(&c->deadline, on_deadline, (uint64_t)r->request_ms, 0);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -397,6 +468,8 @@ int drift_receiver_open(uv_loop_t *loop, int port, int fail_first, drift_receive
         return drift_seterr(err, errlen, DRIFT_ENOMEM, "out of memory");
     }
     r->loop = loop;
+    r->request_ms = RECV_REQUEST_MS;
+    r->max_conns = RECV_MAX_CONNS;
     r->fail_first = fail_first;
     r->fn = fn;
     r->ctx = ctx;
@@ -434,6 +507,17 @@ int drift_receiver_open(uv_loop_t *loop, int port, int fail_first, drift_receive
 int drift_receiver_port(const struct drift_receiver *r)
 {
     return r->port;
+}
+
+void drift_receiver_limits(struct drift_receiver *r, int request_ms, int max_conns)
+{
+    r->request_ms = request_ms > 0 ? request_ms : RECV_REQUEST_MS;
+    r->max_conns = max_conns > 0 ? max_conns : RECV_MAX_CONNS;
+}
+
+int drift_receiver_connections(const struct drift_receiver *r)
+{
+    return r->nconns;
 }
 
 void drift_receiver_close(struct drift_receiver *r, void (*done_cb)(void *ctx), void *ctx)

@@ -3,6 +3,8 @@
  * accepts requests on 127.0.0.1, reads the body (Content-Length), answers with a configured
  * status, and hands each request to a callback. It can fail the first N requests with 503 to
  * show retries. Not a general web server: one request per connection is enough for libcurl.
+ * A connection gets 10 s from accept to finish its exchange, and at most 64 are open at once
+ * (more are closed as soon as they are accepted), so no client can hold the server.
  */
 #ifndef DRIFT_RECEIVER_H
 #define DRIFT_RECEIVER_H
@@ -34,6 +36,12 @@ typedef void (*drift_receiver_fn)(void *ctx, const struct drift_request *req);
 int drift_receiver_open(uv_loop_t *loop, int port, int fail_first, drift_receiver_fn fn,
                         void *ctx, struct drift_receiver **out, char *err, size_t errlen);
 int drift_receiver_port(const struct drift_receiver *r);
+/* Changes the per-connection deadline (from accept to the answer written; default 10000 ms) and
+ * the cap on open connections (default 64) for connections accepted from now on; 0 keeps the
+ * default. */
+void drift_receiver_limits(struct drift_receiver *r, int request_ms, int max_conns);
+/* Connections open now (accepted and not yet freed). */
+int drift_receiver_connections(const struct drift_receiver *r);
 /* Closes the listener and every connection; done_cb fires when all handles are closed. */
 void drift_receiver_close(struct drift_receiver *r, void (*done_cb)(void *ctx), void *ctx);
 

@@ -5,8 +5,9 @@
  * each is delivered once; a receiver that never answers does not make the loop spin; closing
  * with a delivery in flight aborts it after the drain time and leaves its row pending; the
  * status classification. The receiver itself is checked with a raw client: requests in pieces,
- * case-insensitive headers, oversized requests refused. Every loop runs under a deadline and
- * must close cleanly (uv_loop_close == 0). */
+ * case-insensitive headers, oversized requests refused, clients that never finish closed at the
+ * deadline and connections beyond the cap closed at once; response bodies never reach stdout.
+ * Every loop runs under a deadline and must close cleanly (uv_loop_close == 0). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +53,8 @@ struct ctx {
     long iterations; /* loop iterations, counted by the check handle */
     int max_inflight_seen;
     char last_error[256];
+    size_t resp_bytes; /* the receiver answers with a body this long (0: none) */
+    int resp_status;   /* and this status (0: the receiver's own) */
 };
 
 static void closed_outbox(void *c)
@@ -117,6 +120,20 @@ static void on_request(void *c, const struct drift_request *req)
                  req->idempotency_key ? req->idempotency_key : "");
     }
     x->requests++;
+    if (x->resp_status != 0) {
+        ((struct drift_request *)req)->status = x->resp_status;
+    }
+    if (x->resp_bytes > 0) {
+        static const char line[] = "RESPONSE BODY ON STDOUT\n";
+        char *body = malloc(x->resp_bytes);
+        assert_non_null(body);
+        for (size_t i = 0; i < x->resp_bytes; i++) {
+            body[i] = line[i % (sizeof(line) - 1)];
+        }
+        ((struct drift_request *)req)->resp_body = body;
+        ((struct drift_request *)req)->resp_len = x->resp_bytes;
+        ((struct drift_request *)req)->resp_type = "text/plain";
+    }
     x->accepted += req->status == 200;
     snprintf(x->key, sizeof(x->key), "%s", req->idempotency_key ? req->idempotency_key : "");
     snprintf(x->path, sizeof(x->path), "%s", req->path);
@@ -515,6 +532,57 @@ static void test_close_aborts_inflight_row_stays_pending(void **state)
     assert_int_equal(query_int("f.db", "SELECT attempts FROM outbox"), 0);
 }
 
+/* Regression (security review M1): without a write callback libcurl wrote every response body to
+ * driftd's stdout, unbounded. A 200 with a body far past the cap is done (the body is cut, the
+ * status decides), a 400 with a body is dead, and stdout receives nothing. */
+static void test_response_body_dropped(void **state)
+{
+    fflush(stdout);
+    FILE *cap = tmpfile();
+    assert_non_null(cap);
+    int saved = dup(1);
+    assert_true(saved >= 0);
+    assert_int_equal(dup2(fileno(cap), 1), 1);
+
+    struct ctx x;
+    ctx_init(&x);
+    x.stop_after = 1;
+    x.resp_bytes = 1 << 20; /* 16 times the cap */
+    char url[128];
+    open_receiver(&x, 0, url, sizeof(url));
+    struct drift_store *s = store_with_rows("h.db", url, 1);
+    struct drift_outbox_conf oc = conf_of(5000, 3, 10, 50, 4);
+    start_outbox(&x, s, &oc, DEADLINE_MS);
+    run(&x);
+    int done_big = x.done, requests_big = x.requests, timed_out = x.timed_out;
+    drift_store_close(s);
+
+    struct ctx y;
+    ctx_init(&y);
+    y.stop_after = 1;
+    y.resp_bytes = 300;
+    y.resp_status = 400;
+    open_receiver(&y, 0, url, sizeof(url));
+    s = store_with_rows("i.db", url, 1);
+    start_outbox(&y, s, &oc, DEADLINE_MS);
+    run(&y);
+    drift_store_close(s);
+
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    long written = ftell(cap) >= 0 && fseek(cap, 0, SEEK_END) == 0 ? ftell(cap) : -1;
+    fclose(cap);
+    assert_int_equal(timed_out, 0);
+    assert_int_equal(requests_big, 1);
+    assert_int_equal(done_big, 1);
+    assert_int_equal(y.timed_out, 0);
+    assert_int_equal(y.requests, 1);
+    assert_int_equal(y.dead, 1);
+    assert_string_equal(y.last_error, "HTTP 400");
+    assert_int_equal(written, 0); /* nothing on stdout */
+}
+
 static void test_classify(void **state)
 {
     assert_int_equal(drift_outbox_classify(200, 1), 1);
@@ -725,6 +793,174 @@ static void test_receiver_pieces_and_limits(void **state)
     assert_string_equal(rc.path, "/p?q=1");
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Receiver limits: clients that connect and never finish, and more clients than the cap
+ * -------------------------------------------------------------------------------------------*/
+struct lclient {
+    uv_tcp_t tcp;
+    uv_connect_t conn;
+    uv_write_t wr;
+    const char *send; /* written once connected, or NULL */
+    uint64_t t_connected, t_closed;
+    int connected, closed;
+    char resp[256];
+    size_t resp_len;
+    struct lctx *lc;
+};
+
+struct lctx {
+    uv_loop_t loop;
+    uv_timer_t deadline;
+    uv_check_t check;
+    struct drift_receiver *r;
+    struct lclient cl[4]; /* A idle, B a header in part, C beyond the cap, D a whole request */
+    int port, started, timed_out, calls;
+};
+
+static void lclient_start(struct lctx *lc, struct lclient *c, const char *send);
+static void lstep(struct lctx *lc);
+
+static void lclient_closed(uv_handle_t *h)
+{
+    struct lclient *c = h->data;
+    c->closed = 1;
+    lstep(c->lc);
+}
+
+static void lclient_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct lclient *c = h->data;
+    *b = uv_buf_init(c->resp + c->resp_len, (unsigned)(sizeof(c->resp) - 1 - c->resp_len));
+}
+
+static void lclient_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct lclient *c = st->data;
+    if (n < 0) {
+        c->t_closed = uv_now(st->loop);
+        uv_close((uv_handle_t *)&c->tcp, lclient_closed);
+        return;
+    }
+    c->resp_len += (size_t)n;
+    c->resp[c->resp_len] = '\0';
+}
+
+static void lclient_written(uv_write_t *w, int status)
+{
+}
+
+static void lclient_connected(uv_connect_t *req, int status)
+{
+    struct lclient *c = req->data;
+    assert_int_equal(status, 0);
+    c->connected = 1;
+    c->t_connected = uv_now(req->handle->loop);
+    uv_read_start((uv_stream_t *)&c->tcp, lclient_alloc, lclient_read);
+    if (c->send != NULL) {
+        uv_buf_t b = uv_buf_init((char *)c->send, (unsigned)strlen(c->send));
+        assert_int_equal(uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, lclient_written), 0);
+    }
+}
+
+static void lclient_start(struct lctx *lc, struct lclient *c, const char *send)
+{
+    c->lc = lc;
+    c->send = send;
+    uv_tcp_init(&lc->loop, &c->tcp);
+    c->tcp.data = c;
+    c->conn.data = c;
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", lc->port, &addr);
+    assert_int_equal(
+        uv_tcp_connect(&c->conn, &c->tcp, (const struct sockaddr *)&addr, lclient_connected), 0);
+    lc->started++;
+}
+
+static void lfinish(struct lctx *lc)
+{
+    if (uv_is_closing((uv_handle_t *)&lc->deadline)) {
+        return;
+    }
+    uv_close((uv_handle_t *)&lc->deadline, NULL);
+    uv_close((uv_handle_t *)&lc->check, NULL);
+    for (int i = 0; i < 4; i++) {
+        if (i < lc->started && !uv_is_closing((uv_handle_t *)&lc->cl[i].tcp)) {
+            uv_close((uv_handle_t *)&lc->cl[i].tcp, lclient_closed);
+        }
+    }
+    drift_receiver_close(lc->r, NULL, NULL);
+}
+
+/* Each step waits for a condition: C once the receiver holds A and B (looked at after each
+ * poll), D once A, B and C are gone, the end once D has its answer (at each client's close). */
+static void lstep(struct lctx *lc)
+{
+    struct lclient *a = &lc->cl[0], *b = &lc->cl[1], *c = &lc->cl[2], *d = &lc->cl[3];
+    if (lc->started == 2 && drift_receiver_connections(lc->r) == 2) {
+        lclient_start(lc, c, "POST /c HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    } else if (lc->started == 3 && a->closed && b->closed && c->closed) {
+        lclient_start(lc, d, "POST /d HTTP/1.1\r\nContent-Length: 2\r\n\r\nok");
+    } else if (lc->started == 4 && d->closed) {
+        lfinish(lc);
+    }
+}
+
+static void lcheck(uv_check_t *h)
+{
+    lstep(h->data);
+}
+
+static void ldeadline(uv_timer_t *t)
+{
+    struct lctx *lc = t->data;
+    lc->timed_out = 1;
+    lfinish(lc);
+}
+
+static void lrequest(void *ctx, const struct drift_request *req)
+{
+    ((struct lctx *)ctx)->calls++;
+}
+
+/* Regression (security review M4): a client that connected and sent nothing, or half a header,
+ * held its connection (and its buffer) for as long as it liked, and there was no bound on how
+ * many did. Now each is closed at the request deadline, a connection beyond the cap is closed at
+ * once, and a well-behaved client is served once the others are gone. */
+static void test_receiver_deadline_and_cap(void **state)
+{
+    static struct lctx lc; /* handles must outlive the loop run */
+    memset(&lc, 0, sizeof(lc));
+    assert_int_equal(uv_loop_init(&lc.loop), 0);
+    char err[256];
+    assert_int_equal(drift_receiver_open(&lc.loop, 0, 0, lrequest, &lc, &lc.r, err, sizeof(err)),
+                     0);
+    drift_receiver_limits(lc.r, 400, 2);
+    lc.port = drift_receiver_port(lc.r);
+    uv_timer_init(&lc.loop, &lc.deadline);
+    uv_check_init(&lc.loop, &lc.check);
+    lc.deadline.data = lc.check.data = &lc;
+    uv_timer_start(&lc.deadline, ldeadline, DEADLINE_MS, 0);
+    uv_check_start(&lc.check, lcheck);
+    lclient_start(&lc, &lc.cl[0], NULL);
+    lclient_start(&lc, &lc.cl[1], "POST /b HTTP/1.1\r\nHost: x\r\n");
+    uv_run(&lc.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&lc.loop), 0);
+    assert_int_equal(lc.timed_out, 0);
+    for (int i = 0; i < 3; i++) {
+        uint64_t held = lc.cl[i].t_closed - lc.cl[i].t_connected;
+        print_message("client %c: held %llu ms, answer '%.20s'\n", 'A' + i,
+                      (unsigned long long)held, lc.cl[i].resp);
+        assert_int_equal(lc.cl[i].resp_len, 0); /* closed without an answer */
+        if (i < 2) {
+            assert_true(held >= 300 && held < 5000); /* the deadline, not the test's */
+        } else {
+            assert_true(held < 300); /* beyond the cap: closed at once */
+        }
+    }
+    assert_non_null(strstr(lc.cl[3].resp, "HTTP/1.1 200 "));
+    assert_int_equal(lc.calls, 1); /* only D's request was handed over */
+}
+
 static void test_receiver_port_in_use(void **state)
 {
     uv_loop_t loop;
@@ -767,9 +1003,11 @@ int main(void)
         cmocka_unit_test(test_inflight_bounded_each_once),
         cmocka_unit_test(test_slow_receiver_does_not_spin),
         cmocka_unit_test(test_close_aborts_inflight_row_stays_pending),
+        cmocka_unit_test(test_response_body_dropped),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_receiver_pieces_and_limits),
         cmocka_unit_test(test_receiver_port_in_use),
+        cmocka_unit_test(test_receiver_deadline_and_cap),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     if (nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS) != 0) {
