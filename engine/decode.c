@@ -13,6 +13,19 @@
  * categories spelled as their JSON text; a string for a numeric feature is a wrong_type error;
  * the last occurrence of a duplicated key wins; a message with none of the schema's features is
  * skipped as no_features.
+ *
+ * Input bounds, because everything here comes from whoever can produce to the topic. A category
+ * value must be UTF-8 without NUL and at most DRIFT_CATEGORY_MAX_BYTES long (wrong_type
+ * otherwise): it becomes a feature name in JSON payloads and published models, and it is kept
+ * for the life of the process. An event time must lie in 1970-01-01..9999-12-31 (bad_time): a
+ * huge one overflows every conversion to a calendar date or to milliseconds. With
+ * max_lateness_s, one event far ahead would also become the latest time and make every event
+ * after it too late; so a time more than max(max_lateness_s, TIME_JUMP_MIN_S) ahead of the
+ * latest is refused as bad_time unless it is confirmed: the next event with a time is also that
+ * far ahead and within that distance of it (the stream really moved on: a gap, a replay that
+ * jumps). A lone stray time cannot move the latest; the first event after a long silence costs
+ * one refused event. The rule depends on the stream alone, never on the wall clock, so a replay
+ * and a restored checkpoint decide exactly as the original run did.
  */
 #include <apr_strings.h>
 #include <math.h>
@@ -22,12 +35,17 @@
 
 #include "drift_op.h"
 #include "join.h"
+#include "log.h"
 #include "stream.h"
 
 const char *const drift_bad_names[DRIFT_BAD_COUNT] = {
     "invalid_json", "not_an_object", "wrong_type", "too_large", "empty",
-    "no_features",  "bad_label",     "too_late",   "duplicate",
+    "no_features",  "bad_label",     "too_late",   "duplicate", "bad_time",
 };
+
+#define TIME_MAX_S 253402300799.0 /* 9999-12-31T23:59:59Z, the last time RFC 3339 can write */
+#define TIME_JUMP_MIN_S 3600      /* with max_lateness_s: a jump further ahead than this (or than
+                                   * the lateness, when larger) needs the next event to agree */
 
 enum { F_NONE = 0, F_NUM, F_CAT, F_LABEL, F_TIME, F_ID, F_PRED };
 
@@ -61,6 +79,8 @@ struct drift_decoder {
     size_t max_bytes;
     char detail[160];
     double max_ts;          /* latest event time seen (epoch s), NaN before the first */
+    double jump_ts;         /* the last time refused for being far ahead of max_ts, NaN when
+                             * the last timed event was not: a jump waiting for confirmation */
     struct drift_join *seen; /* the last `dedup` ids (a join with no labels), or NULL */
     int64_t seen_clock;     /* its clock: one tick per admitted id */
     char keybuf[256];      /* unescaped key */
@@ -117,6 +137,7 @@ struct drift_decoder *drift_decoder_create(apr_pool_t *pool, const struct drift_
     struct drift_decoder *dec = apr_pcalloc(pool, sizeof(*dec));
     dec->sc = sc;
     dec->max_ts = NAN;
+    dec->jump_ts = NAN;
     if (sc->dedup > 0 && sc->id_field != NULL) {
         /* a bounded memory of ids: the join's ring drops the oldest beyond `dedup` */
         dec->seen = drift_join_create((size_t)sc->dedup, INT64_MAX / 4);
@@ -161,7 +182,32 @@ struct drift_decoder *drift_decoder_create(apr_pool_t *pool, const struct drift_
     return dec;
 }
 
-int32_t drift_decoder_category(struct drift_decoder *dec, int j, const char *s, size_t len)
+/* What is wrong with s[0..len) as a category value (the text of a detail, completed by the
+ * field's name), or NULL when nothing is. */
+static const char *category_fault(const char *s, size_t len)
+{
+    if (len > DRIFT_CATEGORY_MAX_BYTES) {
+        return "category value longer than 256 bytes in"; /* DRIFT_CATEGORY_MAX_BYTES */
+    }
+    for (size_t i = 0; i < len;) {
+        if (s[i] == '\0') {
+            return "category value holds a NUL character in";
+        }
+        size_t k = (unsigned char)s[i] < 0x80 ? 1 : drift_utf8_len(s + i, len - i);
+        if (k == 0) {
+            return "category value is not valid UTF-8 (or is a lone UTF-16 surrogate) in";
+        }
+        i += k;
+    }
+    return NULL;
+}
+
+/* The code of value s[0..len) of categorical feature j: a known value's; a new valid one's,
+ * added while the dictionary may grow; else DRIFT_MAX_CATEGORIES (unseen). A new value is
+ * checked before anything else (known ones were checked when added): when it is not a valid
+ * category, *fault says why and -1 is returned. */
+static int32_t category_code(struct drift_decoder *dec, int j, const char *s, size_t len,
+                             const char **fault)
 {
     struct catdict *cd = &dec->dicts[j];
     uint32_t h = fnv1a(s, len);
@@ -176,6 +222,9 @@ int32_t drift_decoder_category(struct drift_decoder *dec, int j, const char *s, 
             return c;
         }
     }
+    if ((*fault = category_fault(s, len)) != NULL) {
+        return -1;
+    }
     if (cd->frozen || dec->frozen || cd->n >= DRIFT_MAX_CATEGORIES) {
         return DRIFT_MAX_CATEGORIES;
     }
@@ -184,6 +233,13 @@ int32_t drift_decoder_category(struct drift_decoder *dec, int j, const char *s, 
     cd->lens[c] = len;
     cd->slots[i] = c + 1;
     return c;
+}
+
+int32_t drift_decoder_category(struct drift_decoder *dec, int j, const char *s, size_t len)
+{
+    const char *fault;
+    int32_t c = category_code(dec, j, s, len, &fault);
+    return c < 0 ? DRIFT_MAX_CATEGORIES : c;
 }
 
 void drift_decoder_freeze(struct drift_decoder *dec)
@@ -208,13 +264,14 @@ const char *drift_decoder_category_name(const struct drift_decoder *dec, int j, 
  * Checkpoints
  *
  * Layout (host byte order): magic u32, version u32, k u32, frozen u32, max_ts f64 (one NaN
- * pattern before the first event), seen_clock i64; per categorical feature in config order: its
+ * pattern before the first event), jump_ts f64 (version 2 on; NaN when none; a version 1 state
+ * loads with none), seen_clock i64; per categorical feature in config order: its
  * name (length u32, bytes), its frozen flag u8, n u32 and its values in code order (length u32,
  * bytes each); then the dedup memory's length u64 and its drift_join_save bytes (0: none).
  * The names let a load refuse a checkpoint of another schema instead of scrambling codes.
  * -------------------------------------------------------------------------------------------*/
 #define DEC_MAGIC 0x31434544u /* "DEC1" */
-#define DEC_VERSION 1u
+#define DEC_VERSION 2u
 
 /* Appends n bytes at w->o, or only counts them when w->p is NULL (sizing). */
 struct writer {
@@ -286,8 +343,10 @@ static size_t write_state(const struct drift_decoder *dec, unsigned char *p)
     struct writer w = {p, 0};
     uint32_t hdr[4] = {DEC_MAGIC, DEC_VERSION, (uint32_t)dec->k, dec->frozen ? 1u : 0u};
     double max_ts = isnan(dec->max_ts) ? NAN : dec->max_ts; /* equal states, equal bytes */
+    double jump_ts = isnan(dec->jump_ts) ? NAN : dec->jump_ts;
     put(&w, hdr, 16);
     put(&w, &max_ts, 8);
+    put(&w, &jump_ts, 8);
     put(&w, &dec->seen_clock, 8);
     for (int j = 0; j < dec->k; j++) {
         const struct catdict *cd = &dec->dicts[j];
@@ -341,8 +400,8 @@ static int check_dict(const struct drift_decoder *dec, int j, struct reader *r)
     for (uint32_t c = 0; c < n; c++) {
         lens[c] = take_u32(r);
         vals[c] = take(r, lens[c]);
-        if (vals[c] == NULL) {
-            return DRIFT_ESTATE;
+        if (vals[c] == NULL || category_fault((const char *)vals[c], lens[c]) != NULL) {
+            return DRIFT_ESTATE; /* the decoder never keeps such a value */
         }
         uint32_t i = fnv1a((const char *)vals[c], lens[c]) & (4 * DRIFT_MAX_CATEGORIES - 1);
         for (; slots[i] != 0; i = (i + 1) & (4 * DRIFT_MAX_CATEGORIES - 1)) {
@@ -416,13 +475,16 @@ int drift_decoder_load(struct drift_decoder *dec, const void *buf, size_t len)
     }
     struct reader r = {buf, len, 0, 0};
     uint32_t hdr[4];
-    double max_ts;
+    double max_ts, jump_ts = NAN;
     int64_t clock;
     take_into(&r, hdr, 16);
     take_into(&r, &max_ts, 8);
+    if (hdr[1] >= 2) {
+        take_into(&r, &jump_ts, 8);
+    }
     take_into(&r, &clock, 8);
-    if (r.bad || hdr[0] != DEC_MAGIC || hdr[1] != DEC_VERSION || hdr[2] != (uint32_t)dec->k ||
-        hdr[3] > 1 || clock < 0) {
+    if (r.bad || hdr[0] != DEC_MAGIC || hdr[1] < 1 || hdr[1] > DEC_VERSION ||
+        hdr[2] != (uint32_t)dec->k || hdr[3] > 1 || clock < 0) {
         return DRIFT_ESTATE;
     }
     /* First pass: check everything, change nothing. */
@@ -449,6 +511,7 @@ int drift_decoder_load(struct drift_decoder *dec, const void *buf, size_t len)
     }
     dec->frozen = (int)hdr[3];
     dec->max_ts = max_ts;
+    dec->jump_ts = jump_ts;
     dec->seen_clock = clock;
     return 0;
 }
@@ -589,7 +652,10 @@ static int hexval(char c)
     return -1;
 }
 
-/* Unescapes s[0..n) into out (cap bytes). Returns the length or -1. */
+/* Unescapes s[0..n) into out (cap bytes). Returns the length, -1 for a bad escape, or -2 when
+ * the text does not fit. A \uD800-\uDBFF escape followed by a \uDC00-\uDFFF one is one
+ * character (4 bytes of UTF-8); a lone surrogate is kept as its 3 bytes, which are not valid
+ * UTF-8, so a category value holding one is refused and a key holding one matches no field. */
 static long unescape(const char *s, size_t n, char *out, size_t cap)
 {
     size_t o = 0;
@@ -621,18 +687,33 @@ static long unescape(const char *s, size_t n, char *out, size_t cap)
                     cp = cp * 16 + (unsigned)h;
                 }
                 i += 4;
-                /* Encode as UTF-8 (surrogate pairs are kept as two 3-byte sequences: a category
-                 * name only needs to be stable, not canonical). */
-                if (o + 3 >= cap) {
-                    return -1;
+                if (cp >= 0xD800 && cp <= 0xDBFF && i + 6 < n && s[i + 1] == '\\' &&
+                    s[i + 2] == 'u') {
+                    unsigned lo = 0;
+                    int k = 3;
+                    for (; k <= 6 && hexval(s[i + (size_t)k]) >= 0; k++) {
+                        lo = lo * 16 + (unsigned)hexval(s[i + (size_t)k]);
+                    }
+                    if (k == 7 && lo >= 0xDC00 && lo <= 0xDFFF) {
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                        i += 6;
+                    }
+                }
+                if (o + 4 >= cap) {
+                    return -2;
                 }
                 if (cp < 0x80) {
                     out[o++] = (char)cp;
                 } else if (cp < 0x800) {
                     out[o++] = (char)(0xC0 | (cp >> 6));
                     out[o++] = (char)(0x80 | (cp & 0x3F));
-                } else {
+                } else if (cp < 0x10000) {
                     out[o++] = (char)(0xE0 | (cp >> 12));
+                    out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                    out[o++] = (char)(0x80 | (cp & 0x3F));
+                } else {
+                    out[o++] = (char)(0xF0 | (cp >> 18));
+                    out[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
                     out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
                     out[o++] = (char)(0x80 | (cp & 0x3F));
                 }
@@ -643,7 +724,7 @@ static long unescape(const char *s, size_t n, char *out, size_t cap)
             }
         }
         if (o + 1 >= cap) {
-            return -1;
+            return -2;
         }
         out[o++] = c;
     }
@@ -780,6 +861,10 @@ int drift_decode(struct drift_decoder *dec, const char *s, size_t n, struct drif
             svlen = vend - i - 2;
             if (esc && f != NULL && (f->kind == F_CAT || f->kind == F_ID)) {
                 long u = unescape(sv, svlen, dec->valbuf, sizeof(dec->valbuf));
+                if (u == -2 && f->kind == F_CAT) {
+                    return fail(dec, DRIFT_BAD_WRONG_TYPE, bad, detail,
+                                "category value longer than 256 bytes in", f->name, f->len);
+                }
                 if (u < 0) {
                     goto invalid;
                 }
@@ -856,8 +941,13 @@ int drift_decode(struct drift_decoder *dec, const char *s, size_t n, struct drif
             case F_CAT:
                 seen = 1;
                 if (vtype == 0 || vtype == 1 || vtype == 2) {
-                    b->cat[(size_t)f->idx * cap + row] =
-                        drift_decoder_category(dec, f->idx, sv, svlen);
+                    const char *fault;
+                    int32_t code = category_code(dec, f->idx, sv, svlen, &fault);
+                    if (code < 0) {
+                        return fail(dec, DRIFT_BAD_WRONG_TYPE, bad, detail, fault, f->name,
+                                    f->len);
+                    }
+                    b->cat[(size_t)f->idx * cap + row] = code;
                 } else if (vtype == 4) {
                     return fail(dec, DRIFT_BAD_WRONG_TYPE, bad, detail,
                                 "expected a string for categorical feature", f->name, f->len);
@@ -900,7 +990,13 @@ int drift_decode(struct drift_decoder *dec, const char *s, size_t n, struct drif
             case F_TIME:
                 if (vtype == 0) {
                     /* Epoch seconds, or milliseconds when the value is too large for seconds. */
-                    b->ts[row] = num > 1e11 ? num / 1000.0 : num;
+                    double t = num > 1e11 ? num / 1000.0 : num;
+                    if (!(t >= 0 && t <= TIME_MAX_S)) {
+                        return fail(dec, DRIFT_BAD_BAD_TIME, bad, detail,
+                                    "event time outside 1970-01-01..9999-12-31 in", f->name,
+                                    f->len);
+                    }
+                    b->ts[row] = t;
                 } else if (vtype == 1 || vtype == 4 || vtype == 2) {
                     return fail(dec, DRIFT_BAD_WRONG_TYPE, bad, detail,
                                 "expected epoch seconds or milliseconds in", f->name, f->len);
@@ -934,13 +1030,30 @@ done:
         return fail(dec, DRIFT_BAD_NO_FEATURES, bad, detail,
                     "none of the stream's features present", NULL, 0);
     }
-    /* Admission rules, after the event is known to be well-formed: a very late event time and a
-     * repeated id are skipped (counted, dead-lettered); out-of-order times within the lateness
-     * are accepted: windows count events in arrival order. */
+    /* Admission rules, after the event is known to be well-formed: a very late event time, an
+     * unconfirmed jump far ahead (see the top of the file) and a repeated id are skipped
+     * (counted, dead-lettered); out-of-order times within the lateness are accepted: windows
+     * count events in arrival order. */
     double ts = b->ts[row];
     int lateness = dec->sc->max_lateness_s;
-    if (lateness > 0 && !isnan(ts)) {
-        if (!isnan(dec->max_ts) && ts < dec->max_ts - lateness) {
+    if (lateness > 0 && !isnan(ts) && !isnan(dec->max_ts)) {
+        double jump = lateness > TIME_JUMP_MIN_S ? lateness : TIME_JUMP_MIN_S;
+        if (ts > dec->max_ts + jump) {
+            if (isnan(dec->jump_ts) || fabs(ts - dec->jump_ts) > jump) {
+                dec->jump_ts = ts; /* the next event with a time may confirm it */
+                *bad = DRIFT_BAD_BAD_TIME;
+                snprintf(dec->detail, sizeof(dec->detail),
+                         "event time %.0f is %.0f s ahead of the latest (more than %.0f); "
+                         "refused unless the next event's time agrees", ts, ts - dec->max_ts,
+                         jump);
+                *detail = dec->detail;
+                return DRIFT_EPARSE;
+            }
+            /* confirmed: the stream moved on; the latest time follows once it is admitted */
+        } else {
+            dec->jump_ts = NAN; /* in line with the latest: a lone far-ahead time stays lone */
+        }
+        if (ts < dec->max_ts - lateness) {
             *bad = DRIFT_BAD_TOO_LATE;
             snprintf(dec->detail, sizeof(dec->detail),
                      "event time %.0f is %.0f s behind the latest (max_lateness_s %d)", ts,
@@ -959,6 +1072,9 @@ done:
     }
     if (!isnan(ts) && (isnan(dec->max_ts) || ts > dec->max_ts)) {
         dec->max_ts = ts;
+    }
+    if (!isnan(ts)) {
+        dec->jump_ts = NAN;
     }
     b->n = row + 1;
     return 0;

@@ -478,10 +478,14 @@ static int load_core(struct rd *r, struct drift_pipeline *p)
     for (size_t i = 0; i < nc; i++) {
         *c[i] = get_u64(r);
     }
-    if (get_u64(r) != DRIFT_BAD_COUNT) {
+    /* reasons are only ever added at the end: an older checkpoint has fewer, the new ones
+     * start at 0 */
+    uint64_t nbad = get_u64(r);
+    if (nbad > DRIFT_BAD_COUNT) {
         return DRIFT_ESTATE;
     }
-    get_array(r, s->bad, DRIFT_BAD_COUNT, sizeof(uint64_t));
+    memset(s->bad, 0, sizeof(s->bad));
+    get_array(r, s->bad, (size_t)nbad, sizeof(uint64_t));
     s->label_delay_ms_sum = get_f64(r);
     p->seq = get_u64(r);
     get_str(r, p->model_version, sizeof(p->model_version));

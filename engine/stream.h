@@ -19,6 +19,7 @@
 #include "drift_op.h"
 
 #define DRIFT_MAX_CATEGORIES 256 /* distinct categories per feature; more share one code */
+#define DRIFT_CATEGORY_MAX_BYTES 256 /* a category value's length; longer is wrong_type */
 #define DRIFT_MAX_PARTITIONS 256 /* partitions whose offset ranges a window records */
 
 /* ---------------------------------------------------------------------------------------------
@@ -53,6 +54,8 @@ enum drift_bad {
     DRIFT_BAD_BAD_LABEL,
     DRIFT_BAD_TOO_LATE,  /* event time further behind the latest than max_lateness_s */
     DRIFT_BAD_DUPLICATE, /* id seen among the last `dedup` ids */
+    DRIFT_BAD_BAD_TIME,  /* event time outside 1970..9999, or (with max_lateness_s) a jump far
+                          * ahead of the latest that the next event does not confirm */
     DRIFT_BAD_COUNT
 };
 extern const char *const drift_bad_names[DRIFT_BAD_COUNT];
@@ -69,7 +72,9 @@ struct drift_decoder *drift_decoder_create(apr_pool_t *pool, const struct drift_
  * static or decoder-owned text naming the field or position). */
 int drift_decode(struct drift_decoder *dec, const char *buf, size_t len, struct drift_batch *b,
                  int *bad, const char **detail);
-/* Category dictionary of categorical feature j: looks up (or, while not frozen, adds) a value. */
+/* Category dictionary of categorical feature j: looks up (or, while not frozen, adds) a value.
+ * A value that is not UTF-8, holds a NUL or is longer than DRIFT_CATEGORY_MAX_BYTES is never
+ * added: it gets the unseen code (drift_decode refuses such a message as wrong_type first). */
 int32_t drift_decoder_category(struct drift_decoder *dec, int j, const char *s, size_t len);
 /* Stops adding categories: unseen values from now on get the feature's "unseen" code. */
 void drift_decoder_freeze(struct drift_decoder *dec);
@@ -79,7 +84,8 @@ int drift_decoder_ncategories(const struct drift_decoder *dec, int j);
 const char *drift_decoder_category_name(const struct drift_decoder *dec, int j, int32_t code);
 
 /* State to bytes (checkpoints): each categorical feature's name and its dictionary (values in
- * code order, the frozen flags), the latest event time seen and the dedup memory. Returns the
+ * code order, the frozen flags), the latest event time seen, a far-ahead time waiting for its
+ * confirmation, and the dedup memory. Returns the
  * size needed; writes only when len is large enough; equal decoders give equal bytes. */
 size_t drift_decoder_save(const struct drift_decoder *dec, void *buf, size_t len);
 /* Restores a saved state into a decoder of the same stream schema: the categorical features'

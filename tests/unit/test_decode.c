@@ -1,4 +1,5 @@
-/* Unit tests for the message decoder: every documented rule, and the exact number parser. */
+/* Unit tests for the message decoder: every documented rule, the input bounds (category values,
+ * event times), the checkpoints, and the exact number parser. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@ static struct drift_batch b;
 static double x[2 * 8], lab[8], ts[8];
 static int32_t cat[8], part[8];
 static int64_t off[8];
+static unsigned char st_jump[1 << 12];
 
 static int setup(void **state)
 {
@@ -152,6 +154,171 @@ static void test_frozen_dictionary(void **state)
     assert_int_equal(drift_decoder_category(dec, 0, "b", 1), 1);
     assert_int_equal(drift_decoder_category(dec, 0, "c", 1), DRIFT_MAX_CATEGORIES);
     assert_int_equal(drift_decoder_ncategories(dec, 0), 2);
+}
+
+/* Decodes msg with dec into b; returns 0 or the reason + 1, and the detail in *detail. */
+static int verdict(struct drift_decoder *dec, const char *msg, size_t len, const char **detail)
+{
+    int bad = -1;
+    size_t before = b.n;
+    int rc = drift_decode(dec, msg, len, &b, &bad, detail);
+    if (b.n == b.cap) {
+        b.n = 0;
+    }
+    if (rc != 0) {
+        assert_int_equal(b.n, before);
+        return bad + 1;
+    }
+    return 0;
+}
+
+/* Regression (security review M6, L4): a category value became a feature name whatever its
+ * bytes: a lone surrogate (\uD800) or raw invalid UTF-8 made jansson drop the name from a
+ * published model, so names and weights no longer lined up, and a value of any length was kept
+ * for the life of the process. Such a message is now wrong_type, naming the field, and the value
+ * never enters the dictionary; a surrogate pair is one character, valid UTF-8. */
+static void test_category_values_bounded(void **state)
+{
+    struct drift_stream_conf sc2 = sc;
+    sc2.max_message_bytes = 1 << 16;
+    struct drift_decoder *dec = drift_decoder_create(pool, &sc2);
+    b.n = 0;
+    const char *detail;
+    static const struct {
+        const char *msg;
+        const char *why;
+    } refused[] = {
+        {"{\"country\":\"\\uD800\"}", "not valid UTF-8"},
+        {"{\"country\":\"a\\udc00b\"}", "not valid UTF-8"},
+        {"{\"country\":\"\\uD83Dx\"}", "not valid UTF-8"}, /* a high surrogate alone */
+        {"{\"country\":\"\xff\xfe\"}", "not valid UTF-8"},
+        {"{\"country\":\"\xc0\xaf\"}", "not valid UTF-8"},  /* overlong '/' */
+        {"{\"country\":\"\xed\xa0\x80\"}", "not valid UTF-8"}, /* a raw surrogate */
+        {"{\"country\":\"\xf4\x90\x80\x80\"}", "not valid UTF-8"}, /* past U+10FFFF */
+        {"{\"country\":\"\xc3\"}", "not valid UTF-8"},      /* cut short */
+        {"{\"country\":\"a\\u0000b\"}", "NUL"},
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        int v = verdict(dec, refused[i].msg, strlen(refused[i].msg), &detail);
+        if (v != DRIFT_BAD_WRONG_TYPE + 1 || strstr(detail, refused[i].why) == NULL ||
+            strstr(detail, "'country'") == NULL) {
+            fail_msg("case %zu: verdict %d, detail %s", i, v, v ? detail : "-");
+        }
+    }
+    assert_int_equal(drift_decoder_ncategories(dec, 0), 0);
+
+    /* Length: 256 bytes is a category, 257 is not, escaped or not. */
+    static char msg[8192];
+    int n = snprintf(msg, sizeof(msg), "{\"country\":\"");
+    memset(msg + n, 'a', 256);
+    snprintf(msg + n + 256, sizeof(msg) - (size_t)n - 256, "\"}");
+    assert_int_equal(verdict(dec, msg, strlen(msg), &detail), 0);
+    assert_int_equal(strlen(drift_decoder_category_name(dec, 0, 0)), 256);
+    memset(msg + n, 'b', 257);
+    snprintf(msg + n + 257, sizeof(msg) - (size_t)n - 257, "\"}");
+    assert_int_equal(verdict(dec, msg, strlen(msg), &detail), DRIFT_BAD_WRONG_TYPE + 1);
+    assert_non_null(strstr(detail, "longer than 256 bytes in 'country'"));
+    for (int k = 0; k < 129; k++) { /* 258 bytes once unescaped */
+        memcpy(msg + n + 6 * k, "\\u00e9", 6);
+    }
+    snprintf(msg + n + 6 * 129, sizeof(msg) - (size_t)n - 6 * 129, "\"}");
+    assert_int_equal(verdict(dec, msg, strlen(msg), &detail), DRIFT_BAD_WRONG_TYPE + 1);
+    for (int k = 0; k < 1100; k++) { /* past the unescaping buffer: was invalid_json */
+        memcpy(msg + n + 6 * k, "\\u0041", 6);
+    }
+    snprintf(msg + n + 6 * 1100, sizeof(msg) - (size_t)n - 6 * 1100, "\"}");
+    assert_int_equal(verdict(dec, msg, strlen(msg), &detail), DRIFT_BAD_WRONG_TYPE + 1);
+    assert_non_null(strstr(detail, "longer than 256 bytes"));
+    assert_int_equal(drift_decoder_ncategories(dec, 0), 1);
+
+    /* Valid UTF-8 is kept as it is; a surrogate pair becomes its one 4-byte character. */
+    const char *pair = "{\"country\":\"\\uD83D\\uDE00\"}";
+    assert_int_equal(verdict(dec, pair, strlen(pair), &detail), 0);
+    assert_string_equal(drift_decoder_category_name(dec, 0, 1), "\xf0\x9f\x98\x80");
+    const char *raw = "{\"country\":\"M\xc3\xbcnchen \xe2\x82\xac \xf0\x9f\x98\x80\"}";
+    assert_int_equal(verdict(dec, raw, strlen(raw), &detail), 0);
+    assert_string_equal(drift_decoder_category_name(dec, 0, 2),
+                        "M\xc3\xbcnchen \xe2\x82\xac \xf0\x9f\x98\x80");
+    /* The dictionary itself never takes such a value (reference files come this way). */
+    assert_int_equal(drift_decoder_category(dec, 0, "\xff", 1), DRIFT_MAX_CATEGORIES);
+    assert_int_equal(drift_decoder_category(dec, 0, "a\0b", 3), DRIFT_MAX_CATEGORIES);
+    assert_int_equal(drift_decoder_ncategories(dec, 0), 3);
+}
+
+/* Regression (security review M5): any finite number was an event time. One event at 1e300 (or
+ * any far future) became the latest time, and with max_lateness_s every event after it was
+ * too_late; the same value overflowed the date conversions. A time outside 1970..9999 is now
+ * bad_time, and with a lateness bound a jump far ahead counts only once the next event with a
+ * time confirms it. */
+static void test_event_time_bounded(void **state)
+{
+    struct drift_decoder *dec = drift_decoder_create(pool, &sc);
+    const char *detail;
+    b.n = 0;
+    static const struct {
+        const char *ts;
+        int want; /* 0 accepted, else reason + 1 */
+    } plain[] = {
+        {"1e300", DRIFT_BAD_BAD_TIME + 1},
+        {"-5", DRIFT_BAD_BAD_TIME + 1},
+        {"253402300800000", DRIFT_BAD_BAD_TIME + 1}, /* ms: 10000-01-01 */
+        {"253402300799000", 0},                      /* ms: 9999-12-31T23:59:59 */
+        {"0", 0},
+        {"1013", 0}, /* no lateness bound: order is free, and there is no jump rule */
+    };
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "{\"amount\":1,\"ts\":%s}", plain[i].ts);
+        int v = verdict(dec, msg, strlen(msg), &detail);
+        if (v != plain[i].want) {
+            fail_msg("ts %s: verdict %d, want %d", plain[i].ts, v, plain[i].want);
+        }
+        if (v != 0) {
+            assert_non_null(strstr(detail, "outside 1970-01-01..9999-12-31 in 'ts'"));
+        }
+    }
+
+    struct drift_stream_conf lsc = sc;
+    lsc.max_lateness_s = 60;
+    struct drift_decoder *l = drift_decoder_create(pool, &lsc), *c = NULL;
+    static const struct {
+        double ts;
+        int want;
+    } seq[] = {
+        {1000, 0},
+        {1e9, DRIFT_BAD_BAD_TIME + 1},    /* a lone stray time far ahead */
+        {1010, 0},                        /* not too late: the latest did not move */
+        {1020, 0},
+        {5e8, DRIFT_BAD_BAD_TIME + 1},    /* far ahead again */
+        {9e8, DRIFT_BAD_BAD_TIME + 1},    /* far ahead, but far from 5e8 too: a new candidate */
+        {9e8 + 10, 0},                    /* agrees with it: the stream moved on */
+        {1030, DRIFT_BAD_TOO_LATE + 1},   /* and now the old times are late */
+        {9e8 + 5, 0},                     /* out of order within the lateness */
+        {9e8 + 3700, DRIFT_BAD_BAD_TIME + 1}, /* more than an hour ahead */
+        {9e8 + 20, 0},                    /* in line: the candidate is dropped */
+        {9e8 + 3710, DRIFT_BAD_BAD_TIME + 1},
+        {9e8 + 3720, 0},                  /* confirmed */
+    };
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "{\"amount\":1,\"ts\":%.0f}", seq[i].ts);
+        int v = verdict(l, msg, strlen(msg), &detail);
+        if (v != seq[i].want) {
+            fail_msg("step %zu, ts %.0f: verdict %d, want %d", i, seq[i].ts, v, seq[i].want);
+        }
+        if (v == DRIFT_BAD_BAD_TIME + 1) {
+            assert_non_null(strstr(detail, "ahead of the latest"));
+        }
+        if (i == 4) {
+            /* a jump waiting for confirmation survives a checkpoint */
+            c = drift_decoder_create(pool, &lsc);
+            size_t len = drift_decoder_save(l, st_jump, sizeof(st_jump));
+            assert_true(len <= sizeof(st_jump));
+            assert_int_equal(drift_decoder_load(c, st_jump, len), 0);
+            snprintf(msg, sizeof(msg), "{\"amount\":1,\"ts\":%.0f}", 5e8 + 10);
+            assert_int_equal(verdict(c, msg, strlen(msg), &detail), 0); /* confirms 5e8 */
+        }
+    }
 }
 
 /* The fast path must give exactly what strtod gives. */
@@ -330,9 +497,9 @@ static void test_state_refuses_mismatch(void **state)
         bad[i] ^= 0x04;
         assert_decoder_refuses(dec, bad, n);
     }
-    /* The first value of "country" (after the header, max_ts, the clock and the name) made equal
-     * to the second: "DE" and "FR" are both two bytes. */
-    size_t v0 = 32 + 4 + 7 + 1 + 4 + 4, v1 = v0 + 2 + 4;
+    /* The first value of "country" (after the header, max_ts, jump_ts, the clock and the name)
+     * made equal to the second: "DE" and "FR" are both two bytes. */
+    size_t v0 = 40 + 4 + 7 + 1 + 4 + 4, v1 = v0 + 2 + 4;
     memcpy(bad, good, n);
     memcpy(bad + v0, bad + v1, 2);
     assert_true(memcmp(good + v0, "DE", 2) == 0 || memcmp(good + v0, "FR", 2) == 0);
@@ -352,6 +519,29 @@ static void test_state_refuses_mismatch(void **state)
     assert_decoder_refuses(o, good, n);
     assert_int_equal(drift_decoder_load(dec, good, n), 0);
     assert_same_decoders(a, dec);
+}
+
+/* A checkpoint of the first decoder state format (no jump_ts) still loads, with no jump
+ * pending. */
+static void test_state_version1_loads(void **state)
+{
+    static unsigned char v2[1 << 12], v1[1 << 12];
+    struct drift_decoder *a = cp_decoder(8), *c = cp_decoder(8);
+    for (int i = 0; i < 12; i++) {
+        cp_decode(a, NULL, i);
+    }
+    size_t n = drift_decoder_save(a, v2, sizeof(v2));
+    assert_true(n <= sizeof(v2));
+    uint32_t version;
+    memcpy(&version, v2 + 4, 4);
+    assert_int_equal(version, 2);
+    /* version 1: the same bytes without jump_ts (header 16, max_ts 8, then jump_ts 8) */
+    memcpy(v1, v2, 24);
+    memcpy(v1 + 24, v2 + 32, n - 32);
+    version = 1;
+    memcpy(v1 + 4, &version, 4);
+    assert_int_equal(drift_decoder_load(c, v1, n - 8), 0);
+    assert_same_decoders(a, c);
 }
 
 /* The dedup memory is restored only where there is one: a decoder without dedup ignores the
@@ -383,6 +573,9 @@ int main(void)
         cmocka_unit_test(test_bad_messages),     cmocka_unit_test(test_frozen_dictionary),
         cmocka_unit_test(test_numbers_exact),    cmocka_unit_test(test_state_round_trip),
         cmocka_unit_test(test_state_refuses_mismatch),
+        cmocka_unit_test(test_state_version1_loads),
+        cmocka_unit_test(test_category_values_bounded),
+        cmocka_unit_test(test_event_time_bounded),
         cmocka_unit_test(test_state_dedup_presence),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
