@@ -649,6 +649,15 @@ static void read_value(struct loader *L, const struct key *k, const struct node 
                           : strncmp(s, "https://", 8) == 0 ? 8
                                                            : 0;
             ok = skip > 0 && s[skip] != '\0' && strpbrk(s, " \t\r\n") == NULL;
+            if (ok && strcspn(s + skip, "/?#") > strcspn(s + skip, "@")) {
+                /* user:password@ in the authority: the URL is logged with every delivery and
+                 * stored in the outbox, so its secret would be too. Not echoed here either. */
+                errat(L, v->line, v->col, "%s must not hold credentials (user:password@ before "
+                      "the host): the URL is logged and stored with every delivery; put the "
+                      "secret in an environment variable and name it in basic_auth_env "
+                      "(user:password) or bearer_token_env", path);
+                return;
+            }
         }
         if (!ok) {
             bad_value(L, k, v, path, NULL);
@@ -1709,6 +1718,40 @@ static void set_exec_command(struct loader *L, const struct node *v, void *base,
     }
 }
 
+/* exec.env: names of driftd's environment variables the program also gets. The program sees
+ * only an allow-list of driftd's environment otherwise (spawn.c): the rest holds credentials. */
+static void set_exec_env(struct loader *L, const struct node *v, void *base, const char *path)
+{
+    struct drift_stream_conf *s = base;
+    if (v->type != NODE_SEQ || v->n > 256) {
+        errat(L, v->line, v->col, "%s must be a list of environment variable names (at most "
+              "256), got %s", path, show(L, v));
+        return;
+    }
+    s->exec.env = apr_pcalloc(L->tmp, (size_t)(v->n + 1) * sizeof(char *));
+    s->exec.nenv = 0;
+    int i = 0;
+    for (const struct node *item = v->first; item != NULL; item = item->next, i++) {
+        const char *n = item->type == NODE_SCALAR && !is_null(item) ? item->str : "";
+        int ok = (isalpha((unsigned char)n[0]) || n[0] == '_') &&
+                 strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+                     strlen(n);
+        if (!ok) {
+            errat(L, item->line, item->col, "%s[%d] must be an environment variable name "
+                  "(letters, digits and '_', not starting with a digit), got %s", path, i,
+                  show(L, item));
+            return;
+        }
+        for (int j = 0; j < s->exec.nenv; j++) {
+            if (strcmp(s->exec.env[j], n) == 0) {
+                errat(L, item->line, item->col, "%s lists %s twice", path, n);
+                return;
+            }
+        }
+        s->exec.env[s->exec.nenv++] = n;
+    }
+}
+
 static void exec_check(struct loader *L, const struct section *sec, const struct found *f,
                        void *base, const char *path)
 {
@@ -1723,6 +1766,9 @@ static const struct key exec_keys[] = {
           "SIGTERM after this many seconds, SIGKILL 2 s later"),
     K_BOOL("resolutions", "false", S_OFF(exec.resolutions),
            "run the program for resolutions too, not only triggers"),
+    K_CUSTOM("env", set_exec_env, 0,
+             "names of driftd's environment variables the program also gets (by default only "
+             "PATH, HOME, LANG, LC_*, TZ, USER, LOGNAME and TMPDIR)"),
 };
 static const struct section exec_section = {exec_keys, NKEYS(exec_keys), exec_check};
 
@@ -2071,6 +2117,15 @@ static struct drift_config *copy_config(const struct drift_config *src, apr_pool
             s->exec.argv = av;
         } else {
             s->exec.argv = NULL;
+        }
+        if (s->exec.nenv > 0) {
+            const char **ev = apr_pcalloc(pool, (size_t)(s->exec.nenv + 1) * sizeof(*ev));
+            for (int j = 0; j < s->exec.nenv; j++) {
+                ev[j] = dup_str(pool, s->exec.env[j]);
+            }
+            s->exec.env = ev;
+        } else {
+            s->exec.env = NULL;
         }
         if (s->performance.nparams > 0) {
             struct drift_kv *kv = apr_pcalloc(pool, (size_t)s->performance.nparams * sizeof(*kv));

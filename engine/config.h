@@ -189,6 +189,10 @@ struct drift_stream_conf {
         int argc;
         int timeout_s;         /* SIGTERM after this, SIGKILL 2 s later (default 60) */
         int resolutions;       /* run for resolutions too (default 0: triggers only) */
+        const char **env;      /* names of driftd's environment variables passed to the program
+                                * (NULL-terminated, NULL when none); it gets no others but
+                                * PATH, HOME, LANG, LC_*, TZ, USER, LOGNAME and TMPDIR */
+        int nenv;
     } exec;
 
     struct {

@@ -9,19 +9,25 @@
  * each use, and takes values only through bound parameters. The schema version lives in
  * PRAGMA user_version and is advanced by migrations, each in its own transaction; a file written
  * by a newer driftd is refused rather than guessed at.
+ *
+ * A new database file is created readable by its owner only (0600): it holds trigger payloads,
+ * delivery targets and errors, and model weights. SQLite would create it 0644 less the umask;
+ * the -wal and -shm files it makes beside it take the database file's mode.
  */
 #include "store.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "drift_op.h"
 #include "log.h"
 
-#define STORE_BUSY_MS 5000 /* wait this long for a lock before failing */
+#define STORE_BUSY_MS 2000 /* wait this long for a lock before failing (the loop waits too) */
 
 /* ---------------------------------------------------------------------------------------------
  * SQL
@@ -296,6 +302,20 @@ static int configure(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
+/* Creates path as an empty file with mode 0600 when nothing is there yet, for SQLite to open as
+ * a new database. An existing file keeps its mode (an operator may have chosen it); any other
+ * failure is left for sqlite3_open_v2 to report. */
+static void create_private(const char *path)
+{
+    if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0) {
+        return;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
 struct drift_store *drift_store_open(const char *path, char *err, size_t errlen)
 {
     if (path == NULL || path[0] == '\0') {
@@ -309,6 +329,7 @@ struct drift_store *drift_store_open(const char *path, char *err, size_t errlen)
     }
     char msg[256];
     int version = 0;
+    create_private(path);
     int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         snprintf(msg, sizeof(msg), "%s", s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));

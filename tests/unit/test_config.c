@@ -653,6 +653,60 @@ static void test_actions(void **state)
                 "is produced to, as a CloudEvent keyed by the stream");
 }
 
+/* Regression (security review M3): a webhook URL with user:password@ was accepted, and then
+ * logged with every delivery and stored in the outbox. It is refused, at its position, with the
+ * way to keep the secret out of the URL, and without echoing it; an '@' after the host is fine. */
+static void test_url_credentials_refused(void **state)
+{
+    expect_only(HEAD FEATS "    webhook: {url: 'https://ci:hunter2@ci.internal/hooks/a'}\n",
+                "t.yaml:7:20: streams[0].webhook.url must not hold credentials (user:password@ "
+                "before the host): the URL is logged and stored with every delivery; put the "
+                "secret in an environment variable and name it in basic_auth_env "
+                "(user:password) or bearer_token_env");
+    assert_null(strstr(errs[0], "hunter2"));
+    expect_only(HEAD FEATS "    webhooks: [{url: 'http://token@h/b'}]\n",
+                "t.yaml:7:22: streams[0].webhooks[0].url must not hold credentials (user:password@ "
+                "before the host): the URL is logged and stored with every delivery; put the "
+                "secret in an environment variable and name it in basic_auth_env "
+                "(user:password) or bearer_token_env");
+    struct drift_config *c;
+    assert_int_equal(load(HEAD FEATS "    webhook: {url: 'https://h/users/@me?to=a@b#@'}\n", &c),
+                     0);
+    assert_string_equal(c->streams[0].webhook.url, "https://h/users/@me?to=a@b#@");
+}
+
+/* exec.env names the variables of driftd's environment the program also gets (spawn.c passes
+ * only an allow-list otherwise); names are checked and kept in the config's pool. */
+static void test_exec_env(void **state)
+{
+    apr_pool_t *a;
+    apr_pool_create(&a, pool);
+    struct drift_config *c;
+    const char *yaml = HEAD FEATS "    exec: {command: [x], env: [JENKINS_TOKEN, _X1]}\n";
+    nerr = 0;
+    assert_int_equal(drift_config_load_buffer(a, "t.yaml", yaml, strlen(yaml), &c, collect, NULL),
+                     0);
+    struct drift_config *other;
+    assert_true(load("kafka: {brokers: x}\nstreams: [{name: zzzzzzzzzz, topic: zzzzzzzzzzzz, "
+                     "features: {zzzzzzzzzzzzzz: nope}}]\n", &other) < 0);
+    assert_int_equal(c->streams[0].exec.nenv, 2);
+    assert_string_equal(c->streams[0].exec.env[0], "JENKINS_TOKEN");
+    assert_string_equal(c->streams[0].exec.env[1], "_X1");
+    assert_null(c->streams[0].exec.env[2]);
+    apr_pool_destroy(a);
+    assert_int_equal(load(HEAD FEATS "    exec: {command: [x]}\n", &c), 0);
+    assert_int_equal(c->streams[0].exec.nenv, 0);
+    assert_null(c->streams[0].exec.env);
+    expect_only(HEAD FEATS "    exec: {command: [x], env: [A, 1B]}\n",
+                "t.yaml:7:35: streams[0].exec.env[1] must be an environment variable name "
+                "(letters, digits and '_', not starting with a digit), got \"1B\"");
+    expect_only(HEAD FEATS "    exec: {command: [x], env: [A, A]}\n",
+                "t.yaml:7:35: streams[0].exec.env lists A twice");
+    expect_only(HEAD FEATS "    exec: {command: [x], env: A}\n",
+                "t.yaml:7:31: streams[0].exec.env must be a list of environment variable names "
+                "(at most 256), got \"A\"");
+}
+
 static void test_config_owns_its_memory(void **state)
 {
     apr_pool_t *a, *b;
@@ -706,6 +760,8 @@ int main(void)
         cmocka_unit_test(test_unreadable_file),
         cmocka_unit_test(test_config_owns_its_memory),
         cmocka_unit_test(test_actions),
+        cmocka_unit_test(test_url_credentials_refused),
+        cmocka_unit_test(test_exec_env),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     apr_pool_destroy(pool);

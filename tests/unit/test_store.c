@@ -2,7 +2,7 @@
  * records its version; a trigger, its signals and its outbox rows are written in one transaction
  * (checked by reading the file with sqlite3 directly); a duplicate idempotency key and a failing
  * insert leave nothing behind; the outbox queries and updates behave; a file with a newer schema
- * is refused, untouched, with a message naming its version. */
+ * is refused, untouched, with a message naming its version; a new file is private to its owner. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "drift_op.h"
@@ -364,6 +365,43 @@ static void test_bad_files_refused(void **state)
     assert_non_null(strstr(err, "junk.db"));
 }
 
+static unsigned file_mode(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 ? (unsigned)(st.st_mode & 0777) : 0;
+}
+
+/* Regression (security review L3): the database (trigger payloads, targets, model weights) was
+ * created 0644 under the usual umask. A new file is 0600, and so are the -wal and -shm files
+ * SQLite makes beside it; an existing file keeps the mode it has. */
+static void test_new_file_is_private(void **state)
+{
+    mode_t old = umask(022);
+    char err[256], p[200], db[160];
+    snprintf(db, sizeof(db), "%s/private.db", dir);
+    struct drift_store *s = drift_store_open(db, err, sizeof(err));
+    assert_non_null(s);
+    struct drift_trigger_row t = {"k:1", "s", "retrain", "data_drift", 1, "{}"};
+    assert_int_equal(drift_store_trigger_add(s, &t, NULL, 0, NULL, 0, NULL, err, sizeof(err)), 0);
+    assert_int_equal(file_mode(db), 0600);
+    snprintf(p, sizeof(p), "%s-wal", db);
+    assert_int_equal(file_mode(p), 0600);
+    snprintf(p, sizeof(p), "%s-shm", db);
+    assert_int_equal(file_mode(p), 0600);
+    drift_store_close(s);
+
+    snprintf(p, sizeof(p), "%s/shared.db", dir);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(chmod(p, 0640), 0);
+    s = drift_store_open(p, err, sizeof(err));
+    assert_non_null(s);
+    drift_store_close(s);
+    assert_int_equal(file_mode(p), 0640);
+    umask(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +410,7 @@ int main(void)
         cmocka_unit_test(test_newer_schema_refused),
         cmocka_unit_test(test_upgrade_from_v1),
         cmocka_unit_test(test_bad_files_refused),
+        cmocka_unit_test(test_new_file_is_private),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
