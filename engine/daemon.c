@@ -92,14 +92,19 @@ struct drift_daemon {
     const char **topics;      /* the subscribed topics (strings that live as long as d) */
     int ntopics;
     uint64_t reloads, reload_failures;
-    /* Triggers the store refused (busy, locked, disk full), oldest first, retried every
-     * second. While any is held no checkpoint is taken: a crash then replays from before it and
+    /* Triggers the store refused (busy, locked, disk full), oldest first, retried (after
+     * store_retry_at). While any is held no checkpoint is taken: a crash then replays from before it and
      * fires it again, and the store deduplicates by key. */
     struct held_trigger *held, **held_tail;
     int nheld;
     uint64_t trigger_write_failures;
     int ckpt_hold;            /* a refused trigger could not even be held: no checkpoint until
                                * a restart, which replays it */
+    /* After the store refused a write, the next try waits (1 s doubling to 15 s): each try can
+     * block the loop for the store's busy timeout, and /healthz, /metrics and Kafka need it. */
+    uint64_t store_retry_at;  /* uv_now ms */
+    char store_error[256];    /* the store's answer to the last refused trigger */
+    uint64_t store_backoff_ms;
     void (*done)(void *ctx);
     void *done_ctx;
     int stopping;
@@ -124,7 +129,27 @@ struct next_off {
 #define CKPT_MIN_GAP_MS 1000 /* window-close checkpoints: at most one a second */
 
 static void flush_held(struct drift_daemon *d);
-static int checkpoint(struct drift_daemon *d, const char *why);
+static int checkpoint(struct drift_daemon *d, const char *why, int force);
+
+static void store_refused(struct drift_daemon *d)
+{
+    d->store_backoff_ms = d->store_backoff_ms ? d->store_backoff_ms * 2 : 1000;
+    if (d->store_backoff_ms > 15000) {
+        d->store_backoff_ms = 15000;
+    }
+    d->store_retry_at = uv_now(d->loop) + d->store_backoff_ms;
+}
+
+static void store_took(struct drift_daemon *d)
+{
+    d->store_backoff_ms = 0;
+    d->store_retry_at = 0;
+}
+
+static int store_may_try(const struct drift_daemon *d)
+{
+    return uv_now(d->loop) >= d->store_retry_at;
+}
 static int restore(struct drift_daemon *d, int i, char *err, size_t errlen);
 
 /* One info line per stream with its counters: what an operator greps for, and what tests wait
@@ -326,7 +351,7 @@ static char *metrics_text(struct drift_daemon *d, size_t *len)
                       "Checkpoints that could not be written (the previous one stands)");
     drift_prom_sample(&p, "driftd_checkpoint_failures_total", (double)d->ckpt_failures, 0);
     drift_prom_family(&p, "driftd_triggers_held", "gauge",
-                      "Triggers the store refused, held in memory and retried every second");
+                      "Triggers the store refused, held in memory and retried");
     drift_prom_sample(&p, "driftd_triggers_held", (double)d->nheld, 0);
     drift_prom_family(&p, "driftd_trigger_write_failures_total", "counter",
                       "Trigger writes the store refused (each is held and retried)");
@@ -366,7 +391,7 @@ static int health(struct drift_daemon *d, char *why, size_t len)
     }
     if (d->nheld > 0) {
         snprintf(why, len, "%d trigger(s) held: the store refuses writes (%.160s)", d->nheld,
-                 d->ckpt_error);
+                 d->store_error);
         return 0;
     }
     if (d->ckpt_error[0] != '\0') {
@@ -621,10 +646,10 @@ static void on_sched_timer(uv_timer_t *t)
 {
     struct drift_daemon *d = t->data;
     int64_t now_s = (int64_t)(drift_wall_ms() / 1000);
-    if (d->held != NULL) {
+    if (d->held != NULL && store_may_try(d)) {
         flush_held(d);
         if (d->held == NULL) {
-            checkpoint(d, "held triggers written");
+            checkpoint(d, "held triggers written", 1);
         }
     }
     for (int i = 0; i < d->npipes; i++) {
@@ -821,8 +846,11 @@ static void flush_held(struct drift_daemon *d)
         store_trigger(d, &h->row, h->sig, h->nsig, h->targets, h->ntargets, "held", 0, err,
                       sizeof(err), &rc);
         if (rc != 0) {
+            snprintf(d->store_error, sizeof(d->store_error), "%s", err);
+            store_refused(d);
             return;
         }
+        store_took(d);
         DRIFT_INFO("held trigger written", "stream=%s key=%s still_held=%d", h->row.stream,
                    h->row.idem_key, d->nheld - 1);
         d->held = h->next;
@@ -843,20 +871,22 @@ static int record_trigger(struct drift_daemon *d, const struct drift_trigger_row
 {
     char err[256] = "";
     int rc = 0, recorded = 0;
-    flush_held(d);
-    if (d->held == NULL) {
+    if (d->held == NULL) { /* else it waits its turn: the held ones are retried in order */
         recorded = store_trigger(d, row, sig, nsig, targets, ntargets, at, at_n, err,
                                  sizeof(err), &rc);
         if (rc == 0) {
+            store_took(d);
             return recorded;
         }
+        snprintf(d->store_error, sizeof(d->store_error), "%s", err);
+        store_refused(d);
     } else {
         snprintf(err, sizeof(err), "%d earlier trigger(s) not yet written", d->nheld);
     }
     d->trigger_write_failures++;
     if (hold_trigger(d, row, sig, nsig, targets, ntargets) == 0) {
-        DRIFT_ERROR("cannot record trigger now; held in memory and retried every second, "
-                    "checkpoints wait for it", "stream=%s key=%s held=%d error=\"%s\"",
+        DRIFT_ERROR("cannot record trigger now; held in memory and retried, checkpoints "
+                    "wait for it", "stream=%s key=%s held=%d error=\"%s\"",
                     row->stream, row->idem_key, d->nheld, err);
     } else {
         DRIFT_ERROR("cannot record or hold trigger; a restart replays it from the last "
@@ -1129,10 +1159,14 @@ static struct next_off *next_off_slot(struct drift_daemon *d, const char *topic,
  * offset of every partition processed, in one transaction. Taken between batches, when no
  * pipeline holds a row. A failure (busy, locked, disk full) is logged and counted, and the
  * next one tries again: the previous checkpoint stays whole. */
-static int checkpoint(struct drift_daemon *d, const char *why)
+static int checkpoint(struct drift_daemon *d, const char *why, int force)
 {
     uint64_t t0 = uv_hrtime();
-    flush_held(d);
+    if (force) {
+        flush_held(d);
+    } else if (!store_may_try(d)) {
+        return DRIFT_EFAULT; /* the store refused the last write: wait for the retry time */
+    }
     if (d->nheld > 0 || d->ckpt_hold) {
         /* the state to save is past a trigger the store does not have yet */
         d->ckpt_failures++;
@@ -1179,12 +1213,14 @@ static int checkpoint(struct drift_daemon *d, const char *why)
             drift_consumer_store_offset(d->consumer, offs[i].topic, offs[i].partition,
                                         offs[i].next);
         }
+        store_took(d);
         d->ckpts++;
         d->ckpt_dirty = d->window_closed = 0;
         d->ckpt_error[0] = '\0';
         drift_hist_observe(&d->ckpt_hist, (double)(uv_hrtime() - t0) * 1e-9);
         DRIFT_DEBUG("checkpoint", "why=%s streams=%d partitions=%d", why, d->npipes, no);
     } else {
+        store_refused(d);
         d->ckpt_failures++;
         snprintf(d->ckpt_error, sizeof(d->ckpt_error), "%s", err);
         uint64_t suppressed;
@@ -1208,7 +1244,7 @@ static void on_ckpt_timer(uv_timer_t *t)
 {
     struct drift_daemon *d = t->data;
     if (d->ckpt_dirty || d->ckpt_error[0] != '\0') {
-        checkpoint(d, "timer");
+        checkpoint(d, "timer", 0);
     }
 }
 
@@ -1294,9 +1330,9 @@ static void on_revoke(void *ctx, rd_kafka_topic_partition_list_t *parts, int los
     struct drift_daemon *d = ctx;
     int rc = 0;
     if (!lost) {
-        rc = checkpoint(d, "revoke");
+        rc = checkpoint(d, "revoke", 1);
         for (int tries = 0; rc != 0 && d->nheld == 0 && tries < 3; tries++) {
-            rc = checkpoint(d, "revoke");
+            rc = checkpoint(d, "revoke", 1);
         }
     }
     if (lost || rc != 0) {
@@ -1341,7 +1377,7 @@ static void on_batch(void *ctx, rd_kafka_message_t **msgs, size_t n)
     d->ckpt_dirty = 1;
     drift_hist_observe(&d->batch_hist, (double)(uv_hrtime() - t0) * 1e-9);
     if (d->window_closed && uv_now(d->loop) - d->ckpt_last_ms >= CKPT_MIN_GAP_MS) {
-        checkpoint(d, "window");
+        checkpoint(d, "window", 0);
     }
 }
 
@@ -1851,7 +1887,7 @@ void drift_daemon_stop(struct drift_daemon *d, int drain_ms, void (*done)(void *
     log_stats(d, "final stream stats");
     drift_consumer_close(d->consumer); /* stops consuming; revocations checkpoint */
     d->consumer = NULL;
-    if (checkpoint(d, "shutdown") == 0) {
+    if (checkpoint(d, "shutdown", 1) == 0) {
         DRIFT_INFO("final checkpoint written", "streams=%d", d->npipes);
     }
     free(d->offs);
@@ -1978,7 +2014,7 @@ int drift_daemon_reload(struct drift_daemon *d, const struct drift_config *cfg, 
     uv_timer_start(&d->ckpt_timer, on_ckpt_timer, ck, ck);
     d->ckpt_dirty = 1;
     d->reloads++;
-    checkpoint(d, "reload");
+    checkpoint(d, "reload", 1);
     return 0;
 }
 

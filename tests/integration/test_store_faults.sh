@@ -104,10 +104,12 @@ kill -KILL $D
 wait $D 2>/dev/null || true
 unlock
 [ "$(triggers "$DB")" = 1 ] || fail "the held trigger reached the store before the kill?"
+restores=$(count 'msg="state restored from checkpoint"')
 start
+wait_for 30 "the restart restored its checkpoint" more 'msg="state restored from checkpoint"' "$restores"
+in_store() { [ "$(sqlite3 "$DB" "select count(*) from triggers where idem_key = '$1'")" = 1 ]; }
+wait_for 60 "the trigger held at the kill ($key) replayed into the store" in_store "$key"
 wait_for 60 "8000 consumed after the restart" consumed 8000
-[ "$(sqlite3 "$DB" "select count(*) from triggers where idem_key = '$key'")" = 1 ] \
-    || fail "the trigger held at the kill ($key) is not in the store once"
 n2=$(triggers "$DB")
 wait_for 30 "all delivered" sh -c "[ \"\$(sqlite3 '$DB' \"select count(*) from outbox where status = 'done'\")\" = $n2 ]"
 log "$key replayed and written once; $n2 triggers"
