@@ -45,7 +45,6 @@ void *realloc(void *p, size_t n)
     allocs += counting;
     return __libc_realloc(p, n);
 }
-#endif
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -56,6 +55,7 @@ static double unif(void)
     rng ^= rng << 17;
     return (double)(rng >> 11) / 9007199254740992.0;
 }
+#endif
 
 static void test_update_never_allocates(void **state)
 {
