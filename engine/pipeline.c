@@ -617,37 +617,45 @@ static const double *learner_encode(struct drift_pipeline *p, size_t start, size
     return p->lx;
 }
 
+/* The learner, its inputs and its metrics, made when the first reference is ready (a
+ * re-baseline keeps them), or when a checkpoint taken during a re-baseline is loaded. */
+void drift_pl_learner_make(struct drift_pipeline *p)
+{
+    if (p->lops == NULL || p->learner != NULL) {
+        return;
+    }
+    learner_inputs(p);
+    if (p->lpreq == NULL) {
+        uint64_t every = p->sc->learner.publish_every > 0
+                             ? (uint64_t)p->sc->learner.publish_every : 1000;
+        struct drift_preq_params qp = {
+            .task = p->lops == drift_learner_find("logistic") ? DRIFT_PREQ_CLASSIFICATION
+                                                              : DRIFT_PREQ_REGRESSION,
+            .threshold = DRIFT_PREQ_DEFAULT_THRESHOLD,
+            .capacity = every < LEARNER_PREQ_MAX ? (size_t)every : LEARNER_PREQ_MAX};
+        char qerr[160];
+        p->lpreq = drift_preq_create(&qp, qerr, sizeof(qerr));
+        if (p->lpreq != NULL) {
+            apr_pool_cleanup_register(p->pool, p->lpreq, preq_cleanup,
+                                      apr_pool_cleanup_null);
+        }
+    }
+    struct drift_learner_params lp;
+    drift_pl_learner_params(p, &lp);
+    char lerr[160];
+    p->learner = p->lops->create(p->ld, &lp, lerr, sizeof(lerr));
+    if (p->learner != NULL) {
+        apr_pool_cleanup_register(p->pool, p, learner_cleanup, apr_pool_cleanup_null);
+    }
+}
+
 static void reference_finish(struct drift_pipeline *p, size_t n, int notify)
 {
     p->ref_gen++;
     drift_decoder_freeze(p->dec);
     p->ref_ready = 1;
     p->ref_events = n;
-    if (p->lops != NULL && p->learner == NULL) { /* a re-baseline keeps the learner */
-        learner_inputs(p);
-        if (p->lpreq == NULL) {
-            uint64_t every = p->sc->learner.publish_every > 0
-                                 ? (uint64_t)p->sc->learner.publish_every : 1000;
-            struct drift_preq_params qp = {
-                .task = p->lops == drift_learner_find("logistic") ? DRIFT_PREQ_CLASSIFICATION
-                                                                  : DRIFT_PREQ_REGRESSION,
-                .threshold = DRIFT_PREQ_DEFAULT_THRESHOLD,
-                .capacity = every < LEARNER_PREQ_MAX ? (size_t)every : LEARNER_PREQ_MAX};
-            char qerr[160];
-            p->lpreq = drift_preq_create(&qp, qerr, sizeof(qerr));
-            if (p->lpreq != NULL) {
-                apr_pool_cleanup_register(p->pool, p->lpreq, preq_cleanup,
-                                          apr_pool_cleanup_null);
-            }
-        }
-        struct drift_learner_params lp;
-        drift_pl_learner_params(p, &lp);
-        char lerr[160];
-        p->learner = p->lops->create(p->ld, &lp, lerr, sizeof(lerr));
-        if (p->learner != NULL) {
-            apr_pool_cleanup_register(p->pool, p, learner_cleanup, apr_pool_cleanup_null);
-        }
-    }
+    drift_pl_learner_make(p); /* a re-baseline keeps the learner */
     if (notify && p->hooks.reference_ready) {
         p->hooks.reference_ready(p->hooks.ctx, p->sc->name, n);
     }
@@ -1129,8 +1137,20 @@ static uint64_t fnv64(uint64_t h, const void *data, size_t n)
     return h;
 }
 
+/* Event times the decoder admits lie in 1970..9999; anything else (a NaN, a corrupt value)
+ * prints as the nearest end rather than overflowing the conversion. */
+#define TIME_MAX_S 253402300799.0 /* 9999-12-31T23:59:59Z */
+
+static int plausible_time(double s)
+{
+    return isfinite(s) && s >= 0 && s <= TIME_MAX_S;
+}
+
 static void iso8601(char *buf, size_t len, double epoch_s)
 {
+    if (!plausible_time(epoch_s)) {
+        epoch_s = epoch_s > TIME_MAX_S ? TIME_MAX_S : 0;
+    }
     time_t s = (time_t)floor(epoch_s);
     struct tm tm;
     gmtime_r(&s, &tm);
@@ -1811,7 +1831,7 @@ static int64_t join_now_ms(struct drift_pipeline *p, double ts)
     if (p->hooks.now_ms != NULL) {
         return (int64_t)p->hooks.now_ms(p->hooks.ctx);
     }
-    if (isfinite(ts) && (int64_t)(ts * 1000.0) > p->join_clock_ms) {
+    if (plausible_time(ts) && (int64_t)(ts * 1000.0) > p->join_clock_ms) {
         p->join_clock_ms = (int64_t)(ts * 1000.0);
     }
     return p->join_clock_ms;
@@ -1904,7 +1924,8 @@ static void label_member(void *arg, const char *key, size_t klen, enum drift_jso
                memcmp(key, sc->labels.time_field, klen) == 0 && kind == DRIFT_JSON_NUMBER) {
         double t = NAN;
         drift_parse_number(val, vlen, &t);
-        m->ts = t > 1e11 ? t / 1000.0 : t;
+        t = t > 1e11 ? t / 1000.0 : t;
+        m->ts = plausible_time(t) ? t : NAN; /* else as if absent: the arrival time counts */
     }
 }
 
@@ -1962,6 +1983,9 @@ int drift_pipeline_rebaseline(struct drift_pipeline *p, const char *model_versio
     p->warm_n = 0;
     p->ref_gen++;
     p->win_events = 0; /* the panes start over after the new reference */
+    for (size_t q = 0; q < p->npanes; q++) {
+        drift_pl_pane_reset(&p->panes[q], p->d, p->k, p->B);
+    }
     p->consecutive = 0;
     p->history = 0;
     p->cooldown = sc->trigger.cooldown_windows;

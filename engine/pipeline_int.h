@@ -157,6 +157,7 @@ struct drift_pipeline {
 
 /* Shared between the data path and the checkpoint code. */
 void drift_pl_pane_reset(struct pane *pn, int d, int k, int B);
+void drift_pl_learner_make(struct drift_pipeline *p);
 /* Builds the reference from p->warm_x/warm_cat (n rows) and fixes it, without the
  * reference_ready hook: what a restore does with the saved rows. */
 void drift_pl_reference_restore(struct drift_pipeline *p, size_t n);

@@ -532,6 +532,7 @@ static int load_reference(struct rd *r, struct drift_pipeline *p)
     }
     p->warm_n = (size_t)n;
     p->ref_ready = 0;
+    p->ref_events = events; /* during a re-baseline: the size of the reference before */
     if (ready) {
         drift_pl_reference_restore(p, (size_t)n);
     }
@@ -637,6 +638,9 @@ static struct drift_learner *learner_from(struct drift_pipeline *p, const void *
 static int load_learner(struct rd *r, struct drift_pipeline *p)
 {
     uint64_t has = get_u64(r);
+    if (has == 1 && p->learner == NULL) {
+        drift_pl_learner_make(p); /* saved during a re-baseline, which keeps the learner */
+    }
     if (r->bad || has > 1 || has != (p->learner != NULL)) {
         return DRIFT_ESTATE;
     }
@@ -881,6 +885,13 @@ int drift_pipeline_load(struct drift_pipeline *p, const void *ref, size_t reflen
              list[1][0] ? list[1] : "-");
     return 0;
 bad:
+    for (int t = 1; t < SEC_COUNT; t++) {
+        if (got[t] < 0) { /* the section that failed */
+            snprintf(what, whatlen, "checkpoint does not load: section %s refused (%s)",
+                     section_names[t], drift_strerror(rc));
+            return DRIFT_ESTATE;
+        }
+    }
     snprintf(what, whatlen, "checkpoint does not load (%s)", drift_strerror(rc));
     return DRIFT_ESTATE;
 }

@@ -956,21 +956,35 @@ static void test_checkpoint_resume_exact(void **state)
     memset(&rb, 0, sizeof(rb));
     char msg[400];
 
+    /* at event REBASE a model is deployed: the reference is rebuilt from the next 1000 events,
+     * and restarts fall inside that warm-up too */
+    enum { REBASE = 3000 };
     struct drift_pipeline *a = ck_create(&sc, 256, &ra);
     rng = 77;
     for (uint64_t i = 0; i < N; i++) {
         ck_event(msg, sizeof(msg), i);
         ck_put(a, msg, (int64_t)i);
+        if (i == REBASE) {
+            flush(a);
+            assert_int_equal(drift_pipeline_rebaseline(a, "v2"), 0);
+        }
     }
 
     /* the same events in batches of 97, restarted at 40 irregular points */
     struct drift_pipeline *b = ck_create(&sc, 97, &rb);
     rng = 77;
-    uint64_t cut = 1, restarts = 0;
+    uint64_t cut = 1, restarts = 0, during_warmup = 0;
     char what[256] = "";
     for (uint64_t i = 0; i < N; i++) {
         ck_event(msg, sizeof(msg), i);
         ck_put(b, msg, (int64_t)i);
+        if (i == REBASE) {
+            flush(b);
+            assert_int_equal(drift_pipeline_rebaseline(b, "v2"), 0);
+        }
+        if (i > REBASE && i < REBASE + 1000 && i == cut) {
+            during_warmup++;
+        }
         if (i == cut) {
             b = ck_restart(b, &sc, 97, &rb, what, sizeof(what));
             restarts++;
@@ -985,6 +999,7 @@ static void test_checkpoint_resume_exact(void **state)
                   "%d model updates\n", (unsigned long long)restarts, what, arl, all,
                   ra.windows, ra.triggers, ra.models);
     assert_true(restarts >= 30);
+    assert_true(during_warmup >= 2); /* checkpoints taken while re-baselining load too */
     assert_string_equal(what, "kept=counters,categories,reference,windows,policy,learner,"
                               "performance fresh=-");
     struct drift_pipeline_stats sa, sb;
