@@ -282,8 +282,7 @@ struct saved {
 };
 
 /* Reads the entries at p[0..len) into e[count]: DRIFT_ESTATE unless they are well formed
- * (ids within DRIFT_JOIN_MAX_ID, finite predictions, times not decreasing, ages decreasing, no
- * byte left over). */
+ * (ids within DRIFT_JOIN_MAX_ID, finite predictions, ages decreasing, no byte left over). */
 static int parse_entries(const unsigned char *p, size_t len, struct saved *e, size_t count)
 {
     size_t o = 0;
@@ -300,7 +299,8 @@ static int parse_entries(const unsigned char *p, size_t len, struct saved *e, si
             e[i].age >= JOIN_MAX_AGE) {
             return DRIFT_ESTATE;
         }
-        if (i > 0 && (e[i].t_ms < e[i - 1].t_ms || e[i].age >= e[i - 1].age)) {
+        /* (times may go down: they come from the wall clock, which can be set back) */
+        if (i > 0 && e[i].age >= e[i - 1].age) {
             return DRIFT_ESTATE;
         }
         e[i].id = p + o;
@@ -342,6 +342,11 @@ static int check_unique(const struct saved *e, size_t count)
  * overflowed (and none of the sums wraps). */
 static int counters_consistent(const uint64_t cnt[8])
 {
+    for (int i = 0; i < 8; i++) {
+        if (cnt[i] > (UINT64_C(1) << 62)) {
+            return 0; /* no stream gets there; counting on must not wrap */
+        }
+    }
     uint64_t sum = cnt[0];
     for (int i = 2; i <= 4; i++) {
         if (__builtin_add_overflow(sum, cnt[i], &sum)) {
