@@ -82,6 +82,7 @@ struct drift_daemon {
     int window_closed;        /* a window closed since the last checkpoint */
     uint64_t ckpt_last_ms;    /* monotonic ms of the last checkpoint */
     uint64_t ckpts, ckpt_failures;
+    uint64_t ckpt_ok_ms;      /* wall clock of the last checkpoint written, 0 = none yet */
     char ckpt_error[256];     /* the last failure, "" after a success */
     struct drift_hist ckpt_hist; /* seconds per checkpoint */
     uv_timer_t ckpt_timer;
@@ -121,9 +122,10 @@ struct held_trigger {
 };
 
 struct next_off {
-    const char *topic; /* the config's topic string */
+    const char *topic; /* our copy of the topic's name (topic_key) */
     int32_t partition;
     int64_t next;      /* the next offset to consume */
+    int64_t saved;     /* the next offset of the last checkpoint, -1 before one */
 };
 
 #define CKPT_MIN_GAP_MS 1000 /* window-close checkpoints: at most one a second */
@@ -151,6 +153,7 @@ static int store_may_try(const struct drift_daemon *d)
     return uv_now(d->loop) >= d->store_retry_at;
 }
 static int restore(struct drift_daemon *d, int i, char *err, size_t errlen);
+static const char *topic_key(const struct drift_daemon *d, const char *topic);
 
 /* One info line per stream with its counters: what an operator greps for, and what tests wait
  * on. */
@@ -419,10 +422,29 @@ static int health(struct drift_daemon *d, char *why, size_t len)
     return 1;
 }
 
+struct lag_status {
+    json_t *parts;
+    struct drift_daemon *d;
+};
+
+/* A partition in /status: its lag, where processing is (next_offset) and where the last
+ * checkpoint is (checkpointed: a restart resumes there). */
 static void lag_json(void *ctx, const char *topic, int32_t partition, int64_t lag)
 {
-    json_array_append_new(ctx, json_pack("{s:s, s:i, s:I}", "topic", topic, "partition",
-                                         (int)partition, "lag", (json_int_t)lag));
+    struct lag_status *ls = ctx;
+    json_t *o = json_pack("{s:s, s:i, s:I}", "topic", topic, "partition", (int)partition, "lag",
+                          (json_int_t)lag);
+    const char *t = topic_key(ls->d, topic);
+    for (int k = 0; t != NULL && k < ls->d->noffs; k++) {
+        const struct next_off *no = &ls->d->offs[k];
+        if (no->partition == partition && strcmp(no->topic, t) == 0) {
+            json_object_set_new(o, "next_offset", json_integer((json_int_t)no->next));
+            json_object_set_new(o, "checkpointed", no->saved >= 0
+                                                        ? json_integer((json_int_t)no->saved)
+                                                        : json_null());
+        }
+    }
+    json_array_append_new(ls->parts, o);
 }
 
 static void latest_model(void *ctx, int64_t version, int64_t created_ms, const char *js)
@@ -468,9 +490,17 @@ static char *status_json(struct drift_daemon *d, size_t *len)
     }
     json_object_set_new(o, "streams", streams);
     if (d->consumer != NULL) {
-        drift_consumer_lag(d->consumer, lag_json, parts);
+        struct lag_status ls = {parts, d};
+        drift_consumer_lag(d->consumer, lag_json, &ls);
     }
     json_object_set_new(o, "partitions", parts);
+    json_object_set_new(o, "checkpoint", json_pack(
+        "{s:s, s:I, s:I, s:o, s:o, s:i}", "instance", d->cfg->store.instance, "written",
+        (json_int_t)d->ckpts, "failures", (json_int_t)d->ckpt_failures, "age_s",
+        d->ckpt_ok_ms ? json_real((double)(drift_wall_ms() - d->ckpt_ok_ms) / 1000.0)
+                      : json_null(),
+        "error", d->ckpt_error[0] ? json_string(d->ckpt_error) : json_null(), "triggers_held",
+        d->nheld));
     json_object_set_new(o, "outbox", json_pack("{s:i, s:i, s:i}", "pending",
                                                drift_store_outbox_count(d->store, "pending"),
                                                "done", drift_store_outbox_count(d->store, "done"),
@@ -1151,7 +1181,7 @@ static struct next_off *next_off_slot(struct drift_daemon *d, const char *topic,
         d->offs = o;
         d->offs_cap = cap;
     }
-    d->offs[d->noffs] = (struct next_off){topic, part, -1};
+    d->offs[d->noffs] = (struct next_off){topic, part, -1, -1};
     return &d->offs[d->noffs++];
 }
 
@@ -1213,6 +1243,10 @@ static int checkpoint(struct drift_daemon *d, const char *why, int force)
             drift_consumer_store_offset(d->consumer, offs[i].topic, offs[i].partition,
                                         offs[i].next);
         }
+        for (int i = 0; i < d->noffs; i++) {
+            d->offs[i].saved = d->offs[i].next;
+        }
+        d->ckpt_ok_ms = drift_wall_ms();
         store_took(d);
         d->ckpts++;
         d->ckpt_dirty = d->window_closed = 0;

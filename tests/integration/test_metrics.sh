@@ -82,6 +82,13 @@ assert st["model_version"] >= 1 and st["triggers"] == 1, st
 f0 = next(f for f in st["last_window"] if f["feature"] == "f0")
 assert f0["drifted"] and f0["psi"] > 0.2, f0
 assert sorted(p["partition"] for p in s["partitions"]) == [0, 1], s["partitions"]
+# where processing is, per partition, and where the last checkpoint is (a restart resumes there)
+assert sum(p["next_offset"] for p in s["partitions"]) == 4000, s["partitions"]
+assert all(p["checkpointed"] is None or 0 <= p["checkpointed"] <= p["next_offset"]
+           for p in s["partitions"]), s["partitions"]
+ck = s["checkpoint"]
+assert ck["instance"] == "default" and ck["failures"] == 0 and ck["error"] is None, ck
+assert ck["triggers_held"] == 0 and (ck["written"] == 0) == (ck["age_s"] is None), ck
 assert s["outbox"] == {"pending": 0, "done": 1, "dead": 0}, s["outbox"]
 print("ok: /healthz ready; /status", len(st["last_window"]), "features, model", st["model_version"])
 PY
