@@ -1290,11 +1290,19 @@ static void on_assign(void *ctx, rd_kafka_topic_partition_list_t *parts, int los
     struct drift_daemon *d = ctx;
     for (int i = 0; i < parts->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &parts->elems[i];
-        int64_t next = drift_store_offset(d->store, group_of(d), tp->topic, tp->partition);
+        char from[256];
+        int64_t next = drift_store_offset(d->store, group_of(d), d->cfg->store.instance,
+                                          tp->topic, tp->partition, from, sizeof(from));
         if (next >= 0) {
             tp->offset = next;
             DRIFT_INFO("partition resumes from checkpoint", "topic=%s partition=%d offset=%lld",
                        tp->topic, (int)tp->partition, (long long)next);
+            if (strcmp(from, group_of(d)) != 0) {
+                DRIFT_WARN("no checkpointed offset for this consumer group; resuming where this "
+                           "instance's state is, under its previous group", "topic=%s "
+                           "partition=%d group=%s previous_group=%s", tp->topic,
+                           (int)tp->partition, group_of(d), from);
+            }
         } else if (next != -1) {
             DRIFT_ERROR("cannot read checkpointed offset; using the committed one",
                         "topic=%s partition=%d", tp->topic, (int)tp->partition);
@@ -1346,8 +1354,8 @@ static void rollback(struct drift_daemon *d, const rd_kafka_topic_partition_list
         if (leaving) {
             continue;
         }
-        int64_t next = drift_store_offset(d->store, group_of(d), d->offs[k].topic,
-                                          d->offs[k].partition);
+        int64_t next = drift_store_offset(d->store, group_of(d), d->cfg->store.instance,
+                                          d->offs[k].topic, d->offs[k].partition, NULL, 0);
         if (next >= 0) {
             drift_consumer_seek(d->consumer, d->offs[k].topic, d->offs[k].partition, next);
             d->offs[k].next = next;

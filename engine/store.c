@@ -203,8 +203,11 @@ static const char *const sql_text[SQL_COUNT] = {
                        " updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
                        " ON CONFLICT (grp, topic, partition) DO UPDATE SET next_offset = ?4,"
                        " instance = ?5, updated_ms = ?6",
-    [SQL_OFFSET_GET] = "SELECT next_offset FROM offsets WHERE grp = ?1 AND topic = ?2 AND"
-                       " partition = ?3",
+    /* the group's own row; else this instance's latest under another group (its state is at
+     * that offset: a renamed group must not re-read what the state already holds) */
+    [SQL_OFFSET_GET] = "SELECT next_offset, grp FROM offsets WHERE topic = ?2 AND partition = ?3"
+                       " AND (grp = ?1 OR instance = ?4)"
+                       " ORDER BY grp = ?1 DESC, updated_ms DESC LIMIT 1",
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -746,8 +749,8 @@ int drift_store_checkpoint_get(struct drift_store *s, const char *instance, cons
     return rc == SQLITE_DONE ? n : DRIFT_EFAULT;
 }
 
-int64_t drift_store_offset(struct drift_store *s, const char *group, const char *topic,
-                           int32_t partition)
+int64_t drift_store_offset(struct drift_store *s, const char *group, const char *instance,
+                           const char *topic, int32_t partition, char *from_group, size_t len)
 {
     if (s == NULL || group == NULL || topic == NULL) {
         return DRIFT_EFAULT;
@@ -756,9 +759,14 @@ int64_t drift_store_offset(struct drift_store *s, const char *group, const char 
     sqlite3_bind_text(st, 1, group, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, topic, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, partition);
+    sqlite3_bind_text(st, 4, instance != NULL ? instance : "", -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? -1
                                                                                   : DRIFT_EFAULT;
+    if (from_group != NULL && len > 0) {
+        const unsigned char *g = rc == SQLITE_ROW ? sqlite3_column_text(st, 1) : NULL;
+        snprintf(from_group, len, "%s", g != NULL ? (const char *)g : group);
+    }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return v;

@@ -140,8 +140,10 @@ int drift_store_checkpoint_get(struct drift_store *s, const char *instance, cons
                                           int64_t updated_ms),
                                void *ctx);
 /* The stored next offset of a partition for a group: >= 0, -1 when none, or DRIFT_EFAULT on a
- * database error. */
-int64_t drift_store_offset(struct drift_store *s, const char *group, const char *topic,
-                           int32_t partition);
+ * database error. When the group has none, the latest one this instance wrote under another
+ * group (its state is there: a renamed group). from_group (may be NULL) gets the group whose
+ * offset it is. */
+int64_t drift_store_offset(struct drift_store *s, const char *group, const char *instance,
+                           const char *topic, int32_t partition, char *from_group, size_t len);
 
 #endif

@@ -96,4 +96,17 @@ kill -TERM $D
 wait $D || fail "driftd exited non-zero after SIGTERM"
 stats=$(grep 'msg="final stream stats"' "$TESTDIR/driftd.log")
 echo "$stats" | grep -q ' events=5000 ' || fail "expected 5000 events: $stats"
-log "ok: $(grep -c 'msg="configuration reloaded"' "$TESTDIR/driftd.log") reloads applied, $(grep -c 'msg="configuration reload refused' "$TESTDIR/driftd.log") refused"
+
+log "the refused group change, applied by a restart: the state goes on from where it was"
+# (the file still names group it-other; the state's offsets were stored under it-reload)
+produce 1000 4
+DRIFTD_STATS_INTERVAL_MS=200 "$DRIFTD" run "$TESTDIR/driftd.yaml" 2>"$TESTDIR/driftd2.log" &
+D=$!
+PIDS="$PIDS $D"
+wait_for 30 "resumed under the new group" grep -q 'previous_group=it-reload' "$TESTDIR/driftd2.log"
+wait_for 30 "the 1000 new events" grep -q 'msg="stream stats".* events=6000 ' "$TESTDIR/driftd2.log"
+kill -TERM $D
+wait $D || fail "driftd exited non-zero after SIGTERM"
+stats=$(grep 'msg="final stream stats"' "$TESTDIR/driftd2.log")
+echo "$stats" | grep -q ' events=6000 ' || fail "expected 6000 events (5000 + 1000 new, none read twice): $stats"
+log "ok: $(grep -c 'msg="configuration reloaded"' "$TESTDIR/driftd.log") reloads applied, $(grep -c 'msg="configuration reload refused' "$TESTDIR/driftd.log") refused; the group renamed without a re-read"

@@ -210,10 +210,23 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(drift_store_checkpoint(s, "i1", "g", parts + 1, 1, offs, 1, 21, err,
                                             sizeof(err)),
                      0);
-    assert_int_equal(drift_store_offset(s, "g", "t", 0), 150);
-    assert_int_equal(drift_store_offset(s, "g", "t", 1), 7);
-    assert_int_equal(drift_store_offset(s, "g", "t", 2), -1);
-    assert_int_equal(drift_store_offset(s, "other", "t", 0), -1);
+    char from[32];
+    assert_int_equal(drift_store_offset(s, "g", "i1", "t", 0, from, sizeof(from)), 150);
+    assert_string_equal(from, "g");
+    assert_int_equal(drift_store_offset(s, "g", "i1", "t", 1, NULL, 0), 7);
+    assert_int_equal(drift_store_offset(s, "g", "i1", "t", 2, NULL, 0), -1);
+    /* another group: nothing of its own; this instance's state is at g's offset */
+    assert_int_equal(drift_store_offset(s, "other", "i2", "t", 0, NULL, 0), -1);
+    assert_int_equal(drift_store_offset(s, "other", "i1", "t", 0, from, sizeof(from)), 150);
+    assert_string_equal(from, "g");
+    /* once the new group has its own row, that one counts */
+    offs[0].next = 160;
+    assert_int_equal(drift_store_checkpoint(s, "i1", "other", parts + 1, 1, offs, 1, 22, err,
+                                            sizeof(err)),
+                     0);
+    assert_int_equal(drift_store_offset(s, "other", "i1", "t", 0, from, sizeof(from)), 160);
+    assert_string_equal(from, "other");
+    assert_int_equal(drift_store_offset(s, "g", "i1", "t", 0, NULL, 0), 150);
     assert_int_equal(count("SELECT COUNT(*) FROM checkpoints WHERE stream = 's' AND"
                            " instance = 'i1' AND part = 1 AND state = CAST('live22' AS BLOB)"),
                      1);
