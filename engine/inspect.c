@@ -21,6 +21,7 @@
 #include "drift_op.h"
 #include "log.h"
 #include "store.h"
+#include "stream.h"
 
 static void model_usage(FILE *f)
 {
@@ -349,6 +350,92 @@ static void latest_version(void *ctx, int64_t version, int64_t created_ms, const
     *(int64_t *)ctx = version;
 }
 
+/* Checkpoints: one entry per stream and instance, with both parts' sizes. */
+struct ckpt_acc {
+    json_t *list;
+    const char *stream; /* --stream, or NULL */
+};
+
+static void status_ckpt(void *ctx, const struct drift_ckpt_info *c)
+{
+    struct ckpt_acc *a = ctx;
+    if (a->stream != NULL && strcmp(a->stream, c->stream) != 0) {
+        return;
+    }
+    json_t *last = json_array_size(a->list) ? json_array_get(a->list, json_array_size(a->list) - 1)
+                                            : NULL;
+    if (last == NULL || strcmp(json_string_value(json_object_get(last, "stream")), c->stream) ||
+        strcmp(json_string_value(json_object_get(last, "instance")), c->instance)) {
+        last = json_pack("{s:s, s:s, s:n, s:I, s:I}", "stream", c->stream, "instance",
+                         c->instance, "updated", "live_bytes", (json_int_t)0, "reference_bytes",
+                         (json_int_t)0);
+        json_array_append_new(a->list, last);
+    }
+    json_object_set_new(last, c->part == DRIFT_STATE_LIVE ? "live_bytes" : "reference_bytes",
+                        json_integer((json_int_t)c->bytes));
+    if (c->part == DRIFT_STATE_LIVE) { /* written with every checkpoint */
+        char when[32];
+        iso(when, sizeof(when), c->updated_ms);
+        json_object_set_new(last, "updated", json_string(when));
+    }
+}
+
+static void status_offset(void *ctx, const struct drift_offset_info *o)
+{
+    char when[32];
+    iso(when, sizeof(when), o->updated_ms);
+    json_array_append_new(ctx, json_pack("{s:s, s:s, s:i, s:I, s:s, s:s}", "group", o->group,
+                                         "topic", o->topic, "partition", (int)o->partition,
+                                         "next_offset", (json_int_t)o->next_offset, "instance",
+                                         o->instance, "updated", when));
+}
+
+/* The checkpoint and offset tables: where each stream's state is, and where a restart (or the
+ * next owner of a partition) resumes. */
+static void status_state(struct drift_store *s, const struct inspect_args *a, json_t *out)
+{
+    struct ckpt_acc ca = {json_array(), a->stream};
+    json_t *offs = json_array();
+    drift_store_checkpoints_list(s, status_ckpt, &ca);
+    drift_store_offsets_list(s, status_offset, offs);
+    if (a->json) {
+        json_object_set_new(out, "checkpoints", ca.list);
+        json_object_set_new(out, "offsets", offs);
+        return;
+    }
+    size_t i;
+    json_t *v;
+    printf("\n%-16s %-12s %-22s %10s %10s\n", "checkpoint of", "instance", "updated", "live B",
+           "ref B");
+    json_array_foreach(ca.list, i, v) {
+        const char *up = json_string_value(json_object_get(v, "updated"));
+        printf("%-16s %-12s %-22s %10lld %10lld\n",
+               json_string_value(json_object_get(v, "stream")),
+               json_string_value(json_object_get(v, "instance")), up ? up : "-",
+               (long long)json_integer_value(json_object_get(v, "live_bytes")),
+               (long long)json_integer_value(json_object_get(v, "reference_bytes")));
+    }
+    if (json_array_size(ca.list) == 0) {
+        printf("(none yet)\n");
+    }
+    printf("\n%-16s %-16s %9s %12s %-12s %s\n", "group", "topic", "partition", "resumes at",
+           "written by", "updated");
+    json_array_foreach(offs, i, v) {
+        printf("%-16s %-16s %9d %12lld %-12s %s\n",
+               json_string_value(json_object_get(v, "group")),
+               json_string_value(json_object_get(v, "topic")),
+               (int)json_integer_value(json_object_get(v, "partition")),
+               (long long)json_integer_value(json_object_get(v, "next_offset")),
+               json_string_value(json_object_get(v, "instance")),
+               json_string_value(json_object_get(v, "updated")));
+    }
+    if (json_array_size(offs) == 0) {
+        printf("(none yet)\n");
+    }
+    json_decref(ca.list);
+    json_decref(offs);
+}
+
 int drift_status_main(apr_pool_t *pool, int argc, const char *const *argv)
 {
     struct inspect_args a;
@@ -403,6 +490,7 @@ int drift_status_main(apr_pool_t *pool, int argc, const char *const *argv)
                    acc->s[i].pending, acc->s[i].dead);
         }
     }
+    status_state(s, &a, out);
     if (a.json) {
         json_object_set_new(out, "store", json_string(db));
         json_object_set_new(out, "triggers", json_integer(n < 0 ? 0 : n));

@@ -154,6 +154,8 @@ enum {
     SQL_CKPT_GET,
     SQL_OFFSET_PUT,
     SQL_OFFSET_GET,
+    SQL_CKPT_LIST,
+    SQL_OFFSET_LIST,
     SQL_COUNT
 };
 
@@ -208,6 +210,10 @@ static const char *const sql_text[SQL_COUNT] = {
     [SQL_OFFSET_GET] = "SELECT next_offset, grp FROM offsets WHERE topic = ?2 AND partition = ?3"
                        " AND (grp = ?1 OR instance = ?4)"
                        " ORDER BY grp = ?1 DESC, updated_ms DESC LIMIT 1",
+    [SQL_CKPT_LIST] = "SELECT stream, instance, part, length(state), updated_ms FROM checkpoints"
+                      " ORDER BY stream, instance, part",
+    [SQL_OFFSET_LIST] = "SELECT grp, topic, partition, next_offset, instance, updated_ms"
+                        " FROM offsets ORDER BY grp, topic, partition",
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -770,4 +776,55 @@ int64_t drift_store_offset(struct drift_store *s, const char *group, const char 
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return v;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Listing checkpoints and offsets (driftd status)
+ * -------------------------------------------------------------------------------------------*/
+int drift_store_checkpoints_list(struct drift_store *s,
+                                 void (*fn)(void *ctx, const struct drift_ckpt_info *c),
+                                 void *ctx)
+{
+    if (s == NULL || fn == NULL) {
+        return DRIFT_EINVAL;
+    }
+    sqlite3_stmt *st = s->st[SQL_CKPT_LIST];
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct drift_ckpt_info c = {
+            .stream = (const char *)sqlite3_column_text(st, 0),
+            .instance = (const char *)sqlite3_column_text(st, 1),
+            .part = sqlite3_column_int(st, 2),
+            .bytes = sqlite3_column_int64(st, 3),
+            .updated_ms = sqlite3_column_int64(st, 4),
+        };
+        fn(ctx, &c);
+        n++;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? n : DRIFT_EFAULT;
+}
+
+int drift_store_offsets_list(struct drift_store *s,
+                             void (*fn)(void *ctx, const struct drift_offset_info *o), void *ctx)
+{
+    if (s == NULL || fn == NULL) {
+        return DRIFT_EINVAL;
+    }
+    sqlite3_stmt *st = s->st[SQL_OFFSET_LIST];
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct drift_offset_info o = {
+            .group = (const char *)sqlite3_column_text(st, 0),
+            .topic = (const char *)sqlite3_column_text(st, 1),
+            .partition = sqlite3_column_int(st, 2),
+            .next_offset = sqlite3_column_int64(st, 3),
+            .instance = (const char *)sqlite3_column_text(st, 4),
+            .updated_ms = sqlite3_column_int64(st, 5),
+        };
+        fn(ctx, &o);
+        n++;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? n : DRIFT_EFAULT;
 }

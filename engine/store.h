@@ -146,4 +146,26 @@ int drift_store_checkpoint_get(struct drift_store *s, const char *instance, cons
 int64_t drift_store_offset(struct drift_store *s, const char *group, const char *instance,
                            const char *topic, int32_t partition, char *from_group, size_t len);
 
+/* What `driftd status` shows of the checkpoints: one row per stream, instance and part. */
+struct drift_ckpt_info {
+    const char *stream, *instance;
+    int part;            /* DRIFT_STATE_REFERENCE or DRIFT_STATE_LIVE */
+    int64_t bytes;
+    int64_t updated_ms;
+};
+struct drift_offset_info {
+    const char *group, *topic;
+    int32_t partition;
+    int64_t next_offset;
+    const char *instance; /* who wrote it last */
+    int64_t updated_ms;
+};
+/* Call fn for every checkpoint part / stored offset (strings valid during the call). Return the
+ * count or DRIFT_EFAULT. */
+int drift_store_checkpoints_list(struct drift_store *s,
+                                 void (*fn)(void *ctx, const struct drift_ckpt_info *c),
+                                 void *ctx);
+int drift_store_offsets_list(struct drift_store *s,
+                             void (*fn)(void *ctx, const struct drift_offset_info *o), void *ctx);
+
 #endif

@@ -129,6 +129,13 @@ st = json.load(open(sys.argv[2]))
 assert st["triggers"] == 1 and st["outbox"] == {"pending": 0, "dead": 0}, st
 s = st["streams"][0]
 assert s["stream"] == "feats" and s["last_kind"] == "data_drift" and s["model_version"] >= 1, s
+# where the state is and where a restart resumes: the final checkpoint covers all 4000 events
+ck = st["checkpoints"]
+assert len(ck) == 1 and ck[0]["stream"] == "feats" and ck[0]["instance"] == "default", ck
+assert ck[0]["live_bytes"] > 0 and ck[0]["reference_bytes"] > 0 and ck[0]["updated"], ck
+offs = st["offsets"]
+assert sorted(o["partition"] for o in offs) == [0, 1], offs
+assert sum(o["next_offset"] for o in offs) == 4000 and all(o["group"] == "it-metrics" for o in offs), offs
 print("ok: events and status from the store")
 PY
 echo PASS

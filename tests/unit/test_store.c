@@ -144,6 +144,18 @@ static void got_model(void *ctx, int64_t version, int64_t created_ms, const char
 }
 
 /* A version-1 file (before performance windows) is upgraded in place; rows survive. */
+static int listed;
+
+static void count_ckpt(void *ctx, const struct drift_ckpt_info *c)
+{
+    *(int *)ctx += strcmp(c->stream, "s") == 0 && strcmp(c->instance, "i1") == 0 && c->bytes > 0;
+}
+
+static void count_offset(void *ctx, const struct drift_offset_info *o)
+{
+    *(int *)ctx += (int)o->next_offset;
+}
+
 static void test_upgrade_from_v1(void **state)
 {
     char err[256], saved[sizeof(path)];
@@ -227,6 +239,12 @@ static void test_upgrade_from_v1(void **state)
     assert_int_equal(drift_store_offset(s, "other", "i1", "t", 0, from, sizeof(from)), 160);
     assert_string_equal(from, "other");
     assert_int_equal(drift_store_offset(s, "g", "i1", "t", 0, NULL, 0), 150);
+    /* what driftd status lists */
+    assert_int_equal(drift_store_checkpoints_list(s, count_ckpt, &listed), 2);
+    assert_int_equal(listed, 2);
+    listed = 0;
+    assert_int_equal(drift_store_offsets_list(s, count_offset, &listed), 3);
+    assert_int_equal(listed, 160 + 150 + 7);
     assert_int_equal(count("SELECT COUNT(*) FROM checkpoints WHERE stream = 's' AND"
                            " instance = 'i1' AND part = 1 AND state = CAST('live22' AS BLOB)"),
                      1);
