@@ -1567,6 +1567,36 @@ static void ckpt_got(void *ctx, const struct drift_ckpt_part *p, int64_t updated
     }
 }
 
+/* A stream with no checkpoint of this instance, while another instance of it has one (this
+ * one joins a group that runs already): the same reference as the others, not one warmed up on
+ * this instance's first events. */
+static void adopt_reference(struct drift_daemon *d, int i, char *err, size_t errlen)
+{
+    const struct drift_stream_conf *sc = &d->cfg->streams[i];
+    char peer[256];
+    if (drift_store_checkpoint_peer(d->store, sc->name, d->cfg->store.instance, peer,
+                                    sizeof(peer)) != 1) {
+        return;
+    }
+    struct ckpt_blobs b = {{NULL, NULL}, {0, 0}};
+    drift_store_checkpoint_get(d->store, peer, sc->name, ckpt_got, &b);
+    if (drift_pipeline_adopt_reference(d->pipes[i], b.part[0], b.len[0], b.part[1],
+                                       b.len[1]) == 0) {
+        struct drift_pipeline_stats st;
+        drift_pipeline_stats(d->pipes[i], &st);
+        DRIFT_INFO("reference adopted from another instance", "stream=%s instance=%s from=%s "
+                   "reference_events=%llu", sc->name, d->cfg->store.instance, peer,
+                   (unsigned long long)st.reference_events);
+    } else {
+        /* its reference is not complete yet, or of another config: warm up as usual */
+        apr_pool_destroy(drift_pipeline_pool(d->pipes[i]));
+        d->pipes[i] = drift_pipeline_create(d->pool, sc, d->batch_max, d->base_dir, &d->hooks,
+                                            err, errlen);
+    }
+    free(b.part[0]);
+    free(b.part[1]);
+}
+
 /* Stream i's state from this instance's last checkpoint, if any. A checkpoint that does not
  * load (corrupt, or from another build) is reported and the stream starts fresh; parts whose
  * config changed start fresh on their own (drift_pipeline_load). */
@@ -1596,6 +1626,8 @@ static int restore(struct drift_daemon *d, int i, char *err, size_t errlen)
         }
     } else if (n < 0) {
         DRIFT_WARN("cannot read checkpoint; the stream starts fresh", "stream=%s", sc->name);
+    } else {
+        adopt_reference(d, i, err, errlen);
     }
     free(b.part[0]);
     free(b.part[1]);

@@ -1218,3 +1218,18 @@ bad:
     *errpos = i;
     return DRIFT_EPARSE;
 }
+
+void drift_decoder_forget_stream(struct drift_decoder *dec)
+{
+    dec->max_ts = NAN;
+    dec->jump_ts = NAN;
+    if (dec->seen != NULL) { /* an empty memory: the state of a join that saw nothing */
+        struct drift_join *empty = drift_join_create(1, 1);
+        unsigned char b[256];
+        size_t n = empty != NULL ? drift_join_save(empty, b, sizeof(b)) : 0;
+        if (n > 0 && n <= sizeof(b)) {
+            drift_join_load(dec->seen, b, n);
+        }
+        drift_join_destroy(empty);
+    }
+}

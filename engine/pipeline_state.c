@@ -895,3 +895,24 @@ bad:
     snprintf(what, whatlen, "checkpoint does not load (%s)", drift_strerror(rc));
     return DRIFT_ESTATE;
 }
+
+int drift_pipeline_adopt_reference(struct drift_pipeline *p, const void *ref, size_t reflen,
+                                   const void *live, size_t livelen)
+{
+    struct found_sec secs[SEC_COUNT] = {{0}};
+    struct found_sec rsecs[SEC_COUNT] = {{0}};
+    if (ref == NULL || live == NULL || split(ref, reflen, DRIFT_STATE_REFERENCE, rsecs) != 0 ||
+        split(live, livelen, DRIFT_STATE_LIVE, secs) != 0) {
+        return DRIFT_ESTATE;
+    }
+    secs[SEC_REFERENCE] = rsecs[SEC_REFERENCE];
+    /* the dictionary the reference's codes refer to, then the reference; both must be there and
+     * of this config, and the reference complete */
+    if (section(p, secs, SEC_DECODER, load_decoder) != 1 ||
+        section(p, secs, SEC_REFERENCE, load_reference) != 1 || !p->ref_ready) {
+        return DRIFT_ESTATE;
+    }
+    /* what belongs to the other instance's partitions: its latest event time, its ids */
+    drift_decoder_forget_stream(p->dec);
+    return 0;
+}

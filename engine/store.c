@@ -156,6 +156,7 @@ enum {
     SQL_OFFSET_GET,
     SQL_CKPT_LIST,
     SQL_OFFSET_LIST,
+    SQL_CKPT_PEER,
     SQL_COUNT
 };
 
@@ -212,6 +213,8 @@ static const char *const sql_text[SQL_COUNT] = {
                        " ORDER BY grp = ?1 DESC, updated_ms DESC LIMIT 1",
     [SQL_CKPT_LIST] = "SELECT stream, instance, part, length(state), updated_ms FROM checkpoints"
                       " ORDER BY stream, instance, part",
+    [SQL_CKPT_PEER] = "SELECT instance FROM checkpoints WHERE stream = ?1 AND instance != ?2"
+                      " AND part = 1 ORDER BY updated_ms DESC LIMIT 1",
     [SQL_OFFSET_LIST] = "SELECT grp, topic, partition, next_offset, instance, updated_ms"
                         " FROM offsets ORDER BY grp, topic, partition",
 };
@@ -827,4 +830,23 @@ int drift_store_offsets_list(struct drift_store *s,
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? n : DRIFT_EFAULT;
+}
+
+int drift_store_checkpoint_peer(struct drift_store *s, const char *stream, const char *instance,
+                                char *out, size_t len)
+{
+    if (s == NULL || stream == NULL || instance == NULL || out == NULL || len == 0) {
+        return DRIFT_EINVAL;
+    }
+    sqlite3_stmt *st = s->st[SQL_CKPT_PEER];
+    sqlite3_bind_text(st, 1, stream, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, instance, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        snprintf(out, len, "%s", (const char *)sqlite3_column_text(st, 0));
+        found = 1;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : DRIFT_EFAULT;
 }

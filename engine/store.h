@@ -167,5 +167,9 @@ int drift_store_checkpoints_list(struct drift_store *s,
                                  void *ctx);
 int drift_store_offsets_list(struct drift_store *s,
                              void (*fn)(void *ctx, const struct drift_offset_info *o), void *ctx);
+/* The instance other than `instance` with the most recent checkpoint of stream: 1 and its name
+ * in out, 0 when there is none, DRIFT_EFAULT on a database error. */
+int drift_store_checkpoint_peer(struct drift_store *s, const char *stream, const char *instance,
+                                char *out, size_t len);
 
 #endif

@@ -96,6 +96,9 @@ size_t drift_decoder_save(const struct drift_decoder *dec, void *buf, size_t len
  * saved dedup memory is checked even when this decoder keeps none; a decoder with dedup loading
  * a state without one starts with an empty memory. */
 int drift_decoder_load(struct drift_decoder *dec, const void *buf, size_t len);
+/* Forgets what came from one instance's partitions (the latest event time, a pending jump, the
+ * ids remembered for dedup), keeping the category dictionary. */
+void drift_decoder_forget_stream(struct drift_decoder *dec);
 
 /* Fast, exact JSON number parse of s[0..len): returns chars consumed (0 if none). */
 size_t drift_parse_number(const char *s, size_t len, double *out);
@@ -262,6 +265,13 @@ int drift_pipeline_save(const struct drift_pipeline *p, int part, unsigned char 
                         size_t *outlen);
 int drift_pipeline_load(struct drift_pipeline *p, const void *ref, size_t reflen,
                         const void *live, size_t livelen, char *what, size_t whatlen);
+/* For a pipeline that starts without a checkpoint of its own while another instance of the
+ * stream has one (a new instance in the group): takes that instance's category dictionary and
+ * complete reference, so both judge drift against the same baseline, instead of warming up on
+ * its own first events (which may have drifted already). Its windows, policy, learner and
+ * counters start fresh. 0, or DRIFT_ESTATE (nothing usable: the pipeline must be recreated). */
+int drift_pipeline_adopt_reference(struct drift_pipeline *p, const void *ref, size_t reflen,
+                                   const void *live, size_t livelen);
 /* The pool the pipeline lives in (destroying it frees the pipeline). */
 apr_pool_t *drift_pipeline_pool(struct drift_pipeline *p);
 

@@ -7,7 +7,8 @@
 # its own pipeline (restore loads only its own instance's checkpoint, and each instance starts
 # fresh here), so the two final counts must add up to exactly the number produced, both in
 # messages consumed and in events decoded; the offsets table ends at the produced count of every
-# partition; and every partition B took over resumed from a stored offset, not from the start.
+# partition; every partition B took over resumed from a stored offset, not from the start; and
+# B, joining with no state of its own, adopted A's reference instead of warming one up.
 # About 25 s: each rebalance of the local cluster takes about 5 s.
 #
 # With REVOKE_BUSY=1 (test_rebalance_busy.sh) another process holds a write lock on the state
@@ -195,4 +196,9 @@ if sed -n 's/.* offset=\([0-9]*\).*/\1/p' "$TESTDIR/b.resumes" | grep -qx '0'; t
 fi
 grep -q 'msg="state restored from checkpoint"' "$TESTDIR/b.log" \
     && fail "b restored a checkpoint: it has none of its own" || true
+
+log "b judged drift against a's reference, not one warmed up on its own first events"
+grep 'msg="reference adopted from another instance"' "$TESTDIR/b.log" | grep -q 'from=a ' \
+    || fail "b did not adopt a's reference"
+grep -q 'msg="reference profile ready"' "$TESTDIR/b.log" && fail "b warmed up a reference of its own" || true
 log "ok: $N events, a processed $ea and b $eb, none twice, none lost"

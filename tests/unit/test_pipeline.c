@@ -1026,6 +1026,68 @@ static void test_checkpoint_resume_exact(void **state)
     free(bl);
 }
 
+/* A new instance adopts another's dictionary and reference: the same reference bytes, fresh
+ * windows and counters, and none of the other's event times (its late events are not late here). */
+static void test_adopt_reference(void **state)
+{
+    struct drift_stream_conf sc;
+    ck_conf(&sc, NULL);
+    static struct ckrec r;
+    memset(&r, 0, sizeof(r));
+    struct drift_pipeline *a = ck_create(&sc, 128, &r);
+    rng = 9;
+    char msg[400];
+    for (uint64_t i = 0; i < 3000; i++) {
+        ck_event(msg, sizeof(msg), i);
+        ck_put(a, msg, (int64_t)i);
+    }
+    unsigned char *ref, *live;
+    size_t reflen, livelen;
+    ck_bytes(a, &ref, &reflen, &live, &livelen);
+
+    struct drift_pipeline *b = ck_create(&sc, 128, &r);
+    assert_int_equal(drift_pipeline_adopt_reference(b, ref, reflen, live, livelen), 0);
+    struct drift_pipeline_stats st;
+    drift_pipeline_stats(b, &st);
+    assert_true(st.reference_ready);
+    assert_int_equal(st.events, 0);
+    assert_int_equal(st.windows, 0);
+    unsigned char *bref;
+    size_t breflen;
+    assert_int_equal(drift_pipeline_save(b, DRIFT_STATE_REFERENCE, &bref, &breflen), 0);
+    assert_int_equal(breflen, reflen);
+    assert_memory_equal(bref, ref, reflen);
+    /* two hours behind a's latest time: too late for a (max_lateness_s 3600), not for b */
+    snprintf(msg, sizeof(msg), "{\"id\":\"z\",\"ts\":%.1f,\"a\":0.1,\"b\":0.2,\"c\":\"x\","
+             "\"y\":1,\"p\":0.5}", 1.7e9 + 3000 - 7200);
+    ck_put(b, msg, 1);
+    flush(b);
+    drift_pipeline_stats(b, &st);
+    assert_int_equal(st.events, 1);
+    assert_int_equal(st.bad[DRIFT_BAD_TOO_LATE], 0);
+    free(bref);
+
+    /* a reference still warming up is not adopted */
+    struct drift_pipeline *c = ck_create(&sc, 128, &r);
+    for (uint64_t i = 0; i < 300; i++) {
+        ck_event(msg, sizeof(msg), i);
+        ck_put(c, msg, (int64_t)i);
+    }
+    unsigned char *cref, *clive;
+    size_t creflen, clivelen;
+    ck_bytes(c, &cref, &creflen, &clive, &clivelen);
+    struct drift_pipeline *e = ck_create(&sc, 128, &r);
+    assert_int_not_equal(drift_pipeline_adopt_reference(e, cref, creflen, clive, clivelen), 0);
+    free(cref);
+    free(clive);
+    free(ref);
+    free(live);
+    apr_pool_destroy(drift_pipeline_pool(a));
+    apr_pool_destroy(drift_pipeline_pool(b));
+    apr_pool_destroy(drift_pipeline_pool(c));
+    apr_pool_destroy(drift_pipeline_pool(e));
+}
+
 /* A reload keeps what did not change: a new learning rate starts the learner over and keeps the
  * windows; a new window size starts the windows and the policy over and keeps the reference;
  * corrupt bytes are refused. */
@@ -1114,6 +1176,7 @@ int main(void)
         cmocka_unit_test(test_bad_slide_rejected),
         cmocka_unit_test(test_checkpoint_resume_exact),
         cmocka_unit_test(test_checkpoint_partial),
+        cmocka_unit_test(test_adopt_reference),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     apr_pool_destroy(pool);
