@@ -32,6 +32,7 @@
 #define STATS_INTERVAL_MS 30000   /* per-stream stats line; DRIFTD_STATS_INTERVAL_MS overrides */
 
 #define NKINDS 7
+#define RATE_SPAN 10 /* seconds over which driftd_events_per_second is measured */
 static const char *const trigger_kinds[NKINDS] = {"data_drift", "performance", "schedule",
                                                   "data_volume", "on_request", "resolved",
                                                   "other"};
@@ -46,7 +47,21 @@ struct stream_metrics {
     int mv_tests;
     struct drift_mv_result mv[DRIFT_MV_COUNT];
     uint64_t triggers[NKINDS];
+    /* events decoded, sampled each second: the rate over the last RATE_SPAN seconds */
+    uint64_t ev_ring[RATE_SPAN + 1];
+    int ev_head, ev_filled;
 };
+
+/* Events per second over the samples kept (up to RATE_SPAN seconds); 0 before two samples. */
+static double events_rate(const struct stream_metrics *m)
+{
+    if (m->ev_filled < 2) {
+        return 0;
+    }
+    int span = m->ev_filled - 1;
+    int oldest = (m->ev_head - span + RATE_SPAN + 1) % (RATE_SPAN + 1);
+    return (double)(m->ev_ring[m->ev_head] - m->ev_ring[oldest]) / span;
+}
 
 struct drift_daemon {
     uv_loop_t *loop;
@@ -262,6 +277,12 @@ static char *metrics_text(struct drift_daemon *d, size_t *len)
     drift_prom_sample(&p, "driftd_messages_consumed_total",
                       (double)(d->consumer ? drift_consumer_count(d->consumer) : 0), 0);
     STREAM_COUNTER("driftd_events_total", events, "Events decoded into a stream");
+    drift_prom_family(&p, "driftd_events_per_second", "gauge",
+                      "Events decoded per second over the last 10 s");
+    for (int i = 0; i < n; i++) {
+        drift_prom_sample(&p, "driftd_events_per_second", events_rate(&d->sm[i]), 1, "stream",
+                          drift_pipeline_conf(d->pipes[i])->name);
+    }
     drift_prom_family(&p, "driftd_decode_errors_total", "counter",
                       "Messages skipped, by reason");
     for (int i = 0; i < n; i++) {
@@ -672,10 +693,25 @@ static int64_t next_slot(const struct drift_stream_conf *sc, int64_t now_s)
     return (now_s / e + 1) * e;
 }
 
+static void sample_rates(struct drift_daemon *d)
+{
+    for (int i = 0; i < d->npipes; i++) {
+        struct drift_pipeline_stats st;
+        drift_pipeline_stats(d->pipes[i], &st);
+        struct stream_metrics *m = &d->sm[i];
+        m->ev_head = (m->ev_head + 1) % (RATE_SPAN + 1);
+        m->ev_ring[m->ev_head] = st.events;
+        if (m->ev_filled < RATE_SPAN + 1) {
+            m->ev_filled++;
+        }
+    }
+}
+
 static void on_sched_timer(uv_timer_t *t)
 {
     struct drift_daemon *d = t->data;
     int64_t now_s = (int64_t)(drift_wall_ms() / 1000);
+    sample_rates(d);
     if (d->held != NULL && store_may_try(d)) {
         flush_held(d);
         if (d->held == NULL) {

@@ -51,6 +51,8 @@ def val(series):
     return float(m.group(1))
 assert val("driftd_messages_consumed_total") == 4000
 assert val('driftd_events_total{stream="feats"}') == 3992          # 8 malformed lines
+# the rate over the last 10 s: never more than everything there is in one second
+assert 0 <= val('driftd_events_per_second{stream="feats"}') <= 3992
 assert val('driftd_decode_errors_total{stream="feats",reason="invalid_json"}') > 0
 assert val('driftd_windows_total{stream="feats"}') == 5     # (3992 - 1000) // 500
 assert val('driftd_triggers_total{stream="feats",kind="data_drift"}') == 1
