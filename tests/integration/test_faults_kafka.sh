@@ -113,6 +113,11 @@ PIDS="$PIDS $DPID"
 log "part 1: $P1 messages"
 produce 1 $P1
 wait_consumed $P1
+# the rate over the last 10 s sees them (sampled each second), and never more than there are
+rate() { curl -s "http://127.0.0.1:$HPORT/metrics" | awk '$1 == "driftd_events_per_second{stream=\"feats\"}" {print $2}'; }
+rate_seen() { r=$(rate); [ -n "$r" ] && $PY -c "import sys; sys.exit(not (0 < float('$r') <= $P1 / 1.0))"; }
+wait_for 5 "driftd_events_per_second above 0" rate_seen
+log "driftd_events_per_second: $(rate)"
 wait_for 10 "/healthz ready" is_ready
 check_counts $P1 "part 1"
 
