@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "drift_op.h"
 #include "join.h"
 #include "log.h"
@@ -292,40 +293,6 @@ static void put_u32(struct writer *w, uint32_t v)
     put(w, &v, 4);
 }
 
-/* A bounded read: past the end it returns NULL and the reader stays failed. */
-struct reader {
-    const unsigned char *p;
-    size_t len, o;
-    int bad;
-};
-
-static const unsigned char *take(struct reader *r, size_t n)
-{
-    if (r->bad || r->len - r->o < n) {
-        r->bad = 1;
-        return NULL;
-    }
-    r->o += n;
-    return r->p + r->o - n;
-}
-
-static void take_into(struct reader *r, void *dst, size_t n)
-{
-    const unsigned char *q = take(r, n);
-    if (q != NULL) {
-        memcpy(dst, q, n);
-    } else {
-        memset(dst, 0, n);
-    }
-}
-
-static uint32_t take_u32(struct reader *r)
-{
-    uint32_t v;
-    take_into(r, &v, 4);
-    return v;
-}
-
 /* The name of categorical feature j (the j-th categorical one in config order). */
 static const char *cat_name(const struct drift_decoder *dec, int j)
 {
@@ -380,17 +347,17 @@ size_t drift_decoder_save(const struct drift_decoder *dec, void *buf, size_t len
 
 /* Checks the saved dictionary of feature j at r: its name, a 0/1 frozen flag, at most
  * DRIFT_MAX_CATEGORIES values, each once. Returns 0 or DRIFT_ESTATE; changes nothing. */
-static int check_dict(const struct drift_decoder *dec, int j, struct reader *r)
+static int check_dict(const struct drift_decoder *dec, int j, struct drift_rd *r)
 {
     const char *name = cat_name(dec, j);
-    uint32_t nlen = take_u32(r);
-    const unsigned char *saved = take(r, nlen);
+    uint32_t nlen = drift_rd_u32(r);
+    const unsigned char *saved = drift_rd_get(r, nlen);
     if (saved == NULL || nlen != strlen(name) || memcmp(saved, name, nlen) != 0) {
         return DRIFT_ESTATE;
     }
     uint8_t frozen;
-    take_into(r, &frozen, 1);
-    uint32_t n = take_u32(r);
+    drift_rd_into(r, &frozen, 1);
+    uint32_t n = drift_rd_u32(r);
     if (r->bad || frozen > 1 || n > DRIFT_MAX_CATEGORIES) {
         return DRIFT_ESTATE;
     }
@@ -398,8 +365,8 @@ static int check_dict(const struct drift_decoder *dec, int j, struct reader *r)
     const unsigned char *vals[DRIFT_MAX_CATEGORIES];
     uint32_t lens[DRIFT_MAX_CATEGORIES];
     for (uint32_t c = 0; c < n; c++) {
-        lens[c] = take_u32(r);
-        vals[c] = take(r, lens[c]);
+        lens[c] = drift_rd_u32(r);
+        vals[c] = drift_rd_get(r, lens[c]);
         if (vals[c] == NULL || category_fault((const char *)vals[c], lens[c]) != NULL) {
             return DRIFT_ESTATE; /* the decoder never keeps such a value */
         }
@@ -417,19 +384,19 @@ static int check_dict(const struct drift_decoder *dec, int j, struct reader *r)
 
 /* Replaces dictionary j with the saved one at r (already checked). The old value texts stay in
  * the pool, so names handed out before stay valid. */
-static void apply_dict(struct drift_decoder *dec, int j, struct reader *r)
+static void apply_dict(struct drift_decoder *dec, int j, struct drift_rd *r)
 {
     struct catdict *cd = &dec->dicts[j];
-    take(r, take_u32(r));
+    drift_rd_get(r, drift_rd_u32(r));
     uint8_t frozen;
-    take_into(r, &frozen, 1);
-    uint32_t n = take_u32(r);
+    drift_rd_into(r, &frozen, 1);
+    uint32_t n = drift_rd_u32(r);
     memset(cd->slots, 0, (cd->slots_mask + 1) * sizeof(int32_t));
     cd->frozen = frozen;
     cd->n = (int)n;
     for (uint32_t c = 0; c < n; c++) {
-        uint32_t len = take_u32(r);
-        const char *v = (const char *)take(r, len);
+        uint32_t len = drift_rd_u32(r);
+        const char *v = (const char *)drift_rd_get(r, len);
         cd->names[c] = apr_pstrmemdup(cd->pool, v, len);
         cd->lens[c] = len;
         uint32_t i = fnv1a(v, len) & cd->slots_mask;
@@ -473,31 +440,31 @@ int drift_decoder_load(struct drift_decoder *dec, const void *buf, size_t len)
     if (buf == NULL) {
         return DRIFT_ESTATE;
     }
-    struct reader r = {buf, len, 0, 0};
+    struct drift_rd r = {buf, len, 0, 0};
     uint32_t hdr[4];
     double max_ts, jump_ts = NAN;
     int64_t clock;
-    take_into(&r, hdr, 16);
-    take_into(&r, &max_ts, 8);
+    drift_rd_into(&r, hdr, 16);
+    drift_rd_into(&r, &max_ts, 8);
     if (hdr[1] >= 2) {
-        take_into(&r, &jump_ts, 8);
+        drift_rd_into(&r, &jump_ts, 8);
     }
-    take_into(&r, &clock, 8);
+    drift_rd_into(&r, &clock, 8);
     if (r.bad || hdr[0] != DEC_MAGIC || hdr[1] < 1 || hdr[1] > DEC_VERSION ||
         hdr[2] != (uint32_t)dec->k || hdr[3] > 1 || clock < 0) {
         return DRIFT_ESTATE;
     }
     /* First pass: check everything, change nothing. */
-    size_t dicts = r.o;
+    size_t dicts = r.off;
     for (int j = 0; j < dec->k; j++) {
         if (check_dict(dec, j, &r) != 0) {
             return DRIFT_ESTATE;
         }
     }
     uint64_t jlen;
-    take_into(&r, &jlen, 8);
-    const unsigned char *jbuf = jlen <= len ? take(&r, (size_t)jlen) : NULL;
-    if (r.bad || jbuf == NULL || r.o != len) {
+    drift_rd_into(&r, &jlen, 8);
+    const unsigned char *jbuf = jlen <= len ? drift_rd_get(&r, (size_t)jlen) : NULL;
+    if (r.bad || jbuf == NULL || r.off != len) {
         return DRIFT_ESTATE;
     }
     /* The dedup memory is the last step that can fail; what follows cannot. */
@@ -505,7 +472,7 @@ int drift_decoder_load(struct drift_decoder *dec, const void *buf, size_t len)
     if (rc != 0) {
         return rc;
     }
-    r.o = dicts;
+    r.off = dicts;
     for (int j = 0; j < dec->k; j++) {
         apply_dict(dec, j, &r);
     }

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "pipeline_int.h"
 
 #define STATE_MAGIC 0x53504644u /* "DFPS" */
@@ -128,81 +129,40 @@ static void section_end(struct wr *w, size_t start)
     }
 }
 
-struct rd {
-    const unsigned char *p;
-    size_t len, off;
-    int bad;
-};
-
-static const void *get(struct rd *r, size_t n)
-{
-    if (r->bad || n > r->len - r->off) {
-        r->bad = 1;
-        return NULL;
-    }
-    const void *v = r->p + r->off;
-    r->off += n;
-    return v;
-}
-
-static void get_into(struct rd *r, void *out, size_t n)
-{
-    const void *v = get(r, n);
-    if (v != NULL) {
-        memcpy(out, v, n);
-    } else {
-        memset(out, 0, n);
-    }
-}
-
-static uint64_t get_u64(struct rd *r)
-{
-    uint64_t v;
-    get_into(r, &v, 8);
-    return v;
-}
-
-static double get_f64(struct rd *r)
-{
-    double v;
-    get_into(r, &v, 8);
-    return v;
-}
-
 /* An array whose length must be exactly n items of size sz. */
-static void get_array(struct rd *r, void *out, size_t n, size_t sz)
+static void get_array(struct drift_rd *r, void *out, size_t n, size_t sz)
 {
     if (n != 0 && sz > (SIZE_MAX / n)) {
         r->bad = 1;
         return;
     }
-    get_into(r, out, n * sz);
+    drift_rd_into(r, out, n * sz);
 }
 
 /* A string into out (cap bytes with the NUL). */
-static void get_str(struct rd *r, char *out, size_t cap)
+static void get_str(struct drift_rd *r, char *out, size_t cap)
 {
-    uint64_t n = get_u64(r);
+    uint64_t n = drift_rd_u64(r);
     if (n >= cap) {
         r->bad = 1;
         out[0] = '\0';
         return;
     }
-    get_into(r, out, (size_t)n);
+    drift_rd_into(r, out, (size_t)n);
     out[n] = '\0';
 }
 
 /* An operator's saved bytes: *len and the pointer (into r), or NULL when absent or bad. */
-static const void *get_obj(struct rd *r, size_t *len)
+static const void *get_obj(struct drift_rd *r, size_t *len)
 {
-    uint64_t n = get_u64(r);
+    uint64_t n = drift_rd_u64(r);
     *len = 0;
     if (r->bad || n > r->len - r->off) {
         r->bad = 1;
         return NULL;
     }
     *len = (size_t)n;
-    return get(r, (size_t)n);
+    return drift_rd_get(r, (size_t)n);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -463,7 +423,7 @@ int drift_pipeline_save(const struct drift_pipeline *p, int part, unsigned char 
 /* ---------------------------------------------------------------------------------------------
  * Sections: load. Each returns 0 or DRIFT_ESTATE; the reader must end exactly at the end.
  * -------------------------------------------------------------------------------------------*/
-static int load_core(struct rd *r, struct drift_pipeline *p)
+static int load_core(struct drift_rd *r, struct drift_pipeline *p)
 {
     struct drift_pipeline_stats *s = &p->st;
     uint64_t *c[] = {&s->events,       &s->windows,        &s->drift_windows,
@@ -472,29 +432,29 @@ static int load_core(struct rd *r, struct drift_pipeline *p)
                      &s->performance_detections, &s->performance_warnings, &s->labels_in,
                      &s->labels_bad,   &s->rebaselines,    &s->resolutions};
     size_t nc = sizeof(c) / sizeof(c[0]);
-    if (get_u64(r) != nc) {
+    if (drift_rd_u64(r) != nc) {
         return DRIFT_ESTATE;
     }
     for (size_t i = 0; i < nc; i++) {
-        *c[i] = get_u64(r);
+        *c[i] = drift_rd_u64(r);
     }
     /* reasons are only ever added at the end: an older checkpoint has fewer, the new ones
      * start at 0 */
-    uint64_t nbad = get_u64(r);
+    uint64_t nbad = drift_rd_u64(r);
     if (nbad > DRIFT_BAD_COUNT) {
         return DRIFT_ESTATE;
     }
     memset(s->bad, 0, sizeof(s->bad));
     get_array(r, s->bad, (size_t)nbad, sizeof(uint64_t));
-    s->label_delay_ms_sum = get_f64(r);
-    p->seq = get_u64(r);
+    s->label_delay_ms_sum = drift_rd_f64(r);
+    p->seq = drift_rd_u64(r);
     get_str(r, p->model_version, sizeof(p->model_version));
     return r->bad ? DRIFT_ESTATE : 0;
 }
 
-static int load_reference(struct rd *r, struct drift_pipeline *p)
+static int load_reference(struct drift_rd *r, struct drift_pipeline *p)
 {
-    uint64_t ready = get_u64(r), events = get_u64(r), rows = get_u64(r);
+    uint64_t ready = drift_rd_u64(r), events = drift_rd_u64(r), rows = drift_rd_u64(r);
     if (r->bad || ready > 1) {
         return DRIFT_ESTATE;
     }
@@ -503,7 +463,7 @@ static int load_reference(struct rd *r, struct drift_pipeline *p)
         return ready && p->ref_ready && p->warm_x == NULL && events == p->ref_events
                    ? 0 : DRIFT_ESTATE;
     }
-    uint64_t cap = get_u64(r), n = get_u64(r);
+    uint64_t cap = drift_rd_u64(r), n = drift_rd_u64(r);
     size_t want = (size_t)(p->sc->reference.size > 0 ? p->sc->reference.size : 5000);
     if (r->bad || cap != want || n > cap || (ready && (n != cap || events != n))) {
         return DRIFT_ESTATE;
@@ -539,11 +499,11 @@ static int load_reference(struct rd *r, struct drift_pipeline *p)
     return 0;
 }
 
-static int load_windows(struct rd *r, struct drift_pipeline *p)
+static int load_windows(struct drift_rd *r, struct drift_pipeline *p)
 {
     int d = p->d, k = p->k, B = p->B;
-    p->win_events = get_u64(r);
-    p->win_index = get_u64(r);
+    p->win_events = drift_rd_u64(r);
+    p->win_index = drift_rd_u64(r);
     get_array(r, p->ring, p->W * (size_t)d, sizeof(double));
     for (size_t q = 0; q < p->npanes && !r->bad; q++) {
         struct pane *pn = &p->panes[q];
@@ -556,8 +516,8 @@ static int load_windows(struct rd *r, struct drift_pipeline *p)
         pn->first_seq = h[1];
         pn->last_seq = h[2];
         pn->mom_rows = h[3];
-        pn->ts_min = get_f64(r);
-        pn->ts_max = get_f64(r);
+        pn->ts_min = drift_rd_f64(r);
+        pn->ts_max = drift_rd_f64(r);
         get_array(r, pn->hist, (size_t)d * (size_t)B, sizeof(uint64_t));
         get_array(r, pn->missing, (size_t)d, sizeof(uint64_t));
         get_array(r, pn->cat, (size_t)k * NCODES, sizeof(uint64_t));
@@ -567,7 +527,7 @@ static int load_windows(struct rd *r, struct drift_pipeline *p)
         if (mb == NULL || drift_moments_load(&pn->mom, mb, ml) != 0) {
             return DRIFT_ESTATE;
         }
-        uint64_t used = get_u64(r);
+        uint64_t used = drift_rd_u64(r);
         if (used > DRIFT_MAX_PARTITIONS) {
             return DRIFT_ESTATE;
         }
@@ -603,7 +563,7 @@ static int load_windows(struct rd *r, struct drift_pipeline *p)
     return 0;
 }
 
-static int load_policy(struct rd *r, struct drift_pipeline *p)
+static int load_policy(struct drift_rd *r, struct drift_pipeline *p)
 {
     int64_t v[4];
     get_array(r, v, 4, sizeof(int64_t));
@@ -614,8 +574,8 @@ static int load_policy(struct rd *r, struct drift_pipeline *p)
     p->consecutive = (int)v[0];
     p->cooldown = (int)v[1];
     p->clear_streak = (int)v[2];
-    p->history = get_u64(r);
-    p->labelled_since = get_u64(r);
+    p->history = drift_rd_u64(r);
+    p->labelled_since = drift_rd_u64(r);
     get_str(r, p->open_key, sizeof(p->open_key));
     get_str(r, p->open_severity, sizeof(p->open_severity));
     return r->bad ? DRIFT_ESTATE : 0;
@@ -635,9 +595,9 @@ static struct drift_learner *learner_from(struct drift_pipeline *p, const void *
     return l;
 }
 
-static int load_learner(struct rd *r, struct drift_pipeline *p)
+static int load_learner(struct drift_rd *r, struct drift_pipeline *p)
 {
-    uint64_t has = get_u64(r);
+    uint64_t has = drift_rd_u64(r);
     if (has == 1 && p->learner == NULL) {
         drift_pl_learner_make(p); /* saved during a re-baseline, which keeps the learner */
     }
@@ -647,7 +607,7 @@ static int load_learner(struct rd *r, struct drift_pipeline *p)
     if (!has) {
         return 0;
     }
-    if (get_u64(r) != (uint64_t)p->ld) {
+    if (drift_rd_u64(r) != (uint64_t)p->ld) {
         return DRIFT_ESTATE;
     }
     get_array(r, p->lcenter, (size_t)p->ld, sizeof(double));
@@ -657,7 +617,7 @@ static int load_learner(struct rd *r, struct drift_pipeline *p)
     if (b == NULL || p->lops->load(p->learner, b, n) != 0) {
         return DRIFT_ESTATE;
     }
-    uint64_t shadow = get_u64(r);
+    uint64_t shadow = drift_rd_u64(r);
     if (shadow > 1) {
         return DRIFT_ESTATE;
     }
@@ -672,7 +632,7 @@ static int load_learner(struct rd *r, struct drift_pipeline *p)
         }
         p->shadow = l;
     }
-    uint64_t lpreq = get_u64(r);
+    uint64_t lpreq = drift_rd_u64(r);
     if (lpreq != (p->lpreq != NULL)) {
         return DRIFT_ESTATE;
     }
@@ -709,9 +669,9 @@ static int load_learner(struct rd *r, struct drift_pipeline *p)
     return 0;
 }
 
-static int load_performance(struct rd *r, struct drift_pipeline *p)
+static int load_performance(struct drift_rd *r, struct drift_pipeline *p)
 {
-    uint64_t has = get_u64(r);
+    uint64_t has = drift_rd_u64(r);
     if (r->bad || has > 1 || has != (p->cdet != NULL)) {
         return DRIFT_ESTATE;
     }
@@ -727,7 +687,7 @@ static int load_performance(struct rd *r, struct drift_pipeline *p)
     if (b == NULL || drift_preq_load(p->preq, b, n) != 0) {
         return DRIFT_ESTATE;
     }
-    uint64_t join = get_u64(r);
+    uint64_t join = drift_rd_u64(r);
     if (r->bad || join > 1) {
         return DRIFT_ESTATE;
     }
@@ -751,9 +711,9 @@ static int load_performance(struct rd *r, struct drift_pipeline *p)
     p->recent_head = (size_t)u[4];
     p->perf_windows = u[5];
     p->preq_n = u[6];
-    p->since_sum = get_f64(r);
+    p->since_sum = drift_rd_f64(r);
     get_array(r, p->recent, RECENT, sizeof(double));
-    p->join_clock_ms = (int64_t)get_u64(r);
+    p->join_clock_ms = (int64_t)drift_rd_u64(r);
     struct drift_perf_window *pw = &p->last_pw;
     uint64_t pu[4];
     double pf[10];
@@ -794,17 +754,17 @@ static int split(const void *buf, size_t len, int part, struct found_sec *secs)
     if (sum != checksum(buf, len)) {
         return DRIFT_ESTATE;
     }
-    struct rd r = {buf, len, 0, 0};
+    struct drift_rd r = {buf, len, 0, 0};
     uint32_t hdr[4];
-    get_into(&r, hdr, sizeof(hdr));
+    drift_rd_into(&r, hdr, sizeof(hdr));
     if (r.bad || hdr[0] != STATE_MAGIC || hdr[1] != STATE_VERSION || hdr[2] != (uint32_t)part ||
         hdr[3] != 0) {
         return DRIFT_ESTATE;
     }
     while (r.off < r.len) {
         uint32_t t[2];
-        get_into(&r, t, 8);
-        uint64_t fp = get_u64(&r);
+        drift_rd_into(&r, t, 8);
+        uint64_t fp = drift_rd_u64(&r);
         size_t n;
         const void *body = get_obj(&r, &n);
         if (r.bad || t[1] != 0) {
@@ -822,12 +782,12 @@ static int split(const void *buf, size_t len, int part, struct found_sec *secs)
 
 /* Runs one section's loader when its fingerprint matches: 1 loaded, 0 skipped, or an error. */
 static int section(struct drift_pipeline *p, const struct found_sec *secs, int tag,
-                   int (*fn)(struct rd *, struct drift_pipeline *))
+                   int (*fn)(struct drift_rd *, struct drift_pipeline *))
 {
     if (!secs[tag].present || secs[tag].fp != section_fp(p, tag)) {
         return 0;
     }
-    struct rd r = {secs[tag].p, secs[tag].len, 0, 0};
+    struct drift_rd r = {secs[tag].p, secs[tag].len, 0, 0};
     int rc = fn(&r, p);
     if (rc == 0 && (r.bad || r.off != r.len)) {
         rc = DRIFT_ESTATE;
@@ -835,7 +795,7 @@ static int section(struct drift_pipeline *p, const struct found_sec *secs, int t
     return rc == 0 ? 1 : rc;
 }
 
-static int load_decoder(struct rd *r, struct drift_pipeline *p)
+static int load_decoder(struct drift_rd *r, struct drift_pipeline *p)
 {
     size_t n;
     const void *b = get_obj(r, &n);
@@ -864,7 +824,7 @@ int drift_pipeline_load(struct drift_pipeline *p, const void *ref, size_t reflen
         goto bad;
     }
     int tags[] = {SEC_WINDOWS, SEC_POLICY, SEC_LEARNER};
-    int (*fns[])(struct rd *, struct drift_pipeline *) = {load_windows, load_policy,
+    int (*fns[])(struct drift_rd *, struct drift_pipeline *) = {load_windows, load_policy,
                                                           load_learner};
     for (int i = 0; i < 3 && got[SEC_REFERENCE]; i++) {
         if ((got[tags[i]] = rc = section(p, secs, tags[i], fns[i])) < 0) {
