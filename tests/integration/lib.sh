@@ -67,3 +67,23 @@ kafka_cmd() {
     case "$_kc_ans" in "kafka-local: error:"*) return 1 ;; esac
     return 0
 }
+
+# lock_db DB: another process takes an exclusive (write) lock on the SQLite file DB and holds it
+# until unlock_db (at most 60 s): how a busy or locked state file looks to driftd.
+lock_db() {
+    rm -f "$TESTDIR/unlock" "$TESTDIR/locked"
+    $PY - "$1" "$TESTDIR" <<'PY' &
+import os, sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+con.execute("BEGIN EXCLUSIVE")
+open(os.path.join(sys.argv[2], "locked"), "w").close()
+end = time.time() + 60
+while not os.path.exists(os.path.join(sys.argv[2], "unlock")) and time.time() < end:
+    time.sleep(0.05)
+con.execute("COMMIT")
+PY
+    LOCKER=$!
+    PIDS="$PIDS $LOCKER"
+    wait_for 30 "the lock on $1" test -e "$TESTDIR/locked"
+}
+unlock_db() { touch "$TESTDIR/unlock"; wait $LOCKER; }

@@ -113,25 +113,11 @@ PROD=$!
 start b
 if [ "$REVOKE_BUSY" = 1 ]; then
     wait_for 20 "b has opened the store" grep -q 'msg="consuming"' "$TESTDIR/b.log"
-    rm -f "$TESTDIR/unlock" "$TESTDIR/locked"
-    $PY - "$TESTDIR/driftd.db" "$TESTDIR" <<'PY' &
-import os, sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
-con.execute("BEGIN EXCLUSIVE")
-open(os.path.join(sys.argv[2], "locked"), "w").close()
-end = time.time() + 60
-while not os.path.exists(os.path.join(sys.argv[2], "unlock")) and time.time() < end:
-    time.sleep(0.05)
-con.execute("COMMIT")
-PY
-    LOCKER=$!
-    PIDS="$PIDS $LOCKER"
-    wait_for 10 "the lock" test -e "$TESTDIR/locked"
+    lock_db "$TESTDIR/driftd.db"
     wait_for 40 "a gives partitions up without a checkpoint" \
         grep -q 'msg="partitions leave without a checkpoint' "$TESTDIR/a.log"
     grep 'msg="partitions leave without a checkpoint' "$TESTDIR/a.log" | cut -c1-240
-    touch "$TESTDIR/unlock"
-    wait $LOCKER
+    unlock_db
 fi
 wait_for 30 "b owns partitions" assigned_some "$TESTDIR/b.log"
 grep -q 'msg="kafka rebalance" step=revoke' "$TESTDIR/a.log" || fail "a never gave up a partition"

@@ -50,24 +50,6 @@ count() { grep -c "$1" "$TESTDIR/driftd.log" || true; }
 more() { [ "$(count "$1")" -gt "$2" ]; }
 health() { curl -s -m 20 "http://127.0.0.1:$HPORT/healthz"; }
 metric() { curl -s -m 20 "http://127.0.0.1:$HPORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
-# lock DB: an exclusive lock held by another process until $TESTDIR/unlock exists
-lock() {
-    rm -f "$TESTDIR/unlock" "$TESTDIR/locked"
-    $PY - "$1" "$TESTDIR" <<'PY' &
-import os, sqlite3, sys, time
-con = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
-con.execute("BEGIN EXCLUSIVE")
-open(os.path.join(sys.argv[2], "locked"), "w").close()
-end = time.time() + 60
-while not os.path.exists(os.path.join(sys.argv[2], "unlock")) and time.time() < end:
-    time.sleep(0.05)
-con.execute("COMMIT")
-PY
-    LOCKER=$!
-    PIDS="$PIDS $LOCKER"
-    wait_for 30 "the lock" test -e "$TESTDIR/locked"
-}
-unlock() { touch "$TESTDIR/unlock"; wait $LOCKER; }
 triggers() { sqlite3 "$1" "select count(*) from triggers"; }
 
 conf "$DB"
@@ -76,7 +58,7 @@ produce 1 3000
 wait_for 60 "3000 consumed" consumed 3000
 
 log "1. busy: a trigger fires while another process holds the lock"
-lock "$DB"
+lock_db "$DB"
 produce 3001 5000
 wait_for 60 "a held trigger" grep -q 'msg="cannot record trigger now; held' "$TESTDIR/driftd.log"
 grep 'msg="cannot record trigger now' "$TESTDIR/driftd.log" | head -n 1 | cut -c1-300
@@ -85,7 +67,7 @@ echo "healthz: $h"
 echo "$h" | grep -q 'held' || fail "/healthz does not say a trigger is held: $h"
 [ "$(metric driftd_triggers_held)" = 1 ] || fail "driftd_triggers_held is $(metric driftd_triggers_held)"
 c0=$(metric driftd_checkpoints_total)
-unlock
+unlock_db
 wait_for 30 "the held trigger written" grep -q 'msg="held trigger written"' "$TESTDIR/driftd.log"
 wait_for 30 "the trigger delivered" grep -q 'msg="webhook delivered"' "$TESTDIR/driftd.log"
 wait_for 30 "healthz ready again" sh -c "curl -sf -m 20 http://127.0.0.1:$HPORT/healthz"
@@ -96,13 +78,13 @@ wait_for 30 "5000 consumed" consumed 5000
 
 log "2. busy again, and kill -9 while a trigger is held"
 held=$(count 'msg="cannot record trigger now; held')
-lock "$DB"
+lock_db "$DB"
 produce 5001 8000
 wait_for 60 "another held trigger" more 'msg="cannot record trigger now; held' "$held"
 key=$(grep 'msg="cannot record trigger now; held' "$TESTDIR/driftd.log" | tail -n 1 | sed 's/.* key=\([^ ]*\) .*/\1/')
 kill -KILL $D
 wait $D 2>/dev/null || true
-unlock
+unlock_db
 [ "$(triggers "$DB")" = 1 ] || fail "the held trigger reached the store before the kill?"
 restores=$(count 'msg="state restored from checkpoint"')
 start
