@@ -905,6 +905,16 @@ static void ck_put(struct drift_pipeline *p, const char *msg, int64_t off)
     }
 }
 
+/* Events from..to-1 of ck_event's stream into p. */
+static void ck_feed(struct drift_pipeline *p, uint64_t from, uint64_t to)
+{
+    char msg[400];
+    for (uint64_t i = from; i < to; i++) {
+        ck_event(msg, sizeof(msg), i);
+        ck_put(p, msg, (int64_t)i);
+    }
+}
+
 static struct drift_pipeline *ck_create(const struct drift_stream_conf *sc, size_t cap,
                                         struct ckrec *r)
 {
@@ -1037,10 +1047,7 @@ static void test_adopt_reference(void **state)
     struct drift_pipeline *a = ck_create(&sc, 128, &r);
     rng = 9;
     char msg[400];
-    for (uint64_t i = 0; i < 3000; i++) {
-        ck_event(msg, sizeof(msg), i);
-        ck_put(a, msg, (int64_t)i);
-    }
+    ck_feed(a, 0, 3000);
     unsigned char *ref, *live;
     size_t reflen, livelen;
     ck_bytes(a, &ref, &reflen, &live, &livelen);
@@ -1069,10 +1076,7 @@ static void test_adopt_reference(void **state)
 
     /* a reference still warming up is not adopted */
     struct drift_pipeline *c = ck_create(&sc, 128, &r);
-    for (uint64_t i = 0; i < 300; i++) {
-        ck_event(msg, sizeof(msg), i);
-        ck_put(c, msg, (int64_t)i);
-    }
+    ck_feed(c, 0, 300);
     unsigned char *cref, *clive;
     size_t creflen, clivelen;
     ck_bytes(c, &cref, &creflen, &clive, &clivelen);
@@ -1102,11 +1106,7 @@ static void test_checkpoint_partial(void **state)
     memset(&r, 0, sizeof(r));
     struct drift_pipeline *p = ck_create(&sc, 128, &r);
     rng = 5;
-    char msg[400];
-    for (uint64_t i = 0; i < 3000; i++) {
-        ck_event(msg, sizeof(msg), i);
-        ck_put(p, msg, (int64_t)i);
-    }
+    ck_feed(p, 0, 3000);
     unsigned char *ref, *live;
     size_t reflen, livelen;
     ck_bytes(p, &ref, &reflen, &live, &livelen);
