@@ -257,14 +257,22 @@ static int consumer_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaqu
     return 0; /* librdkafka frees json */
 }
 
+/* A list of one partition at offset (the caller destroys it). */
+static rd_kafka_topic_partition_list_t *one_partition(const char *topic, int32_t partition,
+                                                      int64_t offset)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+    return l;
+}
+
 int drift_consumer_seek(struct drift_consumer *c, const char *topic, int32_t partition,
                         int64_t offset)
 {
     if (c == NULL || c->rk == NULL) {
         return DRIFT_EINVAL;
     }
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset;
+    rd_kafka_topic_partition_list_t *l = one_partition(topic, partition, offset);
     rd_kafka_error_t *e = rd_kafka_seek_partitions(c->rk, l, 0);
     int rc = 0;
     if (e != NULL) {
@@ -432,8 +440,7 @@ int drift_consumer_store_offset(struct drift_consumer *c, const char *topic, int
     if (c == NULL || c->rk == NULL) {
         return DRIFT_EINVAL;
     }
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next;
+    rd_kafka_topic_partition_list_t *l = one_partition(topic, partition, next);
     rd_kafka_resp_err_t rerr = rd_kafka_offsets_store(c->rk, l);
     rd_kafka_topic_partition_list_destroy(l);
     /* _STATE: no longer assigned; its next owner has the checkpoint */
